@@ -1,0 +1,52 @@
+/**
+ * livegrad — the public library surface. Everything a user imports comes from here.
+ */
+export { LivegradError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+
+// nn: tensors, kernels, model, losses, optimizers, the training step
+export { tensor, zeros, allocate, toNested, at, DTYPES } from './nn/tensor.js';
+export type { DType, FloatArray, Tensor } from './nn/tensor.js';
+export { rng } from './nn/rng.js';
+export type { Rng } from './nn/rng.js';
+export { matmul, matmulTA, matmulTB, sumRows } from './nn/kernels.js';
+export { ACTIVATIONS, LEAKY_RELU_SLOPE, activate, activateBackward } from './nn/activations.js';
+export type { Activation } from './nn/activations.js';
+export { LOSSES, lossAndDelta, requiredActivation } from './nn/losses.js';
+export type { LossName, Targets } from './nn/losses.js';
+export { INITS } from './nn/init.js';
+export type { InitName, BiasInit } from './nn/init.js';
+export { mlp, mlpFromWeights, predict, cloneModel, outputSize, parameterCount } from './nn/mlp.js';
+export type { Mlp, MlpSpec, Dense, LayerSpec, LayerWeights } from './nn/mlp.js';
+export { sgd, adam, adamw, checkOptimizer, currentLR, applyOptimizer } from './nn/optimizers.js';
+export type { Optimizer, SgdConfig, AdamConfig, SgdOptions, AdamOptions, OptimizerState } from './nn/optimizers.js';
+export { constantLR, stepLR, exponentialLR, cosineLR, learningRate } from './nn/schedules.js';
+export type { Schedule } from './nn/schedules.js';
+export {
+  step,
+  createStepper,
+  newOptimizerState,
+  cloneOptimizerState,
+  checkBatch,
+  checkStepConfig,
+  checkOptimizerState,
+  createWorkspace,
+  forwardInto,
+  lossInto,
+  backwardInto,
+  updateInto,
+  parameters,
+  gradientList,
+} from './nn/step.js';
+export type { Batch, StepConfig, StepInfo, StepResult, Stepper, SkipReason, Workspace } from './nn/step.js';
+export {
+  modelToJSON,
+  modelFromJSON,
+  modelToBinary,
+  modelFromBinary,
+  optimizerStateToJSON,
+  optimizerStateFromJSON,
+  floatsFromBytes,
+  floatsToBytes,
+} from './nn/serialize.js';
+export type { MlpJSON, OptimizerStateJSON } from './nn/serialize.js';

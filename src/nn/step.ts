@@ -1,0 +1,299 @@
+/**
+ * One training step: forward, loss, backpropagation, update.
+ *
+ * For the tutorial's network the step reads as its five lines:
+ *
+ *   forward   a1 = f(x·W1 + b1);  out = f(a1·W2 + b2)          forwardInto
+ *   loss      error = out - y;  delta2 = error ⊙ out(1 - out)     lossAndDelta (sse)
+ *   delta     delta1 = delta2 · W2ᵀ ⊙ a1(1 - a1)                  backwardInto
+ *   update    W -= lr · aᵀ·delta;  b -= lr · Σ delta              applyOptimizer (sgd)
+ *
+ * Two ways in, one set of kernels, so both give the same bits:
+ * - `createStepper()` trains a model in place in preallocated buffers (the fast path:
+ *   no allocation per step once the buffers have grown to the largest batch);
+ * - `step()` is the pure transition (model, optimizerState, batch) → (model', optimizerState', info),
+ *   which copies the model and state and then runs the same code.
+ */
+import { LivegradError } from '../errors.js';
+import { activate, activateBackward } from './activations.js';
+import { matmul, matmulTA, matmulTB, scale, sumRows, sumSquares } from './kernels.js';
+import { lossAndDelta, requiredActivation, type LossName, type Targets } from './losses.js';
+import { cloneModel, type Mlp } from './mlp.js';
+import { applyOptimizer, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
+import { allocate, sizeOf, type FloatArray, type Tensor } from './tensor.js';
+import { describe } from '../errors.js';
+
+export interface StepConfig {
+  readonly loss: LossName;
+  readonly optimizer: Optimizer;
+  /** Clip gradients to this global L2 norm (PyTorch `clip_grad_norm_`, eps 1e-6). Off when absent. */
+  readonly clipNorm?: number;
+}
+
+/** A batch: x [m, inputSize]; y [m, outputs] (values, one-hot) or [m] (class indices). */
+export interface Batch {
+  readonly x: Tensor;
+  readonly y: Tensor;
+}
+
+export type SkipReason = 'non-finite loss' | 'non-finite gradients';
+
+export interface StepInfo {
+  /** Loss of the batch before the update. */
+  loss: number;
+  batchSize: number;
+  /** L2 norm of each layer's gradient (weights and bias together), before clipping. */
+  readonly gradNorms: Float64Array;
+  /** Global L2 norm over all layers, before clipping. */
+  gradNorm: number;
+  /** Learning rate the update used (or would have used, when skipped). */
+  lr: number;
+  /** False when the batch was not applied because its loss or gradients were not finite. */
+  applied: boolean;
+  skipReason: SkipReason | undefined;
+}
+
+/** Buffers for one model, sized for up to `rows` samples per batch. */
+export interface Workspace {
+  rows: number;
+  /** Per layer: pre-activation z, activation a, delta dL/dz — each [rows, nout]. */
+  readonly z: FloatArray[];
+  readonly a: FloatArray[];
+  readonly dz: FloatArray[];
+  /** Per layer gradients: dW [nin, nout], db [nout]. */
+  readonly dW: FloatArray[];
+  readonly db: FloatArray[];
+}
+
+export function createWorkspace(model: Mlp, rows: number): Workspace {
+  const ws: Workspace = { rows: 0, z: [], a: [], dz: [], dW: [], db: [] };
+  for (const l of model.layers) {
+    ws.dW.push(allocate(model.dtype, l.nin * l.nout));
+    ws.db.push(allocate(model.dtype, l.nout));
+  }
+  growWorkspace(ws, model, rows);
+  return ws;
+}
+
+function growWorkspace(ws: Workspace, model: Mlp, rows: number): void {
+  if (rows <= ws.rows) return;
+  model.layers.forEach((l, i) => {
+    ws.z[i] = allocate(model.dtype, rows * l.nout);
+    ws.a[i] = allocate(model.dtype, rows * l.nout);
+    ws.dz[i] = allocate(model.dtype, rows * l.nout);
+  });
+  ws.rows = rows;
+}
+
+/** Forward pass of the first m rows of x into ws.z / ws.a. Returns the output activations buffer. */
+export function forwardInto(model: Mlp, ws: Workspace, x: FloatArray, m: number): FloatArray {
+  growWorkspace(ws, model, m);
+  let input = x;
+  const layers = model.layers;
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i]!;
+    // x: [m, nin], w: [nin, nout] → z: [m, nout]
+    matmul(input, l.w, ws.z[i]!, m, l.nin, l.nout, l.b);
+    activate(l.activation, ws.z[i]!, ws.a[i]!, m, l.nout);
+    input = ws.a[i]!;
+  }
+  return input;
+}
+
+/** Loss of the forward pass in ws, and the output delta into ws.dz[last]. */
+export function lossInto(model: Mlp, ws: Workspace, loss: LossName, targets: Targets, m: number): number {
+  const last = model.layers.length - 1;
+  const l = model.layers[last]!;
+  return lossAndDelta(loss, l.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, l.nout);
+}
+
+/**
+ * Backpropagation from the output delta in ws.dz[last]: every layer's delta (ws.dz) and
+ * gradients (ws.dW, ws.db). Writes the per-layer gradient norms into `norms` and returns the global norm.
+ */
+export function backwardInto(model: Mlp, ws: Workspace, x: FloatArray, m: number, norms: Float64Array): number {
+  const layers = model.layers;
+  let total = 0;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i]!;
+    const input = i === 0 ? x : ws.a[i - 1]!;
+    // dW = inputᵀ · dz : [nin, m]·[m, nout];  db = Σ_rows dz
+    matmulTA(input, ws.dz[i]!, ws.dW[i]!, m, l.nin, l.nout);
+    sumRows(ws.dz[i]!, ws.db[i]!, m, l.nout);
+    const sq = sumSquares(ws.dW[i]!) + sumSquares(ws.db[i]!);
+    norms[i] = Math.sqrt(sq);
+    total += sq;
+    if (i > 0) {
+      const prev = layers[i - 1]!;
+      // dz_prev = (dz · Wᵀ) ⊙ f'(z_prev) : [m, nout]·[nout, nin]
+      matmulTB(ws.dz[i]!, l.w, ws.dz[i - 1]!, m, l.nout, l.nin);
+      activateBackward(prev.activation, ws.z[i - 1]!, ws.a[i - 1]!, ws.dz[i - 1]!, ws.dz[i - 1]!, m, prev.nout);
+    }
+  }
+  return Math.sqrt(total);
+}
+
+/** Parameter tensors in optimizer order: layer by layer, weights then bias. */
+export function parameters(model: Mlp): FloatArray[] {
+  return model.layers.flatMap((l) => [l.w, l.b]);
+}
+
+export function gradientList(ws: Workspace): FloatArray[] {
+  return ws.dW.flatMap((dW, i) => [dW, ws.db[i]!]);
+}
+
+/**
+ * Applies gradients (already in ws) unless the loss or gradient norm is not finite; clips to
+ * config.clipNorm first. Fills info.applied / skipReason / lr.
+ */
+export function updateInto(
+  config: StepConfig,
+  state: OptimizerState,
+  params: readonly FloatArray[],
+  grads: readonly FloatArray[],
+  info: StepInfo,
+): void {
+  info.lr = currentLR(config.optimizer, state);
+  if (!Number.isFinite(info.loss)) {
+    info.applied = false;
+    info.skipReason = 'non-finite loss';
+    return;
+  }
+  if (!Number.isFinite(info.gradNorm)) {
+    info.applied = false;
+    info.skipReason = 'non-finite gradients';
+    return;
+  }
+  if (config.clipNorm !== undefined && info.gradNorm > config.clipNorm) {
+    const c = config.clipNorm / (info.gradNorm + 1e-6);
+    for (const g of grads) scale(g, c);
+  }
+  applyOptimizer(config.optimizer, state, params, grads);
+  info.applied = true;
+  info.skipReason = undefined;
+}
+
+export function checkStepConfig(model: Mlp, config: StepConfig): void {
+  const need = requiredActivation(config.loss);
+  const out = model.layers[model.layers.length - 1]!.activation;
+  if (need !== undefined && out !== need) {
+    throw new TypeError(`Expected output activation ${need} for loss ${config.loss}, got ${out}`);
+  }
+  if (config.clipNorm !== undefined && !(Number.isFinite(config.clipNorm) && config.clipNorm > 0)) {
+    throw new RangeError(`Expected clipNorm to be a finite number > 0, got ${describe(config.clipNorm)}`);
+  }
+}
+
+/**
+ * Checks a batch against a model: shapes, finiteness of x and y, label range.
+ * Returns the number of rows and the targets view. Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE).
+ */
+export function checkBatch(model: Mlp, batch: Batch): { m: number; targets: Targets } {
+  const { x, y } = batch;
+  const nout = model.layers[model.layers.length - 1]!.nout;
+  if (x.shape.length !== 2 || x.shape[1] !== model.inputSize || x.shape[0]! < 1 || sizeOf(x.shape) !== x.data.length) {
+    throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
+  }
+  const m = x.shape[0]!;
+  const labels = y.shape.length === 1;
+  if (labels ? y.shape[0] !== m : y.shape.length !== 2 || y.shape[0] !== m || y.shape[1] !== nout) {
+    throw new LivegradError('E_SHAPE', `Expected y of shape [${m}, ${nout}] or class indices [${m}], got [${y.shape.join(', ')}]`);
+  }
+  if (sizeOf(y.shape) !== y.data.length) throw new LivegradError('E_SHAPE', `Expected y to hold ${sizeOf(y.shape)} values, got ${y.data.length}`);
+  for (let i = 0; i < x.data.length; i++) {
+    if (!Number.isFinite(x.data[i]!)) throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
+  }
+  for (let i = 0; i < y.data.length; i++) {
+    const v = y.data[i]!;
+    if (!Number.isFinite(v)) throw new LivegradError('E_NON_FINITE', `Expected finite y, got ${v} at index ${i}`);
+    if (labels && (!Number.isInteger(v) || v < 0 || v >= nout)) {
+      throw new LivegradError('E_LABEL_RANGE', `Expected class index in [0, ${nout - 1}], got ${v} at row ${i}`);
+    }
+  }
+  return { m, targets: { labels, data: y.data } };
+}
+
+function newInfo(layers: number): StepInfo {
+  return { loss: NaN, batchSize: 0, gradNorms: new Float64Array(layers), gradNorm: NaN, lr: NaN, applied: false, skipReason: undefined };
+}
+
+/** Trains a model in place. `step` returns the same StepInfo object every call (copy what you keep). */
+export interface Stepper {
+  readonly model: Mlp;
+  readonly state: OptimizerState;
+  config: StepConfig;
+  readonly workspace: Workspace;
+  /** One step on the first m rows of x with the given targets. Inputs are trusted: run `checkBatch` on untrusted data. */
+  step(x: FloatArray, targets: Targets, m: number): StepInfo;
+  /** Forward pass only (inference on current weights); returns the output buffer (valid until the next call). */
+  forward(x: FloatArray, m: number): FloatArray;
+}
+
+export function newOptimizerState(model: Mlp, optimizer: Optimizer): OptimizerState {
+  return initOptimizerState(optimizer, parameters(model).map((p) => p.length), (n) => allocate(model.dtype, n));
+}
+
+/** Throws E_BAD_STATE unless the state belongs to this optimizer kind and these parameter sizes. */
+export function checkOptimizerState(model: Mlp, optimizer: Optimizer, state: OptimizerState): void {
+  if (state.kind !== optimizer.kind) throw new LivegradError('E_BAD_STATE', `Expected optimizer state for ${optimizer.kind}, got state for ${state.kind}`);
+  const params = parameters(model);
+  const ok =
+    state.buffers.length === params.length &&
+    state.buffers.every((bs, i) => bs.every((b) => b.length === params[i]!.length && b.constructor === params[i]!.constructor));
+  if (!ok) {
+    throw new LivegradError('E_BAD_STATE', `Expected optimizer state buffers for parameter sizes [${params.map((p) => p.length).join(', ')}] (${model.dtype}), got [${state.buffers.map((bs) => bs[0]?.length ?? 0).join(', ')}]`);
+  }
+}
+
+export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerState, rows = 1): Stepper {
+  checkStepConfig(model, config);
+  const st = state ?? newOptimizerState(model, config.optimizer);
+  checkOptimizerState(model, config.optimizer, st);
+  const ws = createWorkspace(model, rows);
+  const params = parameters(model);
+  const grads = gradientList(ws);
+  const info = newInfo(model.layers.length);
+  const stepper: Stepper = {
+    model,
+    state: st,
+    config,
+    workspace: ws,
+    step(x, targets, m) {
+      forwardInto(model, ws, x, m);
+      info.batchSize = m;
+      info.loss = lossInto(model, ws, stepper.config.loss, targets, m);
+      info.gradNorm = backwardInto(model, ws, x, m, info.gradNorms);
+      updateInto(stepper.config, st, params, grads, info);
+      return info;
+    },
+    forward(x, m) {
+      return forwardInto(model, ws, x, m);
+    },
+  };
+  return stepper;
+}
+
+export interface StepResult {
+  readonly model: Mlp;
+  readonly state: OptimizerState;
+  readonly info: StepInfo;
+}
+
+/** Deep copy of an optimizer state. */
+export function cloneOptimizerState(state: OptimizerState): OptimizerState {
+  return { kind: state.kind, t: state.t, hasMomentum: state.hasMomentum, buffers: state.buffers.map((bs) => bs.map((b) => b.slice())) };
+}
+
+/**
+ * The pure transition (model, optimizerState, batch) → (model', optimizerState', info).
+ * Inputs are not modified. Invalid batches throw LivegradError; a non-finite loss or gradient
+ * returns the model unchanged with info.applied = false.
+ */
+export function step(model: Mlp, state: OptimizerState, batch: Batch, config: StepConfig): StepResult {
+  const { m, targets } = checkBatch(model, batch);
+  const next = cloneModel(model);
+  const nextState = cloneOptimizerState(state);
+  const stepper = createStepper(next, config, nextState, m);
+  const info = stepper.step(batch.x.data, targets, m);
+  return { model: next, state: nextState, info: { ...info, gradNorms: info.gradNorms.slice() } };
+}
