@@ -12,7 +12,10 @@ export type ErrorCode =
   | 'E_LABEL_RANGE'
   | 'E_BAD_MODEL'
   | 'E_BAD_STATE'
-  | 'E_BAD_CSV';
+  | 'E_BAD_CSV'
+  | 'E_BAD_CONTROL'
+  | 'E_QUEUE_FULL'
+  | 'E_PIPELINE_ORDER';
 
 export class LivegradError extends Error {
   override readonly name = 'LivegradError';

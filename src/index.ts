@@ -50,3 +50,38 @@ export {
   floatsToBytes,
 } from './nn/serialize.js';
 export type { MlpJSON, OptimizerStateJSON } from './nn/serialize.js';
+
+// pipeline: RxJS operators, the trainer, events, controls, sources
+export { forward } from './pipeline/forward.js';
+export { loss } from './pipeline/loss.js';
+export { delta } from './pipeline/delta.js';
+export { update } from './pipeline/update.js';
+export type { TrainState, UpdateOptions } from './pipeline/update.js';
+export type { Pass, LossPass, DeltaPass, PassContext } from './pipeline/pass.js';
+export { batch } from './pipeline/batch.js';
+export { Rebatcher } from './pipeline/rebatch.js';
+export { train } from './pipeline/train.js';
+export type { TrainOptions } from './pipeline/train.js';
+export { createTrainer, DEFAULT_EVENT_RATES } from './pipeline/trainer.js';
+export type { Trainer, TrainConfig, EventRates, QueuePolicy, NonFinitePolicy, ConsumedCallback } from './pipeline/trainer.js';
+export { checkControl, CONTROL_ACTIONS } from './pipeline/controls.js';
+export type { Control, ControlAction, HyperParams } from './pipeline/controls.js';
+export { EVENT_TYPES } from './pipeline/events.js';
+export type {
+  TrainEvent,
+  TrainEventType,
+  EventStamp,
+  StepEvent,
+  MetricsEvent,
+  WeightsEvent,
+  GradientsEvent,
+  EvalEvent,
+  LifecycleEvent,
+  LifecycleState,
+  ControlEvent,
+  ErrorEvent,
+  LayerTensors,
+} from './pipeline/events.js';
+export { dataset, epochs, csvChunks, readCsv } from './pipeline/sources.js';
+export type { Dataset, EpochOptions, CsvOptions } from './pipeline/sources.js';
+export { countCorrect, RunningWindow } from './pipeline/metrics.js';

@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: W1, W2, W3 of shared/bench/WORKLOADS.md for livegrad and its peers, side by side
+ * in one process run (see docs/benchmarks.md).
+ *
+ *   npm run bench                      human table: workload, impl, throughput, livegrad ÷ impl
+ *   npm run bench -- --json            one JSON object per line: {"workload":"W2","impl":"livegrad","samples_per_s":123.4}
+ *   npm run bench -- --only W1,W2      only these workloads (also --impl livegrad,floor)
+ *   npm run bench -- --check           losses of every impl after the same few steps, then exit
+ *   npm run bench -- --runs 9 --run-seconds 0.5 --warmup-seconds 1.5 --no-heap --no-accuracy
+ *
+ * The heap check needs a global `gc`: without --expose-gc the bench re-runs itself with it.
+ */
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { heapCheck, type HeapReport } from './bench/heap.js';
+import { digitsTrainAccuracy } from './bench/livegrad.js';
+import { measureWorkload, type Measurement } from './bench/measure.js';
+import { selectRunners } from './bench/registry.js';
+import { tfWasmFeatures } from './bench/tfjs.js';
+import { WORKLOAD_IDS, WORKLOADS, type WorkloadId } from './bench/workloads.js';
+
+interface Options {
+  json: boolean;
+  only: WorkloadId[];
+  impls: string[] | undefined;
+  check: boolean;
+  heap: boolean;
+  accuracy: boolean;
+  runs: number;
+  runSeconds: number;
+  warmupSeconds: number;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 9, runSeconds: 0.5, warmupSeconds: 1.5 };
+  const value = (i: number): string => {
+    const v = argv[i + 1];
+    if (v === undefined) throw new TypeError(`Expected a value after ${argv[i]}, got nothing`);
+    return v;
+  };
+  const positive = (s: string, what: string): number => {
+    const n = Number(s);
+    if (!(n > 0)) throw new RangeError(`Expected ${what} to be a number > 0, got ${s}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    switch (a) {
+      case '--json': o.json = true; break;
+      case '--check': o.check = true; break;
+      case '--no-heap': o.heap = false; break;
+      case '--no-accuracy': o.accuracy = false; break;
+      case '--only': {
+        const ids = value(i++).split(',').map((s) => s.trim().toUpperCase());
+        for (const id of ids) if (!(WORKLOAD_IDS as readonly string[]).includes(id)) throw new TypeError(`Expected workloads among ${WORKLOAD_IDS.join(', ')}, got ${id}`);
+        o.only = WORKLOAD_IDS.filter((id) => ids.includes(id));
+        break;
+      }
+      case '--impl': o.impls = value(i++).split(',').map((s) => s.trim()); break;
+      case '--runs': o.runs = Math.round(positive(value(i++), '--runs')); break;
+      case '--run-seconds': o.runSeconds = positive(value(i++), '--run-seconds'); break;
+      case '--warmup-seconds': o.warmupSeconds = positive(value(i++), '--warmup-seconds'); break;
+      default: throw new TypeError(`Expected an option (--json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy), got ${a}`);
+    }
+  }
+  return o;
+}
+
+/** Re-runs this script under `node --expose-gc` (same loader flags) and returns its exit code, or undefined when gc is already there. */
+function respawnWithGc(): number | undefined {
+  if (typeof (globalThis as { gc?: unknown }).gc === 'function' || process.env['LIVEGRAD_BENCH_CHILD'] === '1') return undefined;
+  const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, LIVEGRAD_BENCH_CHILD: '1' },
+  });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MB`;
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+}
+
+function heapLines(h: HeapReport): string[] {
+  const grown = h.afterSteps - h.before;
+  const verdict = h.gcsDuringSteps === 0
+    ? `${fmt(grown / h.steps, 1)} bytes/step allocated (no GC ran during the steps)`
+    : `${h.gcsDuringSteps} GC(s) ran during the steps: the step allocates`;
+  return [
+    `heap, W2 livegrad createStepper, ${fmt(h.steps)} steps${h.gcExposed ? '' : ' (no --expose-gc: numbers without a forced GC)'}:`,
+    `  before ${mb(h.before)}, right after ${mb(h.afterSteps)}, after GC ${mb(h.afterGc)}; ${verdict}`,
+  ];
+}
+
+async function check(o: Options): Promise<void> {
+  for (const id of o.only) {
+    const w = WORKLOADS[id];
+    const steps = id === 'W3' ? 5 : 50;
+    const losses: [string, number][] = [];
+    for (const runner of selectRunners([id], o.impls)) {
+      const t = await runner.setup(w);
+      await t.run(steps);
+      losses.push([runner.impl, await t.loss()]);
+      t.dispose?.();
+    }
+    const ref = losses[0]?.[1] ?? NaN;
+    const parts = losses.map(([impl, l]) => `${impl} ${l.toPrecision(7)} (${((l - ref) / ref).toExponential(1)})`);
+    console.log(`${id}: loss at step ${steps}: ${parts.join(', ')}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.check) return check(o);
+  const info = (line: string): void => {
+    (o.json ? console.error : console.log)(line);
+  };
+  const progress = (line: string): void => {
+    if (!o.json) process.stderr.write(`  ${line}\n`);
+  };
+  const usesWasm = selectRunners(o.only, o.impls).some((r) => r.impl === 'tfjs-wasm');
+  info(`livegrad bench: node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}${usesWasm ? `, tfjs-wasm ${await tfWasmFeatures()}` : ''}`);
+  info(`${o.runs} interleaved runs of ~${o.runSeconds} s after ${o.warmupSeconds} s warm-up; median; ratio = livegrad ÷ impl`);
+
+  const rows: string[][] = [['workload', 'impl', 'throughput', 'unit', 'spread', 'livegrad ÷']];
+  const t0 = performance.now();
+  for (const id of o.only) {
+    const w = WORKLOADS[id];
+    const runners = selectRunners([id], o.impls);
+    if (runners.length === 0) continue;
+    const results: Measurement[] = await measureWorkload(w, runners, o, progress);
+    const lg = results.find((r) => r.impl === 'livegrad')?.perSecond;
+    for (const r of results) {
+      if (o.json) {
+        console.log(JSON.stringify({ workload: id, impl: r.impl, samples_per_s: Math.round(r.perSecond * 10) / 10 }));
+        continue;
+      }
+      const spread = (Math.max(...r.rates) - Math.min(...r.rates)) / r.perSecond;
+      rows.push([`${id} ${w.name}`, r.impl, fmt(r.perSecond), w.throughput, `±${fmt(50 * spread)}%`, lg === undefined ? '-' : `${fmt(lg / r.perSecond, 2)}×`]);
+    }
+  }
+  if (!o.json) console.log(`\n${table(rows)}\n`);
+  if (o.accuracy && o.only.includes('W2') && (!o.impls || o.impls.includes('livegrad'))) {
+    info(`W2 livegrad train accuracy after 20 epochs: ${(100 * digitsTrainAccuracy(WORKLOADS.W2, 20)).toFixed(2)}% (workload expects > 95%)`);
+  }
+  if (o.heap) for (const line of heapLines(await heapCheck())) info(line);
+  info(`bench took ${fmt((performance.now() - t0) / 1000, 1)} s`);
+}
+
+const code = respawnWithGc();
+if (code !== undefined) process.exit(code);
+await main();

@@ -1,0 +1,92 @@
+/**
+ * Running training metrics over a window of recent steps, and classification scoring.
+ * Scoring uses the batch's forward-pass output, computed before the model learns from the
+ * batch, so accuracy is test-then-train (prequential).
+ */
+import type { Targets } from '../nn/losses.js';
+import type { FloatArray } from '../nn/tensor.js';
+
+/** Index of the largest of n values starting at offset o. */
+function argmax(a: FloatArray | Int32Array, o: number, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (a[o + j]! > a[o + best]!) best = j;
+  return best;
+}
+
+/** Predicted and actual class of row i (n outputs; a single output is a binary classifier thresholded at 0.5). */
+export function classes(output: FloatArray, t: Targets, i: number, n: number): [predicted: number, actual: number] {
+  if (n === 1) {
+    const actual = t.labels ? t.data[i]! : t.data[i]! >= 0.5 ? 1 : 0;
+    return [output[i]! >= 0.5 ? 1 : 0, actual];
+  }
+  const actual = t.labels ? t.data[i]! : argmax(t.data, i * n, n);
+  return [argmax(output, i * n, n), actual];
+}
+
+/** Number of rows of the first m whose predicted class is the actual one. */
+export function countCorrect(output: FloatArray, t: Targets, m: number, n: number): number {
+  let correct = 0;
+  for (let i = 0; i < m; i++) {
+    const [p, a] = classes(output, t, i, n);
+    if (p === a) correct++;
+  }
+  return correct;
+}
+
+/** Sums over the last `window` steps, in fixed memory. */
+export class RunningWindow {
+  private readonly loss: Float64Array;
+  private readonly correct: Float64Array;
+  private readonly rows: Float64Array;
+  private next = 0;
+  private filled = 0;
+  private sumLoss = 0;
+  private sumCorrect = 0;
+  private sumRows = 0;
+
+  constructor(readonly window: number) {
+    this.loss = new Float64Array(window);
+    this.correct = new Float64Array(window);
+    this.rows = new Float64Array(window);
+  }
+
+  add(loss: number, correct: number, rows: number): void {
+    const k = this.next;
+    if (this.filled === this.window) {
+      this.sumLoss -= this.loss[k]!;
+      this.sumCorrect -= this.correct[k]!;
+      this.sumRows -= this.rows[k]!;
+    } else {
+      this.filled++;
+    }
+    this.loss[k] = loss;
+    this.correct[k] = correct;
+    this.rows[k] = rows;
+    this.sumLoss += loss;
+    this.sumCorrect += correct;
+    this.sumRows += rows;
+    this.next = (k + 1) % this.window;
+    // NOTE: subtracting old terms lets rounding error drift over a long run; re-sum once per lap.
+    if (this.next === 0) {
+      this.sumLoss = this.loss.reduce((x, y) => x + y, 0);
+      this.sumCorrect = this.correct.reduce((x, y) => x + y, 0);
+      this.sumRows = this.rows.reduce((x, y) => x + y, 0);
+    }
+  }
+
+  reset(): void {
+    this.next = 0;
+    this.filled = 0;
+    this.sumLoss = 0;
+    this.sumCorrect = 0;
+    this.sumRows = 0;
+  }
+
+  get meanLoss(): number {
+    return this.filled === 0 ? NaN : this.sumLoss / this.filled;
+  }
+
+  get accuracy(): number {
+    return this.sumRows === 0 ? NaN : this.sumCorrect / this.sumRows;
+  }
+}

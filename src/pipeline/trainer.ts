@@ -1,0 +1,510 @@
+/**
+ * The training engine behind `train()` and behind every server session: a bounded ingest
+ * queue, the fused step (the same core functions that forward/loss/delta/update wrap),
+ * controls at batch boundaries, the numerical guard, and the event stream.
+ *
+ *   push(chunk) → validate → re-batch → queue (block | dropOldest | error) → drain → step → events$
+ *
+ * The drain trains queued batches until `sliceMs` has passed, then yields to the event loop
+ * (setImmediate) so sockets stay served: the loop is never blocked for longer than one slice
+ * or one batch, whichever is longer.
+ */
+import { Observable, Subject } from 'rxjs';
+import { LivegradError, describe } from '../errors.js';
+import { isLossName, LOSSES, type LossName } from '../nn/losses.js';
+import { cloneModel, mlp, outputSize, predict, type Mlp, type MlpSpec } from '../nn/mlp.js';
+import { checkOptimizer, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import {
+  checkBatch,
+  checkOptimizerState,
+  checkStepConfig,
+  cloneOptimizerState,
+  createStepper,
+  createWorkspace,
+  forwardInto,
+  lossInto,
+  type Batch,
+  type StepConfig,
+  type Stepper,
+} from '../nn/step.js';
+import type { Tensor } from '../nn/tensor.js';
+import { checkControl, type Control } from './controls.js';
+import type { LayerTensors, LifecycleState, TrainEvent } from './events.js';
+import { classes, countCorrect, RunningWindow } from './metrics.js';
+import { Rebatcher } from './rebatch.js';
+
+export interface EventRates {
+  /** A `metrics` event every this many steps (0: never). Default 10. */
+  readonly metricsEvery: number;
+  /** Steps in the running-loss / accuracy window. Default 100. */
+  readonly metricsWindow: number;
+  /** A full `weights` snapshot every this many steps (0: only on demand). Default 100. */
+  readonly weightsEvery: number;
+  /** A `gradients` event (per-layer norms) every this many steps (0: never). Default 10. */
+  readonly gradientsEvery: number;
+  /** Include full gradient tensors in `gradients` events. Default false. */
+  readonly gradientTensors: boolean;
+  /** An `eval` event on `evalSet` every this many steps (0: never). Default 100 when an evalSet is given. */
+  readonly evalEvery: number;
+}
+
+export const DEFAULT_EVENT_RATES: EventRates = {
+  metricsEvery: 10,
+  metricsWindow: 100,
+  weightsEvery: 100,
+  gradientsEvery: 10,
+  gradientTensors: false,
+  evalEvery: 100,
+};
+
+export type QueuePolicy = 'block' | 'dropOldest' | 'error';
+export type NonFinitePolicy = 'skip' | 'pause' | 'fail';
+
+export interface TrainConfig {
+  /** Name stamped on every event. Default "default". */
+  readonly session?: string;
+  /** A spec (initialised from its seed) or an existing model (copied: the caller's stays untouched). */
+  readonly model: Mlp | MlpSpec;
+  readonly loss: LossName;
+  readonly optimizer: Optimizer;
+  /** Clip gradients to this global norm. */
+  readonly clipNorm?: number;
+  /** Rows per training batch; incoming chunks of any size are re-batched. Default 32. */
+  readonly batchSize?: number;
+  readonly events?: Partial<EventRates>;
+  /** Holdout set for `eval` events. */
+  readonly evalSet?: Batch;
+  /** What a batch with a non-finite loss or gradient does: skip it (default), pause, or fail the session. */
+  readonly onNonFinite?: NonFinitePolicy;
+  /** Bounded ingest queue, in batches. Default capacity 64, policy `block`. */
+  readonly queue?: { readonly capacity?: number; readonly policy?: QueuePolicy };
+  /** Longest the drain trains before yielding to the event loop, ms. Default 4. `Infinity`: train synchronously inside push(). */
+  readonly sliceMs?: number;
+  /** Resume: optimizer state, and the step and sample counters to continue from. */
+  readonly optimizerState?: OptimizerState;
+  readonly startStep?: number;
+  readonly startSamples?: number;
+  /** Clock for event times, ms since the epoch. Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** Called once the rows of a pushed chunk have all been trained (`step`), or dropped by the queue (`step` undefined). */
+export type ConsumedCallback = (step: number | undefined) => void;
+
+export interface Trainer {
+  readonly session: string;
+  /** Hot stream of events; completes when the session completes, errors when it fails. */
+  readonly events$: Observable<TrainEvent>;
+  /** The live model (read only: it changes after every step). */
+  readonly model: Mlp;
+  readonly optimizerState: OptimizerState;
+  readonly config: StepConfig;
+  readonly batchSize: number;
+  /** Steps taken so far. */
+  readonly steps: number;
+  readonly samples: number;
+  readonly paused: boolean;
+  readonly queueDepth: number;
+  readonly dropped: number;
+  readonly done: boolean;
+  /** Emits `lifecycle: started`. Called by push() if not called before. */
+  start(): void;
+  /** Validates and enqueues a chunk. Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_QUEUE_FULL). */
+  push(chunk: Batch, onConsumed?: ConsumedCallback): void;
+  /** Validates and applies a control at the next batch boundary (or once `steps` reaches `atStep`). Throws LivegradError E_BAD_CONTROL. */
+  control(control: Control | unknown, atStep?: number): void;
+  /** Inference on the current weights. */
+  predict(x: Tensor): { output: Tensor; step: number };
+  /** Copies of the current weights and optimizer state. */
+  snapshot(): { model: Mlp; state: OptimizerState; step: number; samples: number };
+  /** Emits an `error` event that did not stop training. */
+  report(code: string, message: string): void;
+  /** No more input: train what is queued (and the remainder of the re-batcher), then complete. */
+  end(): void;
+  /** Stop now: drop the queue, emit `completed` (reason "closed") and complete. */
+  close(reason?: string): void;
+}
+
+function isSpec(m: Mlp | MlpSpec): m is MlpSpec {
+  return !('dtype' in m && Array.isArray((m as Mlp).layers) && (m as Mlp).layers.every((l) => l !== null && typeof l === 'object' && 'w' in l));
+}
+
+function positiveInt(v: unknown, what: string, allowZero = false): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
+    throw new RangeError(`Expected ${what} to be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${describe(v)}`);
+  }
+  return v;
+}
+
+interface Queued {
+  readonly batch: Batch;
+  readonly m: number;
+  readonly endRow: number;
+}
+
+interface Ticket {
+  readonly endRow: number;
+  readonly cb: ConsumedCallback;
+}
+
+function tensorsOf(model: Mlp, w: readonly Float32Array[] | readonly Float64Array[] | readonly (Float32Array | Float64Array)[], b: readonly (Float32Array | Float64Array)[]): LayerTensors[] {
+  return model.layers.map((l, i) => ({
+    w: { dtype: model.dtype, shape: [l.nin, l.nout], data: w[i]!.slice() },
+    b: { dtype: model.dtype, shape: [l.nout], data: b[i]!.slice() },
+  }));
+}
+
+export function createTrainer(config: TrainConfig): Trainer {
+  if (typeof config !== 'object' || config === null) throw new TypeError(`Expected a train config object, got ${describe(config)}`);
+  const session = config.session ?? 'default';
+  if (typeof session !== 'string' || session.length === 0) throw new TypeError(`Expected session to be a non-empty string, got ${describe(session)}`);
+  if (!isLossName(config.loss)) throw new TypeError(`Expected loss one of ${LOSSES.join(', ')}, got ${describe(config.loss)}`);
+  if (config.model === null || typeof config.model !== 'object') throw new TypeError(`Expected model to be an MLP or an MLP spec, got ${describe(config.model)}`);
+  const initial = isSpec(config.model) ? mlp(config.model) : cloneModel(config.model);
+  const model = cloneModel(initial);
+  let stepConfig: StepConfig = { loss: config.loss, optimizer: checkOptimizer(config.optimizer), ...(config.clipNorm === undefined ? {} : { clipNorm: config.clipNorm }) };
+  checkStepConfig(model, stepConfig);
+  if (config.optimizerState) checkOptimizerState(model, stepConfig.optimizer, config.optimizerState);
+  const rates: EventRates = { ...DEFAULT_EVENT_RATES, ...config.events };
+  for (const key of ['metricsEvery', 'weightsEvery', 'gradientsEvery', 'evalEvery'] as const) positiveInt(rates[key], `events.${key}`, true);
+  positiveInt(rates.metricsWindow, 'events.metricsWindow');
+  const capacity = positiveInt(config.queue?.capacity ?? 64, 'queue.capacity');
+  const policy = config.queue?.policy ?? 'block';
+  if (policy !== 'block' && policy !== 'dropOldest' && policy !== 'error') throw new TypeError(`Expected queue.policy "block", "dropOldest" or "error", got ${describe(policy)}`);
+  const onNonFinite = config.onNonFinite ?? 'skip';
+  if (onNonFinite !== 'skip' && onNonFinite !== 'pause' && onNonFinite !== 'fail') throw new TypeError(`Expected onNonFinite "skip", "pause" or "fail", got ${describe(onNonFinite)}`);
+  const sliceMs = config.sliceMs ?? 4;
+  if (typeof sliceMs !== 'number' || !(sliceMs >= 0)) throw new RangeError(`Expected sliceMs to be a number ≥ 0, got ${describe(sliceMs)}`);
+  const now = config.now ?? Date.now;
+  const evalSet = config.evalSet ? checkBatch(model, config.evalSet) : undefined;
+  const evalWs = evalSet ? createWorkspace(model, evalSet.m) : undefined;
+  const nout = outputSize(model);
+  const classification = config.loss === 'crossEntropy' || config.loss === 'bce';
+
+  const stepper: Stepper = createStepper(model, stepConfig, config.optimizerState ? cloneOptimizerState(config.optimizerState) : undefined, config.batchSize ?? 32);
+  const rebatcher = new Rebatcher(config.batchSize ?? 32);
+  const window = new RunningWindow(rates.metricsWindow);
+  const subject = new Subject<TrainEvent>();
+  const queue: Queued[] = [];
+  const tickets: Ticket[] = [];
+  const pendingControls: { atStep: number; control: Control }[] = [];
+  let steps = positiveInt(config.startStep ?? 0, 'startStep', true);
+  let samples = positiveInt(config.startSamples ?? 0, 'startSamples', true);
+  let rowsIn = 0; // rows accepted by push()
+  let batchEnd = 0; // rows handed to the queue (rowsIn minus what the re-batcher holds)
+  let dropped = 0;
+  let paused = false;
+  let singleSteps = 0;
+  let started = false;
+  let ending = false;
+  let done = false;
+  let draining = false;
+  let scheduled: ReturnType<typeof setImmediate> | undefined;
+
+  const emit = (e: TrainEvent): void => {
+    if (!done) subject.next(e);
+  };
+  const stamp = () => ({ session, step: steps, time: now() });
+  const lifecycle = (state: LifecycleState, reason?: string): void => emit({ type: 'lifecycle', ...stamp(), state, reason });
+
+  function weightsEvent(): void {
+    emit({ type: 'weights', ...stamp(), layers: tensorsOf(model, model.layers.map((l) => l.w), model.layers.map((l) => l.b)) });
+  }
+
+  function evalEvent(): void {
+    if (!evalSet || !evalWs) return;
+    const out = forwardInto(model, evalWs, config.evalSet!.x.data, evalSet.m);
+    const loss = lossInto(model, evalWs, config.loss, evalSet.targets, evalSet.m);
+    let accuracy: number | undefined;
+    let confusion: number[][] | undefined;
+    if (classification) {
+      const k = nout === 1 ? 2 : nout;
+      confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+      let correct = 0;
+      for (let i = 0; i < evalSet.m; i++) {
+        const [p, a] = classes(out, evalSet.targets, i, nout);
+        confusion[a]![p]!++;
+        if (p === a) correct++;
+      }
+      accuracy = correct / evalSet.m;
+    }
+    emit({ type: 'eval', ...stamp(), loss, samples: evalSet.m, accuracy, confusion });
+  }
+
+  function settleTickets(upToRow: number, step: number | undefined): void {
+    while (tickets.length > 0 && tickets[0]!.endRow <= upToRow) tickets.shift()!.cb(step);
+  }
+
+  function trainOne(q: Queued): void {
+    const { m, targets } = { m: q.m, targets: { labels: q.batch.y.shape.length === 1, data: q.batch.y.data } };
+    const t0 = performance.now();
+    const info = stepper.step(q.batch.x.data, targets, m);
+    const durationMs = performance.now() - t0;
+    steps++;
+    samples += m;
+    const gradNorms = Array.from(info.gradNorms);
+    emit({
+      type: 'step',
+      ...stamp(),
+      loss: info.loss,
+      batchSize: m,
+      samples,
+      lr: info.lr,
+      gradNorms,
+      durationMs,
+      applied: info.applied,
+      queueDepth: queue.length,
+      dropped,
+    });
+    settleTickets(q.endRow, steps);
+    if (!info.applied) {
+      const message = `Step ${steps} not applied: ${info.skipReason} (loss ${info.loss}, gradient norm ${info.gradNorm})`;
+      emit({ type: 'error', ...stamp(), code: 'E_NON_FINITE', message });
+      if (onNonFinite === 'pause') {
+        paused = true;
+        lifecycle('paused', message);
+      } else if (onNonFinite === 'fail') {
+        fail(new LivegradError('E_NON_FINITE', message));
+      }
+      return;
+    }
+    const correct = classification ? countCorrect(stepper.workspace.a[model.layers.length - 1]!, targets, m, nout) : 0;
+    window.add(info.loss, correct, m);
+    if (rates.metricsEvery > 0 && steps % rates.metricsEvery === 0) {
+      emit({ type: 'metrics', ...stamp(), runningLoss: window.meanLoss, accuracy: classification ? window.accuracy : undefined, window: rates.metricsWindow, samples });
+    }
+    if (rates.gradientsEvery > 0 && steps % rates.gradientsEvery === 0) {
+      const ws = stepper.workspace;
+      emit({ type: 'gradients', ...stamp(), norms: gradNorms, layers: rates.gradientTensors ? tensorsOf(model, ws.dW, ws.db) : undefined });
+    }
+    if (rates.weightsEvery > 0 && steps % rates.weightsEvery === 0) weightsEvent();
+    if (evalSet && rates.evalEvery > 0 && steps % rates.evalEvery === 0) evalEvent();
+  }
+
+  function applyControl(c: Control): void {
+    switch (c.action) {
+      case 'pause':
+        if (!paused) {
+          paused = true;
+          lifecycle('paused');
+        }
+        break;
+      case 'resume':
+        if (paused) {
+          paused = false;
+          singleSteps = 0;
+          lifecycle('resumed');
+        }
+        break;
+      case 'step':
+        if (paused) singleSteps++;
+        break;
+      case 'reset': {
+        model.layers.forEach((l, i) => {
+          l.w.set(initial.layers[i]!.w);
+          l.b.set(initial.layers[i]!.b);
+        });
+        const st = stepper.state;
+        st.t = 0;
+        st.hasMomentum = false;
+        for (const bs of st.buffers) for (const b of bs) b.fill(0);
+        window.reset();
+        lifecycle('reset');
+        break;
+      }
+      case 'set': {
+        const opt = stepConfig.optimizer;
+        if (c.momentum !== undefined && opt.kind !== 'sgd') throw new LivegradError('E_BAD_CONTROL', `Expected momentum only for sgd, got it for ${opt.kind}`);
+        const next = { ...opt, ...(c.lr === undefined ? {} : { lr: c.lr }), ...(c.momentum === undefined ? {} : { momentum: c.momentum }), ...(c.weightDecay === undefined ? {} : { weightDecay: c.weightDecay }) };
+        let optimizer: Optimizer;
+        try {
+          optimizer = checkOptimizer(next);
+        } catch (e) {
+          throw new LivegradError('E_BAD_CONTROL', (e as Error).message, { cause: e });
+        }
+        const { clipNorm: _old, ...rest } = stepConfig;
+        const clipNorm = c.clipNorm === undefined ? stepConfig.clipNorm : c.clipNorm ?? undefined;
+        stepConfig = { ...rest, optimizer, ...(clipNorm === undefined ? {} : { clipNorm }) };
+        stepper.config = stepConfig;
+        if (c.batchSize !== undefined) rebatcher.setBatchSize(c.batchSize);
+        break;
+      }
+      case 'snapshot':
+        weightsEvent();
+        break;
+    }
+    emit({ type: 'control', ...stamp(), control: c });
+  }
+
+  function applyDueControls(): void {
+    while (pendingControls.length > 0 && pendingControls[0]!.atStep <= steps) applyControl(pendingControls.shift()!.control);
+  }
+
+  function canTrain(): boolean {
+    return queue.length > 0 && (!paused || singleSteps > 0);
+  }
+
+  function trainNext(): void {
+    if (paused) singleSteps--;
+    trainOne(queue.shift()!);
+    applyDueControls();
+  }
+
+  function drain(): void {
+    scheduled = undefined;
+    if (draining || done) return;
+    draining = true;
+    try {
+      applyDueControls();
+      const start = performance.now();
+      while (canTrain() && !done) {
+        trainNext();
+        if (canTrain() && performance.now() - start >= sliceMs) {
+          schedule();
+          break;
+        }
+      }
+      if (ending && queue.length === 0 && !done) finish();
+    } catch (e) {
+      fail(e);
+    } finally {
+      draining = false;
+    }
+  }
+
+  function schedule(): void {
+    if (scheduled === undefined && !done) scheduled = setImmediate(drain);
+  }
+
+  function kick(): void {
+    if (sliceMs === Infinity) drain();
+    else schedule();
+  }
+
+  function finish(): void {
+    lifecycle('completed');
+    done = true;
+    subject.complete();
+  }
+
+  function fail(e: unknown): void {
+    if (done) return;
+    lifecycle('failed', e instanceof Error ? e.message : String(e));
+    done = true;
+    if (scheduled !== undefined) clearImmediate(scheduled);
+    subject.error(e);
+  }
+
+  function enqueue(batch: Batch): void {
+    const m = batch.x.shape[0]!;
+    if (queue.length >= capacity) {
+      if (policy === 'dropOldest') {
+        const old = queue.shift()!;
+        dropped++;
+        settleTickets(old.endRow, undefined);
+      } else if (policy === 'block' && !paused && !draining) {
+        // block: the producer waits inside push() while one batch trains to make room
+        draining = true;
+        try {
+          trainNext();
+        } finally {
+          draining = false;
+        }
+      } else {
+        throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
+      }
+    }
+    queue.push({ batch, m, endRow: batchEnd += m });
+  }
+  const trainer: Trainer = {
+    session,
+    events$: subject.asObservable(),
+    model,
+    get optimizerState() {
+      return stepper.state;
+    },
+    get config() {
+      return stepConfig;
+    },
+    get batchSize() {
+      return rebatcher.batchSize;
+    },
+    get steps() {
+      return steps;
+    },
+    get samples() {
+      return samples;
+    },
+    get paused() {
+      return paused;
+    },
+    get queueDepth() {
+      return queue.length;
+    },
+    get dropped() {
+      return dropped;
+    },
+    get done() {
+      return done;
+    },
+    start() {
+      if (started) return;
+      started = true;
+      lifecycle('started');
+    },
+    push(chunk, onConsumed) {
+      if (done || ending) throw new LivegradError('E_QUEUE_FULL', `Expected an open session, got ${done ? 'a finished' : 'an ending'} session "${session}"`);
+      trainer.start();
+      const { m } = checkBatch(model, chunk);
+      if (queue.length >= capacity && policy !== 'dropOldest' && (paused || draining)) {
+        throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
+      }
+      rowsIn += m;
+      if (onConsumed) tickets.push({ endRow: rowsIn, cb: onConsumed });
+      rebatcher.push(chunk, enqueue);
+      kick();
+    },
+    control(value, atStep) {
+      let c: Control;
+      try {
+        c = checkControl(value);
+      } catch (e) {
+        throw new LivegradError('E_BAD_CONTROL', (e as Error).message, { cause: e });
+      }
+      if (c.action === 'set' && c.batchSize !== undefined) new Rebatcher(c.batchSize);
+      if (atStep !== undefined) {
+        positiveInt(atStep, 'atStep', true);
+        pendingControls.push({ atStep, control: c });
+        pendingControls.sort((a, b) => a.atStep - b.atStep);
+        if (!draining) applyDueControls();
+      } else {
+        applyControl(c);
+      }
+      if (!done) kick();
+    },
+    predict(x) {
+      return { output: predict(model, x), step: steps };
+    },
+    snapshot() {
+      return { model: cloneModel(model), state: cloneOptimizerState(stepper.state), step: steps, samples };
+    },
+    report(code, message) {
+      emit({ type: 'error', ...stamp(), code, message });
+    },
+    end() {
+      if (done || ending) return;
+      ending = true;
+      rebatcher.flush(enqueue);
+      kick();
+    },
+    close(reason = 'closed') {
+      if (done) return;
+      if (scheduled !== undefined) clearImmediate(scheduled);
+      queue.length = 0;
+      lifecycle('completed', reason);
+      done = true;
+      subject.complete();
+    },
+  };
+  return trainer;
+}
