@@ -109,6 +109,7 @@ export function mlpFromWeights(layers: readonly LayerWeights[], dtype: DType = '
     const w = isTensor(l.weights) ? l.weights : tensor(l.weights as readonly (readonly number[])[], undefined, dtype);
     if (w.shape.length !== 2) throw new RangeError(`Expected layers[${i}].weights to be 2-D [nin, nout], got shape [${w.shape.join(', ')}]`);
     const [nin, nout] = [w.shape[0]!, w.shape[1]!];
+    if (nin < 1 || nout < 1) throw new RangeError(`Expected layers[${i}].weights to be at least 1 × 1, got shape [${nin}, ${nout}]`);
     const prev = out[i - 1];
     if (prev && prev.nout !== nin) {
       throw new RangeError(`Expected layers[${i}].weights to have ${prev.nout} rows (the previous layer's units), got ${nin}`);

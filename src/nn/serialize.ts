@@ -3,6 +3,8 @@
  * fromBinary(toBinary(m)) give the same weights bit for bit (JSON numbers are printed with
  * the shortest representation that reads back to the same float64, and every float32 is
  * exactly a float64).
+ * NOTE: JSON text has no negative zero (JSON.stringify writes -0 as 0), so a -0 weight read back
+ * from text is 0; the object form and the binary form keep it.
  *
  * JSON form of a model (docs/model-format.md):
  *   { "format": "livegrad-mlp", "version": 1, "dtype": "float32", "inputSize": 3,
@@ -56,6 +58,10 @@ function bad(message: string, cause?: unknown): LivegradError {
   return new LivegradError('E_BAD_MODEL', message, cause === undefined ? undefined : { cause });
 }
 
+function assertNumber(v: unknown, what: string): void {
+  if (typeof v !== 'number') throw bad(`Expected ${what} to be a number, got ${describe(v)}`);
+}
+
 /** Reads the JSON form (object or string). Malformed input is a LivegradError E_BAD_MODEL naming the problem. */
 export function modelFromJSON(json: MlpJSON | string): Mlp {
   let o: unknown = json;
@@ -77,6 +83,13 @@ export function modelFromJSON(json: MlpJSON | string): Mlp {
       layers.map((l: Record<string, unknown>, i) => {
         if (!isActivation(l?.['activation'])) throw bad(`Expected layers[${i}].activation to be an activation name, got ${describe(l?.['activation'])}`);
         if (!Array.isArray(l['weights']) || !Array.isArray(l['bias'])) throw bad(`Expected layers[${i}] to have weights and bias arrays`);
+        // NOTE: a typed array converts what it is given (null → 0, "3" → 3, true → 1), and JSON.stringify
+        // writes NaN and ±Infinity as null, so every value is checked to be a number before it is copied.
+        (l['weights'] as unknown[]).forEach((row, r) => {
+          if (!Array.isArray(row)) throw bad(`Expected layers[${i}].weights[${r}] to be an array, got ${describe(row)}`);
+          row.forEach((v: unknown, c) => assertNumber(v, `layers[${i}].weights[${r}][${c}]`));
+        });
+        (l['bias'] as unknown[]).forEach((v, j) => assertNumber(v, `layers[${i}].bias[${j}]`));
         return { activation: l['activation'], weights: l['weights'] as number[][], bias: l['bias'] as number[] };
       }),
       r['dtype'],

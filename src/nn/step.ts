@@ -164,9 +164,10 @@ export function updateInto(
     info.skipReason = 'non-finite gradients';
     return;
   }
-  if (config.clipNorm !== undefined && info.gradNorm > config.clipNorm) {
+  if (config.clipNorm !== undefined) {
+    // As PyTorch: grads *= min(1, clipNorm / (norm + 1e-6)), so a norm equal to clipNorm is scaled too.
     const c = config.clipNorm / (info.gradNorm + 1e-6);
-    for (const g of grads) scale(g, c);
+    if (c < 1) for (const g of grads) scale(g, c);
   }
   applyOptimizer(config.optimizer, state, params, grads);
   info.applied = true;
@@ -237,11 +238,13 @@ export function newOptimizerState(model: Mlp, optimizer: Optimizer): OptimizerSt
 export function checkOptimizerState(model: Mlp, optimizer: Optimizer, state: OptimizerState): void {
   if (state.kind !== optimizer.kind) throw new LivegradError('E_BAD_STATE', `Expected optimizer state for ${optimizer.kind}, got state for ${state.kind}`);
   const params = parameters(model);
+  const per = optimizer.kind === 'sgd' ? 1 : 2;
   const ok =
     state.buffers.length === params.length &&
-    state.buffers.every((bs, i) => bs.every((b) => b.length === params[i]!.length && b.constructor === params[i]!.constructor));
+    state.buffers.every((bs, i) => bs.length === per && bs.every((b) => b.length === params[i]!.length && b.constructor === params[i]!.constructor));
   if (!ok) {
-    throw new LivegradError('E_BAD_STATE', `Expected optimizer state buffers for parameter sizes [${params.map((p) => p.length).join(', ')}] (${model.dtype}), got [${state.buffers.map((bs) => bs[0]?.length ?? 0).join(', ')}]`);
+    const got = state.buffers.map((bs) => `[${bs.map((b) => b.length).join(', ')}]`).join(', ');
+    throw new LivegradError('E_BAD_STATE', `Expected ${per} optimizer state buffer(s) per parameter, for parameter sizes [${params.map((p) => p.length).join(', ')}] (${model.dtype}), got buffer sizes [${got}]`);
   }
 }
 

@@ -68,7 +68,11 @@ export function tensor(values: ArrayLike<number> | readonly (readonly number[])[
       if (!Array.isArray(row) || row.length !== cols) {
         throw new RangeError(`Expected every row to have ${cols} values, got ${describe(row)} at row ${i}`);
       }
-      for (let j = 0; j < cols; j++) data[i * cols + j] = row[j]!;
+      for (let j = 0; j < cols; j++) {
+        const v = row[j];
+        if (typeof v !== 'number') throw new TypeError(`Expected a number at [${i}][${j}], got ${describe(v)}`);
+        data[i * cols + j] = v;
+      }
     });
     const s = [rows.length, cols];
     if (shape && (shape.length !== 2 || shape[0] !== s[0] || shape[1] !== s[1])) {
@@ -81,6 +85,11 @@ export function tensor(values: ArrayLike<number> | readonly (readonly number[])[
   assertShape(s);
   if (sizeOf(s) !== flat.length) {
     throw new RangeError(`Expected ${sizeOf(s)} values for shape [${s.join(', ')}], got ${flat.length}`);
+  }
+  if (!ArrayBuffer.isView(flat)) {
+    for (let i = 0; i < flat.length; i++) {
+      if (typeof flat[i] !== 'number') throw new TypeError(`Expected a number at [${i}], got ${describe(flat[i])}`);
+    }
   }
   const data = allocate(dtype, flat.length);
   data.set(flat);

@@ -9,8 +9,9 @@ import { Rebatcher } from './rebatch.js';
  *   chunk rows: --3-----4------1--|     size 2
  *   batch rows: --2-----(22)---2--|     (a remainder left at complete is emitted as a shorter batch)
  *
- * Chunks must agree on feature width and target shape; a chunk that is exactly one batch with
- * nothing held back passes through uncopied.
+ * A chunk must agree with the rows held back on feature width and target shape (else the
+ * stream errors with LivegradError E_SHAPE); a chunk that is exactly one batch with nothing
+ * held back passes through uncopied.
  *
  * @param size  rows per batch, a positive integer.
  * @example
@@ -23,7 +24,13 @@ export function batch(size: number): OperatorFunction<Batch, Batch> {
       const rebatcher = new Rebatcher(size);
       const emit = (b: Batch): void => subscriber.next(b);
       return source.subscribe({
-        next: (chunk) => rebatcher.push(chunk, emit),
+        next: (chunk) => {
+          try {
+            rebatcher.push(chunk, emit);
+          } catch (err) {
+            subscriber.error(err);
+          }
+        },
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
           rebatcher.flush(emit);

@@ -3,6 +3,7 @@
  * rows (the last one, on flush, may be shorter). A chunk that already is one whole batch
  * with nothing carried over passes through without a copy.
  */
+import { LivegradError } from '../errors.js';
 import { allocate, type Tensor } from '../nn/tensor.js';
 import type { Batch } from '../nn/step.js';
 
@@ -29,10 +30,20 @@ export class Rebatcher {
     this.size = checkSize(size);
   }
 
+  /** Throws LivegradError E_SHAPE unless the chunk's x width and y layout match the rows held back. */
+  check(chunk: Batch): void {
+    const x0 = this.xs[0], y0 = this.ys[0];
+    if (x0 === undefined || y0 === undefined) return;
+    const layout = (x: Tensor, y: Tensor): string => `x [m, ${x.shape[1]}], y ${y.shape.length === 1 ? '[m]' : `[m, ${y.shape[1]}]`}`;
+    const held = layout(x0, y0), got = layout(chunk.x, chunk.y);
+    if (got !== held) throw new LivegradError('E_SHAPE', `Expected a chunk like the rows held back (${held}), got ${got}`);
+  }
+
   /** Adds a chunk (x [m, nin], y [m, nout] or [m]) and calls `emit` for every whole batch it completes. */
   push(chunk: Batch, emit: (batch: Batch) => void): void {
     const m = chunk.x.shape[0]!;
     if (m === 0) return;
+    this.check(chunk);
     if (this.rows === 0 && m === this.size) {
       emit(chunk);
       return;

@@ -162,7 +162,8 @@ export function csvChunks(path: string, options: CsvOptions = {}): Observable<Ba
       flush();
       subscriber.complete();
     });
-    stream.on('error', (err) => subscriber.error(new LivegradError('E_BAD_CSV', `Cannot read ${path}: ${err.message}`, { cause: err })));
+    // NOTE: readline re-emits the input stream's errors on the interface; unheard there, they crash the process.
+    lines.on('error', (err) => subscriber.error(new LivegradError('E_BAD_CSV', `Cannot read ${path}: ${err.message}`, { cause: err })));
     return () => {
       lines.close();
       stream.destroy();

@@ -28,7 +28,7 @@ import {
   type Stepper,
 } from '../nn/step.js';
 import type { Tensor } from '../nn/tensor.js';
-import { checkControl, type Control } from './controls.js';
+import { checkControl, type Control, type HyperParams } from './controls.js';
 import type { LayerTensors, LifecycleState, TrainEvent } from './events.js';
 import { classes, countCorrect, RunningWindow } from './metrics.js';
 import { Rebatcher } from './rebatch.js';
@@ -281,6 +281,18 @@ export function createTrainer(config: TrainConfig): Trainer {
     if (evalSet && rates.evalEvery > 0 && steps % rates.evalEvery === 0) evalEvent();
   }
 
+  /** The optimizer a `set` control makes of the current one. Throws LivegradError E_BAD_CONTROL. */
+  function nextOptimizer(c: HyperParams): Optimizer {
+    const opt = stepConfig.optimizer;
+    if (c.momentum !== undefined && opt.kind !== 'sgd') throw new LivegradError('E_BAD_CONTROL', `Expected momentum only for sgd, got it for ${opt.kind}`);
+    const next = { ...opt, ...(c.lr === undefined ? {} : { lr: c.lr }), ...(c.momentum === undefined ? {} : { momentum: c.momentum }), ...(c.weightDecay === undefined ? {} : { weightDecay: c.weightDecay }) };
+    try {
+      return checkOptimizer(next);
+    } catch (e) {
+      throw new LivegradError('E_BAD_CONTROL', (e as Error).message, { cause: e });
+    }
+  }
+
   function applyControl(c: Control): void {
     switch (c.action) {
       case 'pause':
@@ -313,15 +325,7 @@ export function createTrainer(config: TrainConfig): Trainer {
         break;
       }
       case 'set': {
-        const opt = stepConfig.optimizer;
-        if (c.momentum !== undefined && opt.kind !== 'sgd') throw new LivegradError('E_BAD_CONTROL', `Expected momentum only for sgd, got it for ${opt.kind}`);
-        const next = { ...opt, ...(c.lr === undefined ? {} : { lr: c.lr }), ...(c.momentum === undefined ? {} : { momentum: c.momentum }), ...(c.weightDecay === undefined ? {} : { weightDecay: c.weightDecay }) };
-        let optimizer: Optimizer;
-        try {
-          optimizer = checkOptimizer(next);
-        } catch (e) {
-          throw new LivegradError('E_BAD_CONTROL', (e as Error).message, { cause: e });
-        }
+        const optimizer = nextOptimizer(c);
         const { clipNorm: _old, ...rest } = stepConfig;
         const clipNorm = c.clipNorm === undefined ? stepConfig.clipNorm : c.clipNorm ?? undefined;
         stepConfig = { ...rest, optimizer, ...(clipNorm === undefined ? {} : { clipNorm }) };
@@ -395,7 +399,8 @@ export function createTrainer(config: TrainConfig): Trainer {
     subject.error(e);
   }
 
-  function enqueue(batch: Batch): void {
+  /** `last`: the remainder flushed by end(), let in over capacity rather than thrown away. */
+  function enqueue(batch: Batch, last = false): void {
     const m = batch.x.shape[0]!;
     if (queue.length >= capacity) {
       if (policy === 'dropOldest') {
@@ -410,7 +415,7 @@ export function createTrainer(config: TrainConfig): Trainer {
         } finally {
           draining = false;
         }
-      } else {
+      } else if (!last) {
         throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
       }
     }
@@ -456,7 +461,11 @@ export function createTrainer(config: TrainConfig): Trainer {
       if (done || ending) throw new LivegradError('E_QUEUE_FULL', `Expected an open session, got ${done ? 'a finished' : 'an ending'} session "${session}"`);
       trainer.start();
       const { m } = checkBatch(model, chunk);
-      if (queue.length >= capacity && policy !== 'dropOldest' && (paused || draining)) {
+      rebatcher.check(chunk);
+      // refuse the chunk before taking any of its rows: batches it would complete that find no room
+      const completes = Math.floor((rebatcher.pending + m) / rebatcher.batchSize);
+      const canMakeRoom = policy === 'dropOldest' || (policy === 'block' && !paused && !draining);
+      if (!canMakeRoom && queue.length + completes > capacity) {
         throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
       }
       rowsIn += m;
@@ -471,7 +480,8 @@ export function createTrainer(config: TrainConfig): Trainer {
       } catch (e) {
         throw new LivegradError('E_BAD_CONTROL', (e as Error).message, { cause: e });
       }
-      if (c.action === 'set' && c.batchSize !== undefined) new Rebatcher(c.batchSize);
+      // refuse now what applyControl would refuse later, inside a drain, where it would fail the session
+      if (c.action === 'set') nextOptimizer(c);
       if (atStep !== undefined) {
         positiveInt(atStep, 'atStep', true);
         pendingControls.push({ atStep, control: c });
@@ -494,7 +504,7 @@ export function createTrainer(config: TrainConfig): Trainer {
     end() {
       if (done || ending) return;
       ending = true;
-      rebatcher.flush(enqueue);
+      rebatcher.flush((b) => enqueue(b, true));
       kick();
     },
     close(reason = 'closed') {

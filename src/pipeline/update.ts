@@ -1,7 +1,7 @@
 import { map, scan, type OperatorFunction } from 'rxjs';
 import type { Mlp } from '../nn/mlp.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
-import { checkStepConfig, gradientList, newOptimizerState, parameters, updateInto, type StepInfo } from '../nn/step.js';
+import { checkOptimizerState, checkStepConfig, gradientList, newOptimizerState, parameters, updateInto, type StepInfo } from '../nn/step.js';
 import { assertFresh } from './stale.js';
 import type { DeltaPass } from './pass.js';
 
@@ -40,7 +40,10 @@ export function update(optimizer: Optimizer, options: UpdateOptions = {}): Opera
         function applyUpdate(acc, pass): Acc {
           assertFresh(pass, 'update');
           const { model, ws } = pass.ctx;
-          if (acc.state === undefined) checkStepConfig(model, config);
+          if (acc.state === undefined) {
+            checkStepConfig(model, config);
+            if (options.state) checkOptimizerState(model, optimizer, options.state);
+          }
           const state = acc.state ?? options.state ?? newOptimizerState(model, optimizer);
           const info: StepInfo = {
             loss: pass.loss,
