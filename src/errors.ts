@@ -15,7 +15,32 @@ export type ErrorCode =
   | 'E_BAD_CSV'
   | 'E_BAD_CONTROL'
   | 'E_QUEUE_FULL'
-  | 'E_PIPELINE_ORDER';
+  | 'E_PIPELINE_ORDER'
+  // protocol and server (docs/errors.md, docs/protocol.md)
+  | 'E_BAD_FRAME'
+  | 'E_BAD_MESSAGE'
+  | 'E_UNKNOWN_TYPE'
+  | 'E_BAD_FIELD'
+  | 'E_BAD_TENSOR'
+  | 'E_BAD_CONFIG'
+  | 'E_UNKNOWN_SESSION'
+  | 'E_SESSION_EXISTS'
+  | 'E_SESSION_LIMIT'
+  | 'E_SESSION_CLOSED'
+  | 'E_NO_CREDIT'
+  | 'E_BAD_SEQ'
+  | 'E_FORBIDDEN'
+  | 'E_UNAUTHORIZED'
+  | 'E_ORIGIN'
+  | 'E_NOT_FOUND'
+  | 'E_CONNECTION_LIMIT'
+  | 'E_TOO_LARGE'
+  | 'E_BAD_UTF8'
+  | 'E_PROTOCOL'
+  | 'E_RATE_LIMIT'
+  | 'E_SLOW_CONSUMER'
+  | 'E_SHUTTING_DOWN'
+  | 'E_INTERNAL';
 
 export class LivegradError extends Error {
   override readonly name = 'LivegradError';

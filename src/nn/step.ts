@@ -208,7 +208,10 @@ export function checkBatch(model: Mlp, batch: Batch): { m: number; targets: Targ
     const v = y.data[i]!;
     if (!Number.isFinite(v)) throw new LivegradError('E_NON_FINITE', `Expected finite y, got ${v} at index ${i}`);
     if (labels && (!Number.isInteger(v) || v < 0 || v >= nout)) {
-      throw new LivegradError('E_LABEL_RANGE', `Expected class index in [0, ${nout - 1}], got ${v} at row ${i}`);
+      throw new LivegradError(
+        'E_LABEL_RANGE',
+        `Expected class index in [0, ${nout - 1}], got ${v} at row ${i} (y of shape [m] holds class indices; give regression targets as [m, ${nout}])`,
+      );
     }
   }
   return { m, targets: { labels, data: y.data } };

@@ -61,7 +61,7 @@ export function train(config: TrainOptions): OperatorFunction<Batch, TrainEvent>
               else subscriber.error(e);
             }
           },
-          error: (err: unknown) => subscriber.error(err),
+          error: (err: unknown) => trainer.abort(err),
           complete: () => trainer.end(),
         }),
       );

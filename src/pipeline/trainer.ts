@@ -109,9 +109,13 @@ export interface Trainer {
   readonly done: boolean;
   /** Emits `lifecycle: started`. Called by push() if not called before. */
   start(): void;
-  /** Validates and enqueues a chunk. Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_QUEUE_FULL). */
+  /** Validates and enqueues a chunk. Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_QUEUE_FULL, E_SESSION_CLOSED). */
   push(chunk: Batch, onConsumed?: ConsumedCallback): void;
-  /** Validates and applies a control at the next batch boundary (or once `steps` reaches `atStep`). Throws LivegradError E_BAD_CONTROL. */
+  /**
+   * Validates and applies a control at the next batch boundary (or once `steps` reaches `atStep`).
+   * Called from an events$ handler while a step is being reported, it waits for the end of that step.
+   * Throws LivegradError E_BAD_CONTROL.
+   */
   control(control: Control | unknown, atStep?: number): void;
   /** Inference on the current weights. */
   predict(x: Tensor): { output: Tensor; step: number };
@@ -119,6 +123,8 @@ export interface Trainer {
   snapshot(): { model: Mlp; state: OptimizerState; step: number; samples: number };
   /** Emits an `error` event that did not stop training. */
   report(code: string, message: string): void;
+  /** Fail the session now: `lifecycle: failed`, then events$ errors with `err`. */
+  abort(err: unknown): void;
   /** No more input: train what is queued (and the remainder of the re-batcher), then complete. */
   end(): void;
   /** Stop now: drop the queue, emit `completed` (reason "closed") and complete. */
@@ -199,6 +205,7 @@ export function createTrainer(config: TrainConfig): Trainer {
   let ending = false;
   let done = false;
   let draining = false;
+  let inStep = false;
   let scheduled: ReturnType<typeof setImmediate> | undefined;
 
   const emit = (e: TrainEvent): void => {
@@ -236,6 +243,16 @@ export function createTrainer(config: TrainConfig): Trainer {
   }
 
   function trainOne(q: Queued): void {
+    inStep = true;
+    try {
+      trainAndReport(q);
+    } finally {
+      inStep = false;
+    }
+  }
+
+  /** One step and all of its events; controls that event handlers send meanwhile wait for the boundary after it. */
+  function trainAndReport(q: Queued): void {
     const { m, targets } = { m: q.m, targets: { labels: q.batch.y.shape.length === 1, data: q.batch.y.data } };
     const t0 = performance.now();
     const info = stepper.step(q.batch.x.data, targets, m);
@@ -458,7 +475,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       lifecycle('started');
     },
     push(chunk, onConsumed) {
-      if (done || ending) throw new LivegradError('E_QUEUE_FULL', `Expected an open session, got ${done ? 'a finished' : 'an ending'} session "${session}"`);
+      if (done || ending) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got ${done ? 'a finished' : 'an ending'} session "${session}"`);
       trainer.start();
       const { m } = checkBatch(model, chunk);
       rebatcher.check(chunk);
@@ -482,9 +499,9 @@ export function createTrainer(config: TrainConfig): Trainer {
       }
       // refuse now what applyControl would refuse later, inside a drain, where it would fail the session
       if (c.action === 'set') nextOptimizer(c);
-      if (atStep !== undefined) {
-        positiveInt(atStep, 'atStep', true);
-        pendingControls.push({ atStep, control: c });
+      if (atStep !== undefined || inStep) {
+        if (atStep !== undefined) positiveInt(atStep, 'atStep', true);
+        pendingControls.push({ atStep: atStep ?? steps, control: c });
         pendingControls.sort((a, b) => a.atStep - b.atStep);
         if (!draining) applyDueControls();
       } else {
@@ -500,6 +517,9 @@ export function createTrainer(config: TrainConfig): Trainer {
     },
     report(code, message) {
       emit({ type: 'error', ...stamp(), code, message });
+    },
+    abort(err) {
+      fail(err);
     },
     end() {
       if (done || ending) return;

@@ -1,7 +1,7 @@
 import { map, scan, type OperatorFunction } from 'rxjs';
 import type { Mlp } from '../nn/mlp.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
-import { checkOptimizerState, checkStepConfig, gradientList, newOptimizerState, parameters, updateInto, type StepInfo } from '../nn/step.js';
+import { checkOptimizerState, checkStepConfig, cloneOptimizerState, gradientList, newOptimizerState, parameters, updateInto, type StepInfo } from '../nn/step.js';
 import { assertFresh } from './stale.js';
 import type { DeltaPass } from './pass.js';
 
@@ -44,7 +44,8 @@ export function update(optimizer: Optimizer, options: UpdateOptions = {}): Opera
             checkStepConfig(model, config);
             if (options.state) checkOptimizerState(model, optimizer, options.state);
           }
-          const state = acc.state ?? options.state ?? newOptimizerState(model, optimizer);
+          // a resumed state is copied: subscribing twice resumes twice from the same point
+          const state = acc.state ?? (options.state ? cloneOptimizerState(options.state) : newOptimizerState(model, optimizer));
           const info: StepInfo = {
             loss: pass.loss,
             batchSize: pass.m,

@@ -396,7 +396,7 @@ describe('checkBatch', () => {
 
   it('rejects class indices outside [0, nout) or not integers (E_LABEL_RANGE)', () => {
     for (const label of [3, -1, 1.5]) {
-      expectCode({ x: tensor([[1, 2]]), y: tensor([label], [1]) }, 'E_LABEL_RANGE', new RegExp(`^Expected class index in \\[0, 2\\], got ${label} at row 0$`));
+      expectCode({ x: tensor([[1, 2]]), y: tensor([label], [1]) }, 'E_LABEL_RANGE', new RegExp(`^Expected class index in \\[0, 2\\], got ${label} at row 0 \\(y of shape \\[m\\] holds class indices; give regression targets as \\[m, 3\\]\\)$`));
     }
   });
 

@@ -47,9 +47,9 @@ describe('train', () => {
     });
   });
 
-  it('errors when the source errors', () => {
+  it('fails the session (lifecycle failed, then error) when the source errors', () => {
     marbles().run(({ cold, expectObservable }) => {
-      expectObservable(tags(cold('-a-#', { a }, new Error('boom')))).toBe('s1-#', names(1), new Error('boom'));
+      expectObservable(tags(cold('-a-#', { a }, new Error('boom')))).toBe('s1-(f#)', names(1, { f: 'lifecycle:failed@1' }), new Error('boom'));
     });
   });
 

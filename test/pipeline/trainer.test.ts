@@ -226,7 +226,7 @@ describe('createTrainer: the ingest queue', () => {
   it('refuses chunks after end()', () => {
     const t = tiny();
     t.end();
-    expectLivegradError(() => t.push(BATCHES[0]!), 'E_QUEUE_FULL');
+    expectLivegradError(() => t.push(BATCHES[0]!), 'E_SESSION_CLOSED');
   });
 });
 
@@ -422,6 +422,21 @@ describe('createTrainer: controls', () => {
   });
 });
 
+describe('createTrainer: controls sent from an event handler', () => {
+  it('wait until the step being reported has emitted all of its events', () => {
+    const t = tiny({ events: { metricsEvery: 1, gradientsEvery: 1, weightsEvery: 0 } });
+    const rec = record(t);
+    t.events$.subscribe((e) => {
+      if (e.type === 'step' && e.step === 2) t.control({ action: 'snapshot' });
+    });
+    for (const b of BATCHES.slice(0, 3)) t.push(b);
+    const tags = rec.tags();
+    const at = tags.indexOf('step@2');
+    expect(tags.slice(at, at + 5)).toEqual(['step@2', 'metrics@2', 'gradients@2', 'weights@2', 'control:snapshot@2']);
+    expect(tags[at + 5]).toBe('step@3');
+  });
+});
+
 describe('createTrainer: the non-finite guard', () => {
   // float64 linear regression with lr 1e30: the weights grow ~1e30-fold per step and stay finite
   // until step 6, whose loss overflows (~1e309)
@@ -493,7 +508,7 @@ describe('createTrainer: the non-finite guard', () => {
     expect((rec.error as LivegradError).code).toBe('E_NON_FINITE');
     expect(rec.tags().slice(-3)).toEqual(['step@6', 'error:E_NON_FINITE@6', 'lifecycle:failed@6']);
     expect(t.done).toBe(true);
-    expectLivegradError(() => t.push(regression), 'E_QUEUE_FULL');
+    expectLivegradError(() => t.push(regression), 'E_SESSION_CLOSED');
   });
 });
 
