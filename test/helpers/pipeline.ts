@@ -2,9 +2,9 @@
  * Shared fixtures for the pipeline tests (tests only): a marble TestScheduler that compares with
  * vitest, small seeded models and batches, the digits as a Dataset, and an event recorder.
  */
-import type { Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import { rng, tensor, type Batch, type Dataset, type MlpSpec, type Trainer, type TrainEvent } from '../../src/index.js';
 import { loadDigits } from './digits.js';
 
@@ -126,4 +126,54 @@ export function tag(e: TrainEvent): string {
 /** Resolves once the trainer's event stream has completed or errored. */
 export function settled(trainer: Trainer): Promise<void> {
   return new Promise((resolve) => trainer.events$.subscribe({ error: () => resolve(), complete: () => resolve() }));
+}
+
+/**
+ * The RxJS operator checklist as marble tests — empty, one value, many, error, never-ending,
+ * early unsubscribe — for an operator chain `run` over batches, whose n-th output for batch b
+ * must equal `expected(b, n)`. Declares one `it` per item, inside the caller's `describe`.
+ */
+export function operatorChecklist<T>(run: (source: Observable<Batch>) => Observable<T>, expected: (batch: Batch, seq: number) => T): void {
+  const a = randomChunk(1, 2), b = randomChunk(2, 3), c = randomChunk(3, 1);
+  const A = (): T => expected(a, 1), B = (): T => expected(b, 2), C = (): T => expected(c, 3);
+
+  it('completes without a value on an empty source', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      expectObservable(run(cold<Batch>('|'))).toBe('|');
+    });
+  });
+
+  it('emits one value for one batch', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      expectObservable(run(cold('-a|', { a }))).toBe('-A|', { A: A() });
+    });
+  });
+
+  it('emits one value per batch, in order', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      expectObservable(run(cold('-a-b-c|', { a, b, c }))).toBe('-A-B-C|', { A: A(), B: B(), C: C() });
+    });
+  });
+
+  it('passes a source error through at its frame', () => {
+    marbles().run(({ cold, expectObservable }) => {
+      expectObservable(run(cold('-a-#', { a }, new Error('boom')))).toBe('-A-#', { A: A() }, new Error('boom'));
+    });
+  });
+
+  it('keeps going on a never-ending source', () => {
+    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a-b-', { a, b });
+      expectObservable(run(source)).toBe('-A-B-', { A: A(), B: B() });
+      expectSubscriptions(source.subscriptions).toBe('^');
+    });
+  });
+
+  it('unsubscribes from the source when the consumer does', () => {
+    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a-b-c|', { a, b, c });
+      expectObservable(run(source), '^-!').toBe('-A', { A: A() });
+      expectSubscriptions(source.subscriptions).toBe('^-!');
+    });
+  });
 }

@@ -5,12 +5,11 @@
 import { bufferCount, map, mergeAll, of, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { delta, forward, loss, mlp, newOptimizerState, sgd, step, type Batch, type DeltaPass, type LossName } from '../../src/index.js';
-import { marbles, randomChunk, TINY } from '../helpers/pipeline.js';
+import { marbles, operatorChecklist, randomChunk, TINY } from '../helpers/pipeline.js';
 
 const model = mlp(TINY);
 const a = randomChunk(1, 2);
 const b = randomChunk(2, 3);
-const c = randomChunk(3, 1);
 
 function summary(p: DeltaPass): { seq: number; gradNorms: number[]; gradNorm: number } {
   return { seq: p.seq, gradNorms: Array.from(p.gradNorms), gradNorm: p.gradNorm };
@@ -26,45 +25,7 @@ const run = (source: Observable<Batch>, kind: LossName = 'crossEntropy'): Observ
   source.pipe(forward(model), loss(kind), delta(), map(summary));
 
 describe('delta', () => {
-  it('completes without a value on an empty source', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold<Batch>('|'))).toBe('|');
-    });
-  });
-
-  it('emits the gradient norms of one batch', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a|', { a }))).toBe('-A|', { A: expected(a, 1) });
-    });
-  });
-
-  it('emits one backward pass per loss, in order', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a-b-c|', { a, b, c }))).toBe('-A-B-C|', { A: expected(a, 1), B: expected(b, 2), C: expected(c, 3) });
-    });
-  });
-
-  it('passes a source error through at its frame', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a-#', { a }, new Error('boom')))).toBe('-A-#', { A: expected(a, 1) }, new Error('boom'));
-    });
-  });
-
-  it('keeps going on a never-ending source', () => {
-    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-a-b-', { a, b });
-      expectObservable(run(source)).toBe('-A-B-', { A: expected(a, 1), B: expected(b, 2) });
-      expectSubscriptions(source.subscriptions).toBe('^');
-    });
-  });
-
-  it('unsubscribes from the source when the consumer does', () => {
-    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-a-b-c|', { a, b, c });
-      expectObservable(run(source), '^-!').toBe('-A', { A: expected(a, 1) });
-      expectSubscriptions(source.subscriptions).toBe('^-!');
-    });
-  });
+  operatorChecklist(run, expected);
 
   it('errors at the first frame when the loss upstream does not fit the output activation', () => {
     marbles().run(({ cold, expectObservable }) => {

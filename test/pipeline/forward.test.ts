@@ -5,12 +5,11 @@
 import { from, map, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { forward, mlp, outputSize, predict, tensor, type Batch, type Pass } from '../../src/index.js';
-import { marbles, randomChunk, TINY } from '../helpers/pipeline.js';
+import { marbles, operatorChecklist, randomChunk, TINY } from '../helpers/pipeline.js';
 
 const model = mlp(TINY);
 const a = randomChunk(1, 2);
 const b = randomChunk(2, 3);
-const c = randomChunk(3, 1);
 
 /** What a pass says, copied out of the workspace while it is still valid. */
 function summary(p: Pass): { seq: number; m: number; output: number[] } {
@@ -24,45 +23,7 @@ function expected(batch: Batch, seq: number): { seq: number; m: number; output: 
 const run = (source: Observable<Batch>): Observable<ReturnType<typeof summary>> => source.pipe(forward(model), map(summary));
 
 describe('forward', () => {
-  it('completes without a value on an empty source', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold<Batch>('|'))).toBe('|');
-    });
-  });
-
-  it('emits the activations of one batch', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a|', { a }))).toBe('-A|', { A: expected(a, 1) });
-    });
-  });
-
-  it('emits one pass per batch, in order, numbered from 1', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a-b-c|', { a, b, c }))).toBe('-A-B-C|', { A: expected(a, 1), B: expected(b, 2), C: expected(c, 3) });
-    });
-  });
-
-  it('passes a source error through at its frame', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a-#', { a }, new Error('boom')))).toBe('-A-#', { A: expected(a, 1) }, new Error('boom'));
-    });
-  });
-
-  it('keeps going on a never-ending source', () => {
-    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-a-b-', { a, b });
-      expectObservable(run(source)).toBe('-A-B-', { A: expected(a, 1), B: expected(b, 2) });
-      expectSubscriptions(source.subscriptions).toBe('^');
-    });
-  });
-
-  it('unsubscribes from the source when the consumer does', () => {
-    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-a-b-c|', { a, b, c });
-      expectObservable(run(source), '^-!').toBe('-A', { A: expected(a, 1) });
-      expectSubscriptions(source.subscriptions).toBe('^-!');
-    });
-  });
+  operatorChecklist(run, expected);
 
   it.each([
     ['E_SHAPE', 'x of the wrong width', { x: tensor([[1, 2, 3]]), y: tensor([0]) }],

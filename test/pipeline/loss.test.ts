@@ -5,12 +5,11 @@
 import { bufferCount, from, map, mergeAll, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { forward, loss, mlp, newOptimizerState, outputSize, predict, sgd, step, tensor, type Batch, type LossName, type LossPass } from '../../src/index.js';
-import { marbles, randomChunk, TINY } from '../helpers/pipeline.js';
+import { marbles, operatorChecklist, randomChunk, TINY } from '../helpers/pipeline.js';
 
 const model = mlp(TINY);
 const a = randomChunk(1, 2);
 const b = randomChunk(2, 3);
-const c = randomChunk(3, 1);
 
 function summary(p: LossPass): { seq: number; loss: number; delta: number[] } {
   return { seq: p.seq, loss: p.loss, delta: Array.from(p.outputDelta.subarray(0, p.m * outputSize(p.ctx.model))) };
@@ -29,45 +28,7 @@ const run = (source: Observable<Batch>, kind: LossName = 'crossEntropy'): Observ
   source.pipe(forward(model), loss(kind), map(summary));
 
 describe('loss', () => {
-  it('completes without a value on an empty source', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold<Batch>('|'))).toBe('|');
-    });
-  });
-
-  it('emits the loss and output delta of one batch', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a|', { a }))).toBe('-A|', { A: expected(a, 1) });
-    });
-  });
-
-  it('emits one loss per pass, in order', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a-b-c|', { a, b, c }))).toBe('-A-B-C|', { A: expected(a, 1), B: expected(b, 2), C: expected(c, 3) });
-    });
-  });
-
-  it('passes a source error through at its frame', () => {
-    marbles().run(({ cold, expectObservable }) => {
-      expectObservable(run(cold('-a-#', { a }, new Error('boom')))).toBe('-A-#', { A: expected(a, 1) }, new Error('boom'));
-    });
-  });
-
-  it('keeps going on a never-ending source', () => {
-    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-a-b-', { a, b });
-      expectObservable(run(source)).toBe('-A-B-', { A: expected(a, 1), B: expected(b, 2) });
-      expectSubscriptions(source.subscriptions).toBe('^');
-    });
-  });
-
-  it('unsubscribes from the source when the consumer does', () => {
-    marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-a-b-c|', { a, b, c });
-      expectObservable(run(source), '^-!').toBe('-A', { A: expected(a, 1) });
-      expectSubscriptions(source.subscriptions).toBe('^-!');
-    });
-  });
+  operatorChecklist(run, expected);
 
   it('errors at the first pass when the loss does not fit the output activation', () => {
     marbles().run(({ cold, expectObservable, expectSubscriptions }) => {
