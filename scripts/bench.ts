@@ -87,13 +87,14 @@ function table(rows: readonly (readonly string[])[]): string {
 
 function heapLines(h: HeapReport): string[] {
   const grown = h.afterSteps - h.before;
-  const verdict = h.gcsDuringSteps === 0
-    ? `${fmt(grown / h.steps, 1)} bytes/step allocated (no GC ran during the steps)`
-    : `${h.gcsDuringSteps} GC(s) ran during the steps: the step allocates`;
-  return [
-    `heap, W2 livegrad createStepper, ${fmt(h.steps)} steps${h.gcExposed ? '' : ' (no --expose-gc: numbers without a forced GC)'}:`,
-    `  before ${mb(h.before)}, right after ${mb(h.afterSteps)}, after GC ${mb(h.afterGc)}; ${verdict}`,
+  const gcs = h.gcsDuringSteps === 0 ? 'no GC ran during the steps' : `${h.gcsDuringSteps} GC(s) ran during the steps`;
+  const lines = [
+    `heap, W2 livegrad createStepper, ${fmt(h.steps)} steps${h.gcExposed ? ' (heapUsed after a forced full GC)' : ' (no --expose-gc: heapUsed without a forced GC)'}:`,
+    `  heapUsed before ${mb(h.before)}, right after ${mb(h.afterSteps)} (${fmt(grown / h.steps, 1)} B/step, ${gcs}), after GC ${mb(h.afterGc)}`,
+    `  sampled allocation: ${fmt(h.sampledBytesPerStep, 1)} B/step${h.sampledBytesPerStep < 1 ? ' (steady-state step allocates nothing)' : ''}`,
   ];
+  for (const [site, bytes] of h.sites) lines.push(`    ${fmt(bytes, 1).padStart(6)} B/step  ${site}`);
+  return lines;
 }
 
 async function check(o: Options): Promise<void> {
@@ -144,10 +145,11 @@ async function main(): Promise<void> {
     }
   }
   if (!o.json) console.log(`\n${table(rows)}\n`);
-  if (o.accuracy && o.only.includes('W2') && (!o.impls || o.impls.includes('livegrad'))) {
+  const w2Livegrad = o.only.includes('W2') && (!o.impls || o.impls.includes('livegrad'));
+  if (o.accuracy && w2Livegrad) {
     info(`W2 livegrad train accuracy after 20 epochs: ${(100 * digitsTrainAccuracy(WORKLOADS.W2, 20)).toFixed(2)}% (workload expects > 95%)`);
   }
-  if (o.heap) for (const line of heapLines(await heapCheck())) info(line);
+  if (o.heap && w2Livegrad) for (const line of heapLines(await heapCheck())) info(line);
   info(`bench took ${fmt((performance.now() - t0) / 1000, 1)} s`);
 }
 

@@ -1,5 +1,5 @@
 /** livegrad's fast path: `createStepper` trains the model in place, float32, preallocated buffers. */
-import { createStepper, sgd, type Targets } from '../../src/index.js';
+import { createStepper, sgd } from '../../src/index.js';
 import type { Runner, Trainer } from './registry.js';
 import { WORKLOAD_IDS, digits, type Workload } from './workloads.js';
 
@@ -15,7 +15,7 @@ export function livegradTrainer(w: Workload): Trainer {
       for (let s = 0; s < steps; s++) {
         const m = batches.next();
         targets.data = targets.labels ? batches.labels : batches.onehot;
-        last[0] = stepper.step(batches.x, targets as Targets, m).loss;
+        last[0] = stepper.step(batches.x, targets, m).loss;
         samples += m;
       }
       return samples;

@@ -53,6 +53,27 @@ export function lossAndDelta(
   m: number,
   n: number,
 ): number {
+  const out = new Float64Array(1);
+  lossAndDeltaInto(loss, activation, z, a, t, dz, m, n, out);
+  return out[0]!;
+}
+
+/**
+ * `lossAndDelta` writing the loss to out[0] instead of returning it: the training step's form.
+ * NOTE: V8 boxes a double returned from a call it does not inline (16 bytes a step); a store
+ * into a Float64Array allocates nothing.
+ */
+export function lossAndDeltaInto(
+  loss: LossName,
+  activation: Activation,
+  z: FloatArray,
+  a: FloatArray,
+  t: Targets,
+  dz: FloatArray,
+  m: number,
+  n: number,
+  out: Float64Array,
+): void {
   const y = t.data;
   const labels = t.labels;
   switch (loss) {
@@ -70,7 +91,8 @@ export function lossAndDelta(
         }
       }
       activateBackward(activation, z, a, dz, dz, m, n);
-      return loss === 'sse' ? 0.5 * sum : sum / (m * n);
+      out[0] = loss === 'sse' ? 0.5 * sum : sum / (m * n);
+      return;
     }
     case 'bce': {
       const c = 1 / (m * n);
@@ -84,7 +106,8 @@ export function lossAndDelta(
           dz[o + j] = c * (a[o + j]! - target);
         }
       }
-      return sum * c;
+      out[0] = sum * c;
+      return;
     }
     case 'crossEntropy': {
       const c = 1 / m;
@@ -111,7 +134,8 @@ export function lossAndDelta(
           for (let j = 0; j < n; j++) dz[o + j] = c * (a[o + j]! * tsum - y[o + j]!);
         }
       }
-      return sum * c;
+      out[0] = sum * c;
+      return;
     }
     default:
       return assertNever(loss);

@@ -145,12 +145,24 @@ export function currentLR(opt: Optimizer, state: OptimizerState): number {
  * Returns the learning rate used.
  */
 export function applyOptimizer(opt: Optimizer, state: OptimizerState, params: readonly FloatArray[], grads: readonly FloatArray[]): number {
+  const lr = currentLR(opt, state);
+  optimizerStep(opt, state, params, grads);
+  return lr;
+}
+
+/** `applyOptimizer` without the return value (a double returned from a call V8 does not inline is boxed): the training step's form. */
+export function optimizerStep(opt: Optimizer, state: OptimizerState, params: readonly FloatArray[], grads: readonly FloatArray[]): void {
   if (state.kind !== opt.kind) throw new TypeError(`Expected optimizer state for ${opt.kind}, got state for ${state.kind}`);
   const lr = learningRate(opt.schedule, opt.lr, state.t);
   state.t += 1;
   if (opt.kind === 'sgd') {
     const { momentum: mu, dampening, nesterov, weightDecay: wd } = opt;
     const first = !state.hasMomentum;
+    if (mu === 0 && wd === 0) {
+      // plain SGD, the tutorial's p -= lr · g
+      for (let k = 0; k < params.length; k++) descend(params[k]!, grads[k]!, lr);
+      return;
+    }
     for (let k = 0; k < params.length; k++) {
       const p = params[k]!, g = grads[k]!, buf = state.buffers[k]![0]!;
       for (let i = 0; i < p.length; i++) {
@@ -165,7 +177,7 @@ export function applyOptimizer(opt: Optimizer, state: OptimizerState, params: re
       }
     }
     if (mu !== 0) state.hasMomentum = true;
-    return lr;
+    return;
   }
   const { beta1: b1, beta2: b2, eps, weightDecay: wd } = opt;
   const t = state.t;
@@ -183,5 +195,9 @@ export function applyOptimizer(opt: Optimizer, state: OptimizerState, params: re
       p[i]! -= (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + eps);
     }
   }
-  return lr;
+}
+
+/** p -= lr · g */
+function descend(p: FloatArray, g: FloatArray, lr: number): void {
+  for (let i = 0; i < p.length; i++) p[i]! -= lr * g[i]!;
 }

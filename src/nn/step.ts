@@ -17,9 +17,9 @@
 import { LivegradError } from '../errors.js';
 import { activate, activateBackward } from './activations.js';
 import { matmul, matmulTA, matmulTB, scale, sumRows, sumSquares } from './kernels.js';
-import { lossAndDelta, requiredActivation, type LossName, type Targets } from './losses.js';
+import { lossAndDeltaInto, requiredActivation, type LossName, type Targets } from './losses.js';
 import { cloneModel, type Mlp } from './mlp.js';
-import { applyOptimizer, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
+import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
 import { allocate, sizeOf, type FloatArray, type Tensor } from './tensor.js';
 import { describe } from '../errors.js';
 
@@ -63,10 +63,12 @@ export interface Workspace {
   /** Per layer gradients: dW [nin, nout], db [nout]. */
   readonly dW: FloatArray[];
   readonly db: FloatArray[];
+  /** [0]: the loss of the last lossInto; [1]: the global gradient norm of the last backwardInto. */
+  readonly scalars: Float64Array;
 }
 
 export function createWorkspace(model: Mlp, rows: number): Workspace {
-  const ws: Workspace = { rows: 0, z: [], a: [], dz: [], dW: [], db: [] };
+  const ws: Workspace = { rows: 0, z: [], a: [], dz: [], dW: [], db: [], scalars: new Float64Array(2) };
   for (const l of model.layers) {
     ws.dW.push(allocate(model.dtype, l.nin * l.nout));
     ws.db.push(allocate(model.dtype, l.nout));
@@ -77,11 +79,14 @@ export function createWorkspace(model: Mlp, rows: number): Workspace {
 
 function growWorkspace(ws: Workspace, model: Mlp, rows: number): void {
   if (rows <= ws.rows) return;
-  model.layers.forEach((l, i) => {
-    ws.z[i] = allocate(model.dtype, rows * l.nout);
-    ws.a[i] = allocate(model.dtype, rows * l.nout);
-    ws.dz[i] = allocate(model.dtype, rows * l.nout);
-  });
+  // NOTE: a plain loop, not forEach((l, i) => …): V8 allocates that closure's context on every
+  // call, growing or not, and this runs every step.
+  for (let i = 0; i < model.layers.length; i++) {
+    const n = rows * model.layers[i]!.nout;
+    ws.z[i] = allocate(model.dtype, n);
+    ws.a[i] = allocate(model.dtype, n);
+    ws.dz[i] = allocate(model.dtype, n);
+  }
   ws.rows = rows;
 }
 
@@ -100,18 +105,29 @@ export function forwardInto(model: Mlp, ws: Workspace, x: FloatArray, m: number)
   return input;
 }
 
-/** Loss of the forward pass in ws, and the output delta into ws.dz[last]. */
+/** Loss of the forward pass in ws (returned, and in ws.scalars[0]), and the output delta into ws.dz[last]. */
 export function lossInto(model: Mlp, ws: Workspace, loss: LossName, targets: Targets, m: number): number {
+  lossToScalars(model, ws, loss, targets, m);
+  return ws.scalars[0]!;
+}
+
+function lossToScalars(model: Mlp, ws: Workspace, loss: LossName, targets: Targets, m: number): void {
   const last = model.layers.length - 1;
   const l = model.layers[last]!;
-  return lossAndDelta(loss, l.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, l.nout);
+  lossAndDeltaInto(loss, l.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, l.nout, ws.scalars);
 }
 
 /**
  * Backpropagation from the output delta in ws.dz[last]: every layer's delta (ws.dz) and
- * gradients (ws.dW, ws.db). Writes the per-layer gradient norms into `norms` and returns the global norm.
+ * gradients (ws.dW, ws.db). Writes the per-layer gradient norms into `norms` and returns the
+ * global norm (also in ws.scalars[1]).
  */
 export function backwardInto(model: Mlp, ws: Workspace, x: FloatArray, m: number, norms: Float64Array): number {
+  backwardToScalars(model, ws, x, m, norms);
+  return ws.scalars[1]!;
+}
+
+function backwardToScalars(model: Mlp, ws: Workspace, x: FloatArray, m: number, norms: Float64Array): void {
   const layers = model.layers;
   let total = 0;
   for (let i = layers.length - 1; i >= 0; i--) {
@@ -130,7 +146,7 @@ export function backwardInto(model: Mlp, ws: Workspace, x: FloatArray, m: number
       activateBackward(prev.activation, ws.z[i - 1]!, ws.a[i - 1]!, ws.dz[i - 1]!, ws.dz[i - 1]!, m, prev.nout);
     }
   }
-  return Math.sqrt(total);
+  ws.scalars[1] = Math.sqrt(total);
 }
 
 /** Parameter tensors in optimizer order: layer by layer, weights then bias. */
@@ -153,7 +169,9 @@ export function updateInto(
   grads: readonly FloatArray[],
   info: StepInfo,
 ): void {
-  info.lr = currentLR(config.optimizer, state);
+  const opt = config.optimizer;
+  // NOTE: the constant case read directly: currentLR's double result is boxed when V8 does not inline it
+  info.lr = opt.schedule.kind === 'constant' ? opt.lr : currentLR(opt, state);
   if (!Number.isFinite(info.loss)) {
     info.applied = false;
     info.skipReason = 'non-finite loss';
@@ -169,7 +187,7 @@ export function updateInto(
     const c = config.clipNorm / (info.gradNorm + 1e-6);
     if (c < 1) for (const g of grads) scale(g, c);
   }
-  applyOptimizer(config.optimizer, state, params, grads);
+  optimizerStep(opt, state, params, grads);
   info.applied = true;
   info.skipReason = undefined;
 }
@@ -267,8 +285,10 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
     step(x, targets, m) {
       forwardInto(model, ws, x, m);
       info.batchSize = m;
-      info.loss = lossInto(model, ws, stepper.config.loss, targets, m);
-      info.gradNorm = backwardInto(model, ws, x, m, info.gradNorms);
+      lossToScalars(model, ws, stepper.config.loss, targets, m);
+      info.loss = ws.scalars[0]!;
+      backwardToScalars(model, ws, x, m, info.gradNorms);
+      info.gradNorm = ws.scalars[1]!;
       updateInto(stepper.config, st, params, grads, info);
       return info;
     },

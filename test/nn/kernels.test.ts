@@ -10,7 +10,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matmul, matmulTA, matmulTB, sumRows, type DType, type FloatArray } from '../../src/index.js';
+import { matmul, matmulTA, matmulTB, rng, sumRows, type DType, type FloatArray } from '../../src/index.js';
+import { SIMD } from '../../src/nn/simd.js';
 
 /** Rows past m in input buffers hold NaN: reading them would poison the result. */
 const GARBAGE = NaN;
@@ -222,5 +223,40 @@ describe('matmul / matmulTA / matmulTB (real-valued entries)', () => {
       }),
       { seed: 16, numRuns: 200 },
     );
+  });
+});
+
+describe('matmul / matmulTA / matmulTB on the WebAssembly SIMD path (large float32 products)', () => {
+  // sizes of the real workloads (W2, W3) and awkward ones: m, k, n not multiples of 4, and
+  // buffers with NaN rows past m. Every case does ≥ 8192 multiply-adds, so SIMD runs when present.
+  const cases = [
+    { m: 32, k: 64, n: 64 },
+    { m: 32, k: 64, n: 10 },
+    { m: 64, k: 784, n: 256 },
+    { m: 29, k: 67, n: 13 },
+    { m: 7, k: 301, n: 45 },
+  ];
+
+  it('is available on this runtime (so the cases below exercise it)', () => {
+    expect(SIMD).toBeDefined();
+  });
+
+  it.each(cases)('keeps the contract for m=$m k=$k n=$n: the float64 sum of float32 inputs, rounded once', ({ m, k, n }) => {
+    const random = rng(m * 1000 + k * 10 + n);
+    const values = (count: number): number[] => Array.from({ length: count }, () => Math.fround(2 * random.uniform() - 1));
+    const a = values(m * k), b = values(k * n), c = values(m * n), bias = values(n);
+    const extra = 3;
+    const f32 = (xs: readonly number[], pad: number): Float32Array => buffer('float32', xs, pad) as Float32Array;
+    const round = (xs: number[]): number[] => xs.map(Math.fround);
+
+    const out1 = new Float32Array(m * n);
+    matmul(f32(a, extra * k), f32(b, 0), out1, m, k, n, f32(bias, 0));
+    expect(Array.from(out1)).toEqual(round(matmulRef(a, b, m, k, n, bias)));
+    const out2 = new Float32Array(k * n);
+    matmulTA(f32(a, extra * k), f32(c, extra * n), out2, m, k, n);
+    expect(Array.from(out2)).toEqual(round(matmulTARef(a, c, m, k, n)));
+    const out3 = new Float32Array(m * k);
+    matmulTB(f32(c, extra * n), f32(b, 0), out3, m, n, k);
+    expect(Array.from(out3)).toEqual(round(matmulTBRef(c, b, m, n, k)));
   });
 });
