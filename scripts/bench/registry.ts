@@ -5,6 +5,7 @@
  */
 import { floorRunners } from './floor.js';
 import { livegradRunners } from './livegrad.js';
+import { rxRunners } from './rx.js';
 import { tfjsRunners } from './tfjs.js';
 import type { Workload, WorkloadId } from './workloads.js';
 
@@ -26,7 +27,7 @@ export interface Runner {
 }
 
 /** Table order; livegrad first, it is the numerator of every ratio. */
-export const RUNNERS: readonly Runner[] = [...livegradRunners, ...floorRunners, ...tfjsRunners];
+export const RUNNERS: readonly Runner[] = [...livegradRunners, ...rxRunners, ...floorRunners, ...tfjsRunners];
 
 export function selectRunners(workloads: readonly WorkloadId[], impls?: readonly string[]): Runner[] {
   return RUNNERS.filter((r) => workloads.includes(r.workload) && (!impls || impls.includes(r.impl)));

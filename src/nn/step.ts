@@ -208,6 +208,22 @@ export function checkStepConfig(model: Mlp, config: StepConfig): void {
  * Returns the number of rows and the targets view. Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE).
  */
 export function checkBatch(model: Mlp, batch: Batch): { m: number; targets: Targets } {
+  const m = checkBatchRows(model, batch);
+  return { m, targets: { labels: batch.y.shape.length === 1, data: batch.y.data } };
+}
+
+/**
+ * True when every element is finite. NOTE: v · 0 is 0 for a finite v and NaN for ±Infinity and
+ * NaN, so the sum is 0 exactly when all are finite: one multiply-add an element, no branch.
+ */
+function allFinite(a: FloatArray): boolean {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * 0;
+  return s === 0;
+}
+
+/** `checkBatch` returning only the number of rows: what a hot path needs, without an allocation. */
+export function checkBatchRows(model: Mlp, batch: Batch): number {
   const { x, y } = batch;
   const nout = model.layers[model.layers.length - 1]!.nout;
   if (x.shape.length !== 2 || x.shape[1] !== model.inputSize || x.shape[0]! < 1 || sizeOf(x.shape) !== x.data.length) {
@@ -219,20 +235,25 @@ export function checkBatch(model: Mlp, batch: Batch): { m: number; targets: Targ
     throw new LivegradError('E_SHAPE', `Expected y of shape [${m}, ${nout}] or class indices [${m}], got [${y.shape.join(', ')}]`);
   }
   if (sizeOf(y.shape) !== y.data.length) throw new LivegradError('E_SHAPE', `Expected y to hold ${sizeOf(y.shape)} values, got ${y.data.length}`);
-  for (let i = 0; i < x.data.length; i++) {
-    if (!Number.isFinite(x.data[i]!)) throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
+  if (!allFinite(x.data)) {
+    const i = x.data.findIndex((v) => !Number.isFinite(v));
+    throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
   }
+  if (!allFinite(y.data)) {
+    const i = y.data.findIndex((v) => !Number.isFinite(v));
+    throw new LivegradError('E_NON_FINITE', `Expected finite y, got ${y.data[i]} at index ${i}`);
+  }
+  if (!labels) return m;
   for (let i = 0; i < y.data.length; i++) {
     const v = y.data[i]!;
-    if (!Number.isFinite(v)) throw new LivegradError('E_NON_FINITE', `Expected finite y, got ${v} at index ${i}`);
-    if (labels && (!Number.isInteger(v) || v < 0 || v >= nout)) {
+    if (!Number.isInteger(v) || v < 0 || v >= nout) {
       throw new LivegradError(
         'E_LABEL_RANGE',
         `Expected class index in [0, ${nout - 1}], got ${v} at row ${i} (y of shape [m] holds class indices; give regression targets as [m, ${nout}])`,
       );
     }
   }
-  return { m, targets: { labels, data: y.data } };
+  return m;
 }
 
 function newInfo(layers: number): StepInfo {

@@ -4,11 +4,14 @@
  * with nothing carried over passes through without a copy.
  */
 import { LivegradError } from '../errors.js';
-import { allocate, type Tensor } from '../nn/tensor.js';
+import { allocate, dtypeOf, type DType, type FloatArray, type Tensor } from '../nn/tensor.js';
 import type { Batch } from '../nn/step.js';
 
 export class Rebatcher {
   private size: number;
+  /** Arrays this re-batcher made (for merged batches), and those handed back by `recycle`. */
+  private readonly made = new WeakSet<FloatArray>();
+  private readonly pool: FloatArray[] = [];
   private xs: Tensor[] = [];
   private ys: Tensor[] = [];
   private rows = 0;
@@ -59,12 +62,38 @@ export class Rebatcher {
     if (this.rows > 0) emit(this.take(this.rows));
   }
 
+  /**
+   * Hands back a batch this re-batcher emitted, once nothing reads it any more: its arrays are
+   * reused for the next merged batch. (Chunks passed through uncopied are not the re-batcher's
+   * and are left alone.) The trainer recycles every batch it has trained.
+   */
+  recycle(batch: Batch): void {
+    for (const a of [batch.x.data, batch.y.data]) {
+      if (a instanceof Int32Array || !this.made.has(a) || this.pool.length >= POOL_LIMIT) continue;
+      this.pool.push(a);
+    }
+  }
+
+  /** A float array of this dtype and length: from the pool when one fits, else new. */
+  private array(dtype: DType, length: number): FloatArray {
+    for (let i = this.pool.length - 1; i >= 0; i--) {
+      const a = this.pool[i]!;
+      if (a.length === length && dtypeOf(a) === dtype) {
+        this.pool.splice(i, 1);
+        return a;
+      }
+    }
+    const a = allocate(dtype, length);
+    this.made.add(a);
+    return a;
+  }
+
   private take(n: number): Batch {
     const x0 = this.xs[0]!, y0 = this.ys[0]!;
     const xw = x0.shape[1]!;
     const yw = y0.shape.length === 1 ? 1 : y0.shape[1]!;
-    const x = allocate(x0.dtype, n * xw);
-    const y = allocate(y0.dtype, n * yw);
+    const x = this.array(x0.dtype, n * xw);
+    const y = this.array(y0.dtype, n * yw);
     let filled = 0;
     while (filled < n) {
       const cx = this.xs[0]!, cy = this.ys[0]!;
@@ -82,12 +111,16 @@ export class Rebatcher {
       }
     }
     this.rows -= n;
+    // NOTE: the remainder tails leave subarray views behind; a merged batch is always fully written
     return {
       x: { dtype: x0.dtype, shape: [n, xw], data: x },
       y: { dtype: y0.dtype, shape: y0.shape.length === 1 ? [n] : [n, yw], data: y },
     };
   }
 }
+
+/** Arrays kept for reuse at most: enough for x and y of a few batches in flight. */
+const POOL_LIMIT = 8;
 
 function checkSize(size: number): number {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`Expected batch size to be a positive integer, got ${size}`);
