@@ -85,3 +85,57 @@ export type {
 export { dataset, epochs, csvChunks, readCsv } from './pipeline/sources.js';
 export type { Dataset, EpochOptions, CsvOptions } from './pipeline/sources.js';
 export { countCorrect, RunningWindow } from './pipeline/metrics.js';
+
+// protocol and server
+export { PROTOCOL_VERSION } from './protocol/version.js';
+export { CLIENT_MESSAGE_TYPES } from './protocol/messages.js';
+export type {
+  MessageId,
+  WireTensor,
+  TensorInput,
+  ModelSpecWire,
+  ModelWeightsWire,
+  OptimizerWire,
+  OptimizerStateWire,
+  EventRatesWire,
+  ClientMessage,
+  ClientMessageType,
+  CreateMessage,
+  ListMessage,
+  SamplesMessage,
+  SubscribeMessage,
+  UnsubscribeMessage,
+  ControlMessage,
+  PredictMessage,
+  SnapshotMessage,
+  CloseMessage,
+  PingMessage,
+  Permissions,
+  ServerMessage,
+  WelcomeMessage,
+  SessionInfo,
+  CreatedMessage,
+  SessionsMessage,
+  AckMessage,
+  ConsumedMessage,
+  SubscribedMessage,
+  UnsubscribedMessage,
+  ControlledMessage,
+  PredictionMessage,
+  SnapshotReplyMessage,
+  ClosedMessage,
+  PongMessage,
+  ErrorMessage,
+  EventMessage,
+  Wired,
+} from './protocol/messages.js';
+export { encode, encodeMsgpack, encodeJSON, decodeFrame, decodeMsgpack } from './protocol/codec.js';
+export type { Format } from './protocol/codec.js';
+export { readTensor, toTensor, wireTensor, isWireTensor, wireTensorNumbers } from './protocol/tensors.js';
+export { parseClientMessage, refOf, sessionOf, SESSION_NAME } from './protocol/validate.js';
+export { wireEvent } from './protocol/events.js';
+export { createServer, DEFAULT_SERVER_OPTIONS } from './server/server.js';
+export type { ServerOptions, LivegradServer } from './server/server.js';
+export type { OutboxOptions } from './server/outbox.js';
+export { createLogger, LOG_LEVELS } from './server/log.js';
+export type { Logger, LogLevel, LogFields, LoggerOptions } from './server/log.js';

@@ -122,7 +122,9 @@ function swapBytes(b: Uint8Array, width: number): void {
 export function floatsFromBytes(dtype: DType, bytes: Uint8Array): FloatArray {
   const width = dtype === 'float64' ? 8 : 4;
   if (bytes.length % width !== 0) throw new RangeError(`Expected a multiple of ${width} bytes for ${dtype}, got ${bytes.length}`);
-  const copy = bytes.slice();
+  // NOTE: a copy made with `new Uint8Array(bytes)`, not bytes.slice(): on a Node Buffer slice() is a
+  // view into the shared pool, and its .buffer would hold other bytes before these.
+  const copy = new Uint8Array(bytes);
   if (!LITTLE_ENDIAN) swapBytes(copy, width);
   return dtype === 'float64' ? new Float64Array(copy.buffer, 0, copy.length / 8) : new Float32Array(copy.buffer, 0, copy.length / 4);
 }

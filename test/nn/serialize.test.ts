@@ -229,6 +229,13 @@ describe('floatsToBytes / floatsFromBytes', () => {
     expect(Array.from(floatsFromBytes('float64', new Uint8Array(9).subarray(1)))).toEqual([0]);
   });
 
+  it('reads a Node Buffer that is a view at an offset into a larger pool (as a decoded message gives it)', () => {
+    const pool = Buffer.alloc(64, 0xff);
+    Buffer.from(floatsToBytes(new Float32Array([1.5, -2.25]))).copy(pool, 13);
+    const view = pool.subarray(13, 21);
+    expect(Array.from(floatsFromBytes('float32', view))).toEqual([1.5, -2.25]);
+  });
+
   it('rejects a byte count that is not a multiple of the width (RangeError)', () => {
     expect(() => floatsFromBytes('float64', new Uint8Array(12))).toThrow(new RangeError('Expected a multiple of 8 bytes for float64, got 12'));
   });

@@ -1,0 +1,192 @@
+/**
+ * The bench's producer, a separate process (forked by scripts/bench/server.ts with IPC): it
+ * connects to a livegrad server over loopback and either streams W2 as fast as credits allow, or
+ * sends one W2 batch at a steady rate and times each batch to its `step` event. It measures on
+ * its own clock and reports one result message to its parent.
+ *
+ *   { mode: 'stream',  url, seconds, warmupSeconds, chunkBatches }  → { samplesPerSecond, steps }
+ *   { mode: 'latency', url, seconds, warmupSeconds, rate }          → { latenciesMs: number[] }
+ */
+import { pack, unpack } from 'msgpackr';
+import { WebSocket } from 'ws';
+import { digitsBatches, WORKLOADS } from './workloads.js';
+
+export type ProducerJob =
+  | { readonly mode: 'stream'; readonly url: string; readonly session: string; readonly seconds: number; readonly warmupSeconds: number; readonly chunkBatches: number }
+  | { readonly mode: 'latency'; readonly url: string; readonly session: string; readonly seconds: number; readonly warmupSeconds: number; readonly rate: number };
+
+export type ProducerResult =
+  | { readonly mode: 'stream'; readonly samplesPerSecond: number; readonly steps: number }
+  | { readonly mode: 'latency'; readonly latenciesMs: readonly number[] }
+  | { readonly error: string };
+
+type Msg = Record<string, unknown>;
+
+const W2 = WORKLOADS.W2;
+
+/**
+ * The W2 session: digits 64-64-10, sigmoid, softmax + cross-entropy, SGD lr 0.5, batch 32, seed 1,
+ * default event rates. A streaming producer asks for 32 credits and a 64-batch queue so that a
+ * loopback round trip never leaves the trainer without queued work.
+ */
+export function w2Create(session: string): Msg {
+  return {
+    credits: 32,
+    queueCapacity: 64,
+    type: 'create',
+    id: 'create',
+    session,
+    model: { inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed: 1 },
+    loss: 'crossEntropy',
+    optimizer: { kind: 'sgd', lr: W2.lr },
+    batchSize: W2.batch,
+  };
+}
+
+/** `count` W2 batches of 32 rows as one chunk: x [rows, 64] as little-endian float32 bytes, y [rows] labels. */
+function chunk(stream: ReturnType<typeof digitsBatches>, count: number): { x: Uint8Array; y: Uint8Array; rows: number } {
+  const xs: Float32Array[] = [];
+  const ys: Float32Array[] = [];
+  let rows = 0;
+  while (xs.length < count) {
+    const m = stream.next();
+    if (m !== W2.batch) continue; // the 5-row tail of an epoch: keep chunks whole batches
+    xs.push(stream.x.slice(0, m * 64));
+    ys.push(Float32Array.from(stream.labels.subarray(0, m)));
+    rows += m;
+  }
+  const x = new Float32Array(rows * 64);
+  const y = new Float32Array(rows);
+  xs.forEach((a, i) => x.set(a, i * W2.batch * 64));
+  ys.forEach((a, i) => y.set(a, i * W2.batch));
+  return { x: new Uint8Array(x.buffer), y: new Uint8Array(y.buffer), rows };
+}
+
+function connect(url: string, onMessage: (m: Msg) => void): Promise<WebSocket> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  ws.on('message', (data: Buffer) => onMessage(unpack(data) as Msg));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function waitFor(pred: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const poll = (): void => {
+      if (pred()) resolve();
+      else setImmediate(poll);
+    };
+    poll();
+  });
+}
+
+/** Streams whole W2 chunks, keeping `credits` in flight; samples/s from `consumed` over the timed window. */
+async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<ProducerResult> {
+  const batches = digitsBatches();
+  const pool = Array.from({ length: 16 }, () => chunk(batches, job.chunkBatches));
+  let credits = 0;
+  let inFlight = 0;
+  let consumedRows = 0;
+  let lastStep = 0;
+  let created = false;
+  let failure: string | undefined;
+  const rowsOf = new Map<number, number>();
+  let wake: (() => void) | undefined;
+  const ws = await connect(job.url, (m) => {
+    switch (m['type']) {
+      case 'created':
+        credits = m['credits'] as number;
+        created = true;
+        break;
+      case 'ack':
+        inFlight--;
+        wake?.();
+        break;
+      case 'consumed':
+        consumedRows += rowsOf.get(m['seq'] as number) ?? 0;
+        rowsOf.delete(m['seq'] as number);
+        lastStep = m['step'] as number;
+        break;
+      case 'error':
+        failure = `${String(m['code'])}: ${String(m['message'])}`;
+        break;
+    }
+  });
+  ws.send(pack(w2Create(job.session)));
+  await waitFor(() => created || failure !== undefined);
+  let seq = 0;
+  const t0 = performance.now();
+  const warmEnd = t0 + job.warmupSeconds * 1000;
+  const end = warmEnd + job.seconds * 1000;
+  let mark: { t: number; rows: number; step: number } | undefined;
+  while (performance.now() < end && failure === undefined) {
+    if (mark === undefined && performance.now() >= warmEnd) mark = { t: performance.now(), rows: consumedRows, step: lastStep };
+    if (inFlight < credits) {
+      const c = pool[seq % pool.length]!;
+      rowsOf.set(seq, c.rows);
+      ws.send(pack({ type: 'samples', session: job.session, seq, x: { dtype: 'float32', shape: [c.rows, 64], data: c.x }, y: { dtype: 'float32', shape: [c.rows], data: c.y } }));
+      inFlight++;
+      seq++;
+    } else {
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 50);
+      });
+      wake = undefined;
+    }
+  }
+  const t1 = performance.now();
+  const rows = consumedRows - (mark?.rows ?? 0);
+  ws.close();
+  if (failure !== undefined) return { error: failure };
+  return { mode: 'stream', samplesPerSecond: rows / ((t1 - (mark?.t ?? t0)) / 1000), steps: lastStep - (mark?.step ?? 0) };
+}
+
+/** One 32-row batch every 1/rate s; latency = arrival of its `step` event − its send. */
+async function latency(job: Extract<ProducerJob, { mode: 'latency' }>): Promise<ProducerResult> {
+  const batches = digitsBatches();
+  const pool = Array.from({ length: 64 }, () => chunk(batches, 1));
+  const sentAt: number[] = [];
+  const latenciesMs: number[] = [];
+  let ready = 0;
+  let failure: string | undefined;
+  const ws = await connect(job.url, (m) => {
+    if (m['type'] === 'step') {
+      const step = m['step'] as number;
+      const t = sentAt[step - 1];
+      if (t !== undefined) latenciesMs.push(performance.now() - t);
+    } else if (m['type'] === 'created' || m['type'] === 'subscribed') {
+      ready++;
+    } else if (m['type'] === 'error') {
+      failure = `${String(m['code'])}: ${String(m['message'])}`;
+    }
+  });
+  ws.send(pack(w2Create(job.session)));
+  ws.send(pack({ type: 'subscribe', id: 'sub', session: job.session, topics: ['step'] }));
+  await waitFor(() => ready === 2 || failure !== undefined);
+  const interval = 1000 / job.rate;
+  const total = Math.round((job.warmupSeconds + job.seconds) * job.rate);
+  const warm = Math.round(job.warmupSeconds * job.rate);
+  const t0 = performance.now();
+  for (let seq = 0; seq < total && failure === undefined; seq++) {
+    const due = t0 + seq * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const c = pool[seq % pool.length]!;
+    const data = pack({ type: 'samples', session: job.session, seq, x: { dtype: 'float32', shape: [c.rows, 64], data: c.x }, y: { dtype: 'float32', shape: [c.rows], data: c.y } });
+    sentAt[seq] = performance.now();
+    ws.send(data);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  ws.close();
+  if (failure !== undefined) return { error: failure };
+  return { mode: 'latency', latenciesMs: latenciesMs.slice(warm) };
+}
+
+process.once('message', (job: ProducerJob) => {
+  (job.mode === 'stream' ? stream(job) : latency(job)).then(
+    (r) => process.send!(r, () => process.exit(0)),
+    (e: unknown) => process.send!({ error: e instanceof Error ? e.message : String(e) }, () => process.exit(1)),
+  );
+});

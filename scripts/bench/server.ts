@@ -1,0 +1,255 @@
+/**
+ * Server benchmarks (issue 4), three runners for `npm run bench`:
+ *
+ *   benchStreamedW2   (a) W2 streamed by a producer in a separate process over loopback, samples/s,
+ *                         next to the in-process rate of the same workload (target ≥ 90 %)
+ *   benchStepLatency  (b) time from sending a batch to receiving its `step` event, p50 / p99, at a
+ *                         steady 100 batches/s (target p99 < 5 ms)
+ *   benchFanout       (c) step events to 1,000 subscribers at 50 Hz: CPU and memory of the server
+ *
+ * (a) and (b) run the server in this process and the producer in a child (scripts/bench/producer.ts);
+ * (c) runs the server as a `livegrad serve` child and reads its CPU and memory from /metrics.
+ * `formatServerBench` renders the results as lines for the bench's output.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { pack, unpack } from 'msgpackr';
+import { WebSocket } from 'ws';
+import { createServer } from '../../src/index.js';
+import { livegradTrainer } from './livegrad.js';
+import { median } from './measure.js';
+import type { ProducerJob, ProducerResult } from './producer.js';
+import { w2Create } from './producer.js';
+import { WORKLOADS } from './workloads.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PRODUCER = fileURLToPath(new URL('./producer.ts', import.meta.url));
+
+export interface StreamedResult {
+  readonly inProcessSamplesPerSecond: number;
+  readonly streamedSamplesPerSecond: number;
+  /** streamed ÷ in-process (target ≥ 0.9). */
+  readonly ratio: number;
+  readonly runs: number;
+}
+
+export interface LatencyResult {
+  readonly batchesPerSecond: number;
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export interface FanoutResult {
+  readonly subscribers: number;
+  readonly hz: number;
+  readonly seconds: number;
+  /** Server CPU over the window, percent of one core. */
+  readonly cpuPercent: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly steps: number;
+  /** Of the steps between the first and last it saw, the share the least-served subscriber received (1: none missed). */
+  readonly minDelivered: number;
+}
+
+function runProducer(job: ProducerJob): Promise<ProducerResult> {
+  const child = fork(PRODUCER, [], { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (r: ProducerResult) => resolve(r));
+    child.once('exit', (code) => reject(new Error(`producer exited with ${code} before reporting`)));
+    child.send(job);
+  });
+}
+
+function inProcessRate(seconds: number, warmupSeconds: number): number {
+  const t = livegradTrainer(WORKLOADS.W2);
+  const run = (s: number): number => {
+    const t0 = performance.now();
+    let samples = 0;
+    while (performance.now() - t0 < s * 1000) samples += t.run(50) as number;
+    return samples / ((performance.now() - t0) / 1000);
+  };
+  run(warmupSeconds);
+  return run(seconds);
+}
+
+/** (a) W2 streamed from another process vs trained in process; median of `runs` interleaved pairs. */
+export async function benchStreamedW2(options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number } = {}): Promise<StreamedResult> {
+  const seconds = options.seconds ?? 3;
+  const warmupSeconds = options.warmupSeconds ?? 1;
+  const runs = options.runs ?? 3;
+  const server = await createServer({ port: 0 });
+  const inProcess: number[] = [];
+  const streamed: number[] = [];
+  try {
+    for (let r = 0; r < runs; r++) {
+      inProcess.push(inProcessRate(seconds, warmupSeconds));
+      const result = await runProducer({ mode: 'stream', url: server.url, session: `w2-${r}`, seconds, warmupSeconds, chunkBatches: options.chunkBatches ?? 16 });
+      if ('error' in result) throw new Error(`producer: ${result.error}`);
+      if (result.mode !== 'stream') throw new Error('Expected a stream result');
+      streamed.push(result.samplesPerSecond);
+    }
+  } finally {
+    await server.close();
+  }
+  const a = median(inProcess);
+  const b = median(streamed);
+  return { inProcessSamplesPerSecond: a, streamedSamplesPerSecond: b, ratio: b / a, runs };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** (b) batch → step event latency at a steady rate. */
+export async function benchStepLatency(options: { seconds?: number; warmupSeconds?: number; rate?: number } = {}): Promise<LatencyResult> {
+  const rate = options.rate ?? 100;
+  const server = await createServer({ port: 0 });
+  try {
+    const result = await runProducer({ mode: 'latency', url: server.url, session: 'latency', seconds: options.seconds ?? 5, warmupSeconds: options.warmupSeconds ?? 1, rate });
+    if ('error' in result) throw new Error(`producer: ${result.error}`);
+    if (result.mode !== 'latency') throw new Error('Expected a latency result');
+    const sorted = [...result.latenciesMs].sort((x, y) => x - y);
+    return { batchesPerSecond: rate, count: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) ?? NaN };
+  } finally {
+    await server.close();
+  }
+}
+
+/** Starts `livegrad serve --port 0` as a child and resolves with its port. */
+function serveChild(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--port', '0', '--log-level', 'info'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; port?: number };
+      if (entry.msg === 'listening') resolve({ child, port: entry.port! });
+    });
+  });
+}
+
+async function metrics(port: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line === '') continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+function open(url: string, onMessage?: (data: Buffer) => void): Promise<WebSocket> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  if (onMessage) ws.on('message', onMessage);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** (c) `subscribers` clients subscribed to step events of a session trained at `hz` steps per second. */
+export async function benchFanout(options: { subscribers?: number; hz?: number; seconds?: number } = {}): Promise<FanoutResult> {
+  const subscribers = options.subscribers ?? 1000;
+  const hz = options.hz ?? 50;
+  const seconds = options.seconds ?? 5;
+  const { child, port } = await serveChild();
+  const url = `ws://127.0.0.1:${port}/ws`;
+  const sockets: WebSocket[] = [];
+  try {
+    const producer = await open(url);
+    producer.send(pack(w2Create('fanout')));
+    // per subscriber, over the measured window: step events received, first and last step seen
+    let counting = false;
+    const count = new Int32Array(subscribers);
+    const first = new Int32Array(subscribers).fill(-1);
+    const last = new Int32Array(subscribers);
+    const onStep = (i: number) => (data: Buffer) => {
+      if (!counting) return;
+      const step = (unpack(data) as { step: number }).step;
+      if (first[i] === -1) first[i] = step;
+      last[i] = step;
+      count[i]!++;
+    };
+    for (let i = 0; i < subscribers; i += 100) {
+      const batch = await Promise.all(Array.from({ length: Math.min(100, subscribers - i) }, (_, k) => open(url, onStep(i + k))));
+      for (const ws of batch) ws.send(pack({ type: 'subscribe', session: 'fanout', topics: ['step'] }));
+      sockets.push(...batch);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const x = new Uint8Array(new Float32Array(32 * 64).map((_, i) => (i % 17) / 16).buffer);
+    const y = new Uint8Array(new Float32Array(32).map((_, i) => i % 10).buffer);
+    let seq = 0;
+    const send = (): void => {
+      producer.send(pack({ type: 'samples', session: 'fanout', seq: seq++, x: { dtype: 'float32', shape: [32, 64], data: x }, y: { dtype: 'float32', shape: [32], data: y } }));
+    };
+    const timer = setInterval(send, 1000 / hz);
+    await new Promise((r) => setTimeout(r, 1000)); // warm-up
+    counting = true;
+    const m0 = await metrics(port);
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const m1 = await metrics(port);
+    const t1 = performance.now();
+    clearInterval(timer);
+    await new Promise((r) => setTimeout(r, 200)); // the last events in flight
+    counting = false;
+    const cpu = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
+    const steps = cpu('livegrad_steps_total');
+    let least = Infinity;
+    for (let i = 0; i < subscribers; i++) least = Math.min(least, first[i]! < 0 ? 0 : count[i]! / (last[i]! - first[i]! + 1));
+    sockets.push(producer);
+    return {
+      subscribers,
+      hz,
+      seconds,
+      cpuPercent: (100 * (cpu('process_cpu_user_seconds_total') + cpu('process_cpu_system_seconds_total'))) / ((t1 - t0) / 1000),
+      rssBytes: m1.get('process_resident_memory_bytes') ?? NaN,
+      heapUsedBytes: m1.get('nodejs_heap_used_bytes') ?? NaN,
+      steps,
+      minDelivered: least,
+    };
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+const mb = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MB`;
+
+/** The results as lines for the bench's output. */
+export function formatServerBench(a: StreamedResult | undefined, b: LatencyResult | undefined, c: FanoutResult | undefined): string[] {
+  const lines: string[] = [];
+  if (a) {
+    lines.push(
+      `server (a) W2 streamed over loopback from another process: ${Math.round(a.streamedSamplesPerSecond).toLocaleString('en-US')} samples/s, ` +
+        `in process ${Math.round(a.inProcessSamplesPerSecond).toLocaleString('en-US')} samples/s: ${(100 * a.ratio).toFixed(1)} % (target ≥ 90 %, median of ${a.runs})`,
+    );
+  }
+  if (b) lines.push(`server (b) batch → step event at ${b.batchesPerSecond} batches/s: p50 ${b.p50Ms.toFixed(2)} ms, p99 ${b.p99Ms.toFixed(2)} ms, max ${b.maxMs.toFixed(2)} ms over ${b.count} batches (target p99 < 5 ms)`);
+  if (c) {
+    lines.push(
+      `server (c) step events to ${c.subscribers} subscribers at ${c.hz} Hz: server CPU ${c.cpuPercent.toFixed(1)} % of a core, RSS ${mb(c.rssBytes)}, heap ${mb(c.heapUsedBytes)}; ` +
+        `${c.steps} steps, the least-served subscriber received ${(100 * c.minDelivered).toFixed(1)} % of its step events`,
+    );
+  }
+  return lines;
+}
+
+/** Runs (a), (b) and (c) in turn and returns the lines (for running this file on its own). */
+export async function runServerBenchmarks(log: (line: string) => void = console.log): Promise<void> {
+  const a = await benchStreamedW2();
+  for (const l of formatServerBench(a, undefined, undefined)) log(l);
+  const b = await benchStepLatency();
+  for (const l of formatServerBench(undefined, b, undefined)) log(l);
+  const c = await benchFanout();
+  for (const l of formatServerBench(undefined, undefined, c)) log(l);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) await runServerBenchmarks();

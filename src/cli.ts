@@ -1,0 +1,160 @@
+/**
+ * The `livegrad` command line.
+ *
+ *   livegrad serve [options]     run the training server (docs/protocol.md)
+ *   livegrad --version | --help
+ *
+ * `serve` logs JSON lines to stdout (the first is `{"msg":"listening","port":…}`), stops
+ * gracefully on SIGINT / SIGTERM (sessions stop at a batch boundary, outboxes flush, sockets
+ * close with 1001) and exits 0.
+ */
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
+import { createServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './server/server.js';
+
+const USAGE = `Usage: livegrad serve [options]
+
+Options:
+  --host <host>             interface to bind (default ${DEFAULT_SERVER_OPTIONS.host})
+  --port <port>             port, 0 for any free one (default ${DEFAULT_SERVER_OPTIONS.port})
+  --producer-token <token>  token required to create, send samples, control, close (env LIVEGRAD_PRODUCER_TOKEN)
+  --read-token <token>      token required to list, subscribe, predict, snapshot (env LIVEGRAD_READ_TOKEN)
+  --origin <origin>         allowed browser Origin; repeat for several (default: any)
+  --max-payload <bytes>     largest inbound message (default ${DEFAULT_SERVER_OPTIONS.maxPayload})
+  --rate <messages/s>       per-connection message rate (default ${DEFAULT_SERVER_OPTIONS.messagesPerSecond}; bursts of twice that)
+  --max-sessions <n>        (default ${DEFAULT_SERVER_OPTIONS.maxSessions})
+  --max-connections <n>     (default ${DEFAULT_SERVER_OPTIONS.maxConnections})
+  --heartbeat <ms>          ping interval (default ${DEFAULT_SERVER_OPTIONS.heartbeatMs})
+  --log-level <level>       ${LOG_LEVELS.join(' | ')} (default info)
+  -h, --help                this text
+  -v, --version             the version
+`;
+
+function version(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'livegrad' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not this one: try the next location (src/ when run from source, dist/src/ when built)
+    }
+  }
+  return 'unknown';
+}
+
+interface Parsed {
+  readonly options: ServerOptions;
+  readonly level: LogLevel;
+}
+
+function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
+  let level: LogLevel = 'info';
+  const origins: string[] = [];
+  const o: { -readonly [K in keyof ServerOptions]: ServerOptions[K] } = {
+    producerToken: env['LIVEGRAD_PRODUCER_TOKEN'] || undefined,
+    readToken: env['LIVEGRAD_READ_TOKEN'] || undefined,
+  };
+  const int = (s: string, flag: string): number => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`Expected ${flag} to be a non-negative integer, got ${s}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new TypeError(`Expected a value after ${flag}, got nothing`);
+      return v;
+    };
+    switch (flag) {
+      case '--host': o.host = value(); break;
+      case '--port': o.port = int(value(), flag); break;
+      case '--producer-token': o.producerToken = value(); break;
+      case '--read-token': o.readToken = value(); break;
+      case '--origin': origins.push(value()); break;
+      case '--max-payload': o.maxPayload = int(value(), flag); break;
+      case '--rate': {
+        const r = int(value(), flag);
+        o.messagesPerSecond = r;
+        o.burst = 2 * r;
+        break;
+      }
+      case '--max-sessions': o.maxSessions = int(value(), flag); break;
+      case '--max-connections': o.maxConnections = int(value(), flag); break;
+      case '--heartbeat': o.heartbeatMs = int(value(), flag); break;
+      case '--log-level': {
+        const l = value();
+        if (!(LOG_LEVELS as readonly string[]).includes(l)) throw new TypeError(`Expected --log-level one of ${LOG_LEVELS.join(', ')}, got ${l}`);
+        level = l as LogLevel;
+        break;
+      }
+      default:
+        throw new TypeError(`Expected an option of serve (see --help), got ${flag}`);
+    }
+  }
+  return { options: { ...o, origins }, level };
+}
+
+async function serve(argv: readonly string[]): Promise<number> {
+  const { options, level } = parseServe(argv, process.env);
+  const log = createLogger({ level });
+  // the handlers go in before the server listens: a signal right after `listening` must still be graceful
+  let signalled: (signal: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  let stopping = false;
+  const onSignal = (s: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn('second signal, exiting now', { signal: s });
+      process.exit(1);
+    }
+    stopping = true;
+    signalled(s);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const server = await createServer({ ...options, log });
+  log.info('signal', { signal: await signal });
+  try {
+    await server.close();
+    return 0;
+  } catch (e) {
+    log.error('shutdown failed', { error: e instanceof Error ? e.message : String(e) });
+    return 1;
+  }
+}
+
+/** Runs the command line; resolves with the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest);
+      case '-v':
+      case '--version':
+        process.stdout.write(`${version()}\n`);
+        return 0;
+      case undefined:
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new TypeError(`Expected a command (serve), got ${command}`);
+    }
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) {
+      process.stderr.write(`livegrad: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`livegrad: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  process.exitCode = await main(process.argv.slice(2));
+  process.exit();
+}

@@ -1,0 +1,260 @@
+/**
+ * The hub: the named sessions and the handler of every valid client message. A handler either
+ * replies or throws a LivegradError, which the connection turns into an `error` reply naming the
+ * problem; nothing a client sends reaches a session unchecked.
+ */
+import { LivegradError, describe } from '../errors.js';
+import { EVENT_TYPES } from '../pipeline/events.js';
+import type { Format } from '../protocol/codec.js';
+import type {
+  ClientMessage,
+  CloseMessage,
+  ControlMessage,
+  CreateMessage,
+  PredictMessage,
+  SamplesMessage,
+  SnapshotMessage,
+  SubscribeMessage,
+  UnsubscribeMessage,
+} from '../protocol/messages.js';
+import { toTensor, wireTensor } from '../protocol/tensors.js';
+import type { Connection, MessageHandler } from './connection.js';
+import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
+import type { Logger } from './log.js';
+import type { Counters } from './metrics.js';
+import { ServerSession, type SessionOptions } from './session.js';
+import { Subscription } from './subscriber.js';
+
+export interface HubOptions {
+  readonly maxSessions: number;
+  /** Defaults for sessions that do not set `credits` / `queueCapacity`. */
+  readonly session: SessionOptions;
+  readonly limits: CreateLimits;
+  /** Most a `fromStep` replay may put in an outbox at once (half its budget: the live events need room too). */
+  readonly replay: { readonly messages: number; readonly bytes: number };
+}
+
+export class Hub implements MessageHandler {
+  readonly sessions = new Map<string, ServerSession>();
+  readonly connections = new Set<Connection>();
+  private stopping = false;
+
+  constructor(
+    private readonly options: HubOptions,
+    private readonly counters: Counters,
+    private readonly log: Logger,
+  ) {}
+
+  handle(conn: Connection, m: ClientMessage, format: Format): void {
+    switch (m.type) {
+      case 'create':
+        return this.create(conn, m, format);
+      case 'list':
+        return conn.reply({ type: 'sessions', ref: m.id ?? null, sessions: [...this.sessions.values()].map((s) => s.info()) }, format);
+      case 'samples':
+        return this.samples(conn, m, format);
+      case 'subscribe':
+        return this.subscribe(conn, m, format);
+      case 'unsubscribe':
+        return this.unsubscribe(conn, m, format);
+      case 'control':
+        return this.control(conn, m, format);
+      case 'predict':
+        return this.predict(conn, m, format);
+      case 'snapshot':
+        return this.snapshot(conn, m, format);
+      case 'close':
+        return this.close(conn, m, format);
+      case 'ping':
+        return conn.reply({ type: 'pong', ref: m.id ?? null, time: Date.now() }, format);
+      default: {
+        const never: never = m;
+        throw new LivegradError('E_UNKNOWN_TYPE', `Expected a known message, got ${describe(never)}`);
+      }
+    }
+  }
+
+  disconnected(conn: Connection): void {
+    this.connections.delete(conn);
+    for (const s of this.sessions.values()) {
+      s.unsubscribe(conn);
+      s.dropProducer(conn);
+    }
+  }
+
+  private get(name: string): ServerSession {
+    const s = this.sessions.get(name);
+    if (!s) throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(name)} (send list to see the sessions)`);
+    return s;
+  }
+
+  private open(name: string): ServerSession {
+    const s = this.get(name);
+    if (s.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got ${JSON.stringify(name)} closing`);
+    return s;
+  }
+
+  private readonly ended = (s: ServerSession): void => {
+    if (this.sessions.get(s.name) === s) this.sessions.delete(s.name);
+    for (const conn of this.connections) conn.forget(s.name);
+    if (s.failure === undefined) this.log.info('session ended', { session: s.name, step: s.trainer.steps, samples: s.trainer.samples });
+    else this.log.error('session failed', { session: s.name, step: s.trainer.steps, error: s.failure instanceof Error ? s.failure.stack : String(s.failure) });
+  };
+
+  private create(conn: Connection, m: CreateMessage, format: Format): void {
+    if (this.stopping) throw new LivegradError('E_SHUTTING_DOWN', 'Expected a running server, got one shutting down');
+    if (this.sessions.has(m.session)) throw new LivegradError('E_SESSION_EXISTS', `Expected a new session name, got ${JSON.stringify(m.session)}, which exists`);
+    if (this.sessions.size >= this.options.maxSessions) throw new LivegradError('E_SESSION_LIMIT', `Expected fewer than ${this.options.maxSessions} sessions, got ${this.sessions.size} open`);
+    const config = trainConfig(m, this.options.limits);
+    let session: ServerSession;
+    try {
+      session = new ServerSession(
+        config,
+        {
+          credits: m.credits ?? this.options.session.credits,
+          queueCapacity: m.queueCapacity ?? this.options.session.queueCapacity,
+          replayEvents: this.options.session.replayEvents,
+        },
+        this.counters,
+        this.ended,
+      );
+    } catch (e) {
+      if (e instanceof LivegradError) throw e;
+      throw new LivegradError('E_BAD_CONFIG', (e as Error).message, { cause: e });
+    }
+    this.sessions.set(m.session, session);
+    session.trainer.start();
+    const { paused: _p, queueDepth: _q, subscribers: _s, ...info } = session.info();
+    this.log.info('session created', { session: m.session, parameters: info.parameters, connection: conn.id });
+    conn.reply({ type: 'created', ref: m.id ?? null, ...info }, format);
+  }
+
+  private samples(conn: Connection, m: SamplesMessage, format: Format): void {
+    const s = this.open(m.session);
+    const p = conn.producer(m.session, s.credits, format);
+    if (m.seq <= p.lastSeq) {
+      throw new LivegradError('E_BAD_SEQ', `Expected seq > ${p.lastSeq} (strictly increasing per connection and session), got ${m.seq}`);
+    }
+    p.lastSeq = m.seq;
+    if (p.inFlight >= p.credits) {
+      throw new LivegradError('E_NO_CREDIT', `Expected at most ${p.credits} unacknowledged samples messages in flight, got one more (seq ${m.seq}): wait for an ack`);
+    }
+    const dtype = s.trainer.model.dtype;
+    const batch = { x: toTensor(m.x, dtype, 'x'), y: toTensor(m.y, dtype, 'y') };
+    // shapes, finiteness and labels are checked once, by the trainer when the session accepts the batch
+    p.inFlight++; // before offer: an offer with room is acknowledged (and the credit returned) at once
+    try {
+      s.offer(conn, m.seq, batch);
+    } catch (e) {
+      p.inFlight--;
+      throw e;
+    }
+  }
+
+  private subscribe(conn: Connection, m: SubscribeMessage, format: Format): void {
+    const s = this.get(m.session);
+    conn.format = format;
+    const topics = m.topics ?? EVENT_TYPES;
+    const sub = new Subscription(m.session, topics, m.rates ?? {}, conn, this.counters);
+    conn.subscriptions.get(m.session)?.close();
+    conn.subscriptions.set(m.session, sub);
+    const ring = s.subscribe(conn, sub, m.fromStep);
+    // the newest events that fit the replay budget; older ones are reported missing (complete: false)
+    let first = ring.replay.length;
+    let bytes = 0;
+    while (first > 0 && ring.replay.length - first < this.options.replay.messages) {
+      const size = ring.replay[first - 1]!.encoded(format).length;
+      if (bytes + size > this.options.replay.bytes) break;
+      bytes += size;
+      first--;
+    }
+    const replay = ring.replay.slice(first);
+    const complete = ring.complete && first === 0;
+    conn.reply({ type: 'subscribed', ref: m.id ?? null, session: m.session, topics, step: s.trainer.steps, replayed: replay.length, complete }, format);
+    sub.replay(replay);
+  }
+
+  private unsubscribe(conn: Connection, m: UnsubscribeMessage, format: Format): void {
+    const s = this.get(m.session);
+    s.unsubscribe(conn);
+    conn.subscriptions.delete(m.session);
+    conn.reply({ type: 'unsubscribed', ref: m.id ?? null, session: m.session }, format);
+  }
+
+  private control(conn: Connection, m: ControlMessage, format: Format): void {
+    const s = this.open(m.session);
+    const c = m.control;
+    if (c.action === 'set' && c.batchSize !== undefined) {
+      if (c.batchSize > 65_536) throw new LivegradError('E_BAD_CONTROL', `Expected batchSize at most 65536, got ${c.batchSize}`);
+      checkBatchRows(s.trainer.model, c.batchSize, this.options.limits, 'E_BAD_CONTROL');
+    }
+    const step = s.trainer.steps;
+    s.trainer.control(c, m.atStep);
+    conn.reply({ type: 'controlled', ref: m.id ?? null, session: m.session, action: c.action, step, atStep: m.atStep ?? null }, format);
+  }
+
+  private predict(conn: Connection, m: PredictMessage, format: Format): void {
+    const s = this.get(m.session);
+    const model = s.trainer.model;
+    const x = toTensor(m.x, model.dtype, 'x');
+    if (x.shape.length !== 2 || x.shape[0]! < 1 || x.shape[1] !== model.inputSize) {
+      throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
+    }
+    checkBatchRows(model, x.shape[0]!, this.options.limits, 'E_SHAPE');
+    for (let i = 0; i < x.data.length; i++) {
+      if (!Number.isFinite(x.data[i]!)) throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
+    }
+    const { output, step } = s.trainer.predict(x);
+    conn.reply({ type: 'prediction', ref: m.id ?? null, session: m.session, step, output: wireTensor(output) }, format);
+  }
+
+  private snapshot(conn: Connection, m: SnapshotMessage, format: Format): void {
+    const s = this.get(m.session);
+    const { model, state, step, samples } = s.trainer.snapshot();
+    const dtype = model.dtype;
+    const config = s.trainer.config;
+    conn.reply(
+      {
+        type: 'snapshot',
+        ref: m.id ?? null,
+        session: m.session,
+        step,
+        samples,
+        model: {
+          dtype,
+          inputSize: model.inputSize,
+          layers: model.layers.map((l) => ({
+            activation: l.activation,
+            w: wireTensor({ dtype, shape: [l.nin, l.nout], data: l.w }),
+            b: wireTensor({ dtype, shape: [l.nout], data: l.b }),
+          })),
+        },
+        loss: config.loss,
+        optimizer: { ...config.optimizer },
+        optimizerState: {
+          kind: state.kind,
+          t: state.t,
+          hasMomentum: state.hasMomentum,
+          buffers: state.buffers.map((bs) => bs.map((b) => wireTensor({ dtype, shape: [b.length], data: b }))),
+        },
+        clipNorm: config.clipNorm ?? null,
+        batchSize: s.trainer.batchSize,
+      },
+      format,
+    );
+  }
+
+  private close(conn: Connection, m: CloseMessage, format: Format): void {
+    const s = this.get(m.session);
+    s.close(m.drain ?? false, () => {
+      conn.reply({ type: 'closed', ref: m.id ?? null, session: m.session, step: s.trainer.steps, samples: s.trainer.samples }, format);
+    });
+  }
+
+  /** Shutdown: no new sessions; every session stops at its current batch boundary. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    const all = [...this.sessions.values()].map((s) => new Promise<void>((resolve) => s.close(false, resolve, 'shutdown')));
+    return Promise.all(all).then(() => undefined);
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * `createServer(options)`: one HTTP server with the WebSocket protocol at `/ws`, `/healthz`,
+ * `/metrics` and `/` (see http.ts), several named training sessions, and graceful shutdown.
+ *
+ * @example
+ *   const server = await createServer({ port: 8080, producerToken: process.env.TOKEN });
+ *   console.log(server.url); // ws://127.0.0.1:8080/ws
+ *   …
+ *   await server.close();   // sessions stop at a batch boundary, outboxes flush, sockets close with 1001
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { describe } from '../errors.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { Connection, type ConnectionOptions } from './connection.js';
+import { gate, refuseUpgrade, requestHandler } from './http.js';
+import { Hub } from './hub.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
+import { countError, createCounters, renderMetrics } from './metrics.js';
+import type { OutboxOptions } from './outbox.js';
+import { LivegradSocket } from './socket.js';
+
+export interface ServerOptions {
+  /** Default 127.0.0.1 (loopback only). */
+  readonly host?: string;
+  /** Default 8080; 0 picks a free port. */
+  readonly port?: number;
+  /** Required for create, samples, control, close when set. */
+  readonly producerToken?: string | undefined;
+  /** Required for list, subscribe, unsubscribe, predict, snapshot when set (the producer token also allows them). */
+  readonly readToken?: string | undefined;
+  /** Allowed Origin header values (browsers); empty: any. */
+  readonly origins?: readonly string[];
+  /** Largest inbound message, bytes. Default 4 MiB. */
+  readonly maxPayload?: number;
+  /** Per-connection message rate: tokens per second and bucket size. Default 10,000 / 20,000. */
+  readonly messagesPerSecond?: number;
+  readonly burst?: number;
+  /** Ping interval; a peer that has not answered the previous ping is terminated. Default 15 s. */
+  readonly heartbeatMs?: number;
+  readonly maxConnections?: number;
+  readonly maxSessions?: number;
+  /** Largest model a client may create. Default 10 M parameters. */
+  readonly maxParameters?: number;
+  /** Largest batch × units summed over layers. Default 50 M. */
+  readonly maxActivations?: number;
+  /** Default credits (unacknowledged samples messages per producer) of a session. Default 8. */
+  readonly credits?: number;
+  /** Default ingest queue of a session, in batches. Default 16. */
+  readonly queueCapacity?: number;
+  /** Lossless events per session kept for `fromStep` replay. Default 4096. */
+  readonly replayEvents?: number;
+  /** Per-connection outbox: low-water mark, lossless budget, grace period. */
+  readonly outbox?: Partial<OutboxOptions>;
+  /** Longest a shutdown waits for outboxes to flush and sockets to close. Default 5 s. */
+  readonly shutdownTimeoutMs?: number;
+  /** A logger, or a level for the built-in JSON-lines logger. Default `silent`. */
+  readonly log?: Logger | LogLevel;
+}
+
+export const DEFAULT_SERVER_OPTIONS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxPayload: 4 * 2 ** 20,
+  messagesPerSecond: 10_000,
+  burst: 20_000,
+  heartbeatMs: 15_000,
+  maxConnections: 10_000,
+  maxSessions: 64,
+  maxParameters: 10_000_000,
+  maxActivations: 50_000_000,
+  credits: 8,
+  queueCapacity: 16,
+  replayEvents: 4096,
+  outbox: { lowWaterBytes: 256 * 2 ** 10, maxBytes: 8 * 2 ** 20, maxMessages: 50_000, graceMs: 5000 } satisfies OutboxOptions,
+  shutdownTimeoutMs: 5000,
+} as const;
+
+export interface LivegradServer {
+  readonly host: string;
+  readonly port: number;
+  /** `ws://host:port/ws` */
+  readonly url: string;
+  readonly httpServer: Server;
+  /** Sessions and connections open now. */
+  stats(): { sessions: number; connections: number; outboxBytes: number };
+  /** Stops accepting, stops every session at its current batch boundary, flushes, closes sockets with 1001. Idempotent. */
+  close(): Promise<void>;
+}
+
+function positive(v: unknown, what: string, min = 1): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new RangeError(`Expected ${what} to be a number ≥ ${min}, got ${describe(v)}`);
+  return v;
+}
+
+function token(v: unknown, what: string): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string') throw new TypeError(`Expected ${what} to be a string, got ${describe(v)}`);
+  return v;
+}
+
+function resolve(options: ServerOptions) {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected server options object, got ${describe(options)}`);
+  const d = DEFAULT_SERVER_OPTIONS;
+  const o = { ...d, ...options, outbox: { ...d.outbox, ...options.outbox } };
+  if (typeof o.host !== 'string' || o.host.length === 0) throw new TypeError(`Expected host to be a non-empty string, got ${describe(o.host)}`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`Expected port to be an integer in [0, 65535], got ${describe(o.port)}`);
+  const origins = options.origins ?? [];
+  if (!Array.isArray(origins) || origins.some((x) => typeof x !== 'string')) throw new TypeError(`Expected origins to be an array of strings, got ${describe(origins)}`);
+  for (const key of ['maxPayload', 'messagesPerSecond', 'burst', 'heartbeatMs', 'maxConnections', 'maxSessions', 'maxParameters', 'maxActivations', 'credits', 'queueCapacity', 'shutdownTimeoutMs'] as const) {
+    positive(o[key], key);
+  }
+  positive(o.replayEvents, 'replayEvents', 0);
+  positive(o.outbox.lowWaterBytes, 'outbox.lowWaterBytes');
+  positive(o.outbox.maxBytes, 'outbox.maxBytes');
+  positive(o.outbox.maxMessages, 'outbox.maxMessages');
+  positive(o.outbox.graceMs, 'outbox.graceMs', 0);
+  const log = o.log === undefined || typeof o.log === 'string' ? createLogger({ level: (o.log as LogLevel | undefined) ?? 'silent' }) : o.log;
+  if (typeof o.log === 'string' && !LOG_LEVELS.includes(o.log)) throw new TypeError(`Expected log level one of ${LOG_LEVELS.join(', ')}, got ${o.log}`);
+  return { ...o, origins, log, producerToken: token(options.producerToken, 'producerToken'), readToken: token(options.readToken, 'readToken') };
+}
+
+/** Starts a server and resolves once it listens. Bad options throw TypeError / RangeError synchronously (as a rejected promise). */
+export async function createServer(options: ServerOptions = {}): Promise<LivegradServer> {
+  const o = resolve(options);
+  const log = o.log;
+  const counters = createCounters();
+  const hub = new Hub(
+    {
+      maxSessions: o.maxSessions,
+      session: { credits: o.credits, queueCapacity: o.queueCapacity, replayEvents: o.replayEvents },
+      limits: { maxParameters: o.maxParameters, maxActivations: o.maxActivations },
+      replay: { messages: Math.floor(o.outbox.maxMessages / 2), bytes: Math.floor(o.outbox.maxBytes / 2) },
+    },
+    counters,
+    log,
+  );
+  const connectionOptions: ConnectionOptions = {
+    outbox: o.outbox,
+    messagesPerSecond: o.messagesPerSecond,
+    burst: o.burst,
+    maxPayload: o.maxPayload,
+    heartbeatMs: o.heartbeatMs,
+    serverName: 'livegrad',
+  };
+  let stopping = false;
+  let nextId = 1;
+  const started = Date.now();
+  const outboxBytes = (): number => {
+    let n = 0;
+    for (const c of hub.connections) n += c.bufferedBytes;
+    return n;
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload, perMessageDeflate: false, clientTracking: false, WebSocket: LivegradSocket });
+  const http = createHttpServer(
+    requestHandler({
+      health: () => ({
+        status: stopping ? 503 : 200,
+        body: {
+          status: stopping ? 'shutting-down' : 'ok',
+          protocol: PROTOCOL_VERSION,
+          uptimeSeconds: Math.round((Date.now() - started) / 1000),
+          sessions: hub.sessions.size,
+          connections: hub.connections.size,
+        },
+      }),
+      metrics: () => renderMetrics(counters, { connections: hub.connections.size, sessions: [...hub.sessions.values()].map((s) => s.info()), outboxBytes: outboxBytes() }),
+    }),
+  );
+  http.on('upgrade', (req, socket, head) => {
+    const g = gate(req, { stopping, connections: hub.connections.size, maxConnections: o.maxConnections, auth: o });
+    if (!g.ok) {
+      countError(counters, g.code);
+      log.info('upgrade refused', { status: g.status, code: g.code, address: req.socket.remoteAddress });
+      refuseUpgrade(socket, g.status, g.code, g.message);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const id = nextId++;
+      counters.connectionsTotal++;
+      const conn = new Connection(id, ws as LivegradSocket, socket, g.permissions, g.format, connectionOptions, hub, counters, log);
+      hub.connections.add(conn);
+      log.debug('connection opened', { connection: id, address: req.socket.remoteAddress, permissions: g.permissions });
+    });
+  });
+  http.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const c of hub.connections) c.heartbeat();
+  }, o.heartbeatMs);
+  heartbeat.unref();
+
+  await new Promise<void>((res, rej) => {
+    http.once('error', rej);
+    http.listen(o.port, o.host, () => {
+      http.off('error', rej);
+      res();
+    });
+  });
+  http.on('error', (err) => log.error('http server error', { error: err.message }));
+  const address = http.address() as AddressInfo;
+  const host = o.host;
+  const port = address.port;
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  log.info('listening', { host, port, url: `ws://${hostInUrl}:${port}/ws`, protocol: PROTOCOL_VERSION });
+
+  let closing: Promise<void> | undefined;
+  async function shutdown(): Promise<void> {
+    stopping = true;
+    clearInterval(heartbeat);
+    log.info('shutting down', { sessions: hub.sessions.size, connections: hub.connections.size });
+    const httpClosed = new Promise<void>((res) => http.close(() => res()));
+    http.closeIdleConnections();
+    await hub.stop();
+    const conns = [...hub.connections];
+    await Promise.all(conns.map((c) => c.flushed(o.shutdownTimeoutMs)));
+    for (const c of conns) c.close(1001, 'E_SHUTTING_DOWN: server shutting down');
+    await Promise.all(conns.map((c) => c.closedSocket(o.shutdownTimeoutMs)));
+    http.closeAllConnections();
+    await httpClosed;
+    wss.close();
+    log.info('stopped', {});
+  }
+
+  return {
+    host,
+    port,
+    url: `ws://${hostInUrl}:${port}/ws`,
+    httpServer: http,
+    stats: () => ({ sessions: hub.sessions.size, connections: hub.connections.size, outboxBytes: outboxBytes() }),
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * A named training session on the server: one trainer, its bounded ingest, and the fan-out of
+ * its events to subscribers.
+ *
+ * Ingest and credits. A producer may have `credits` `samples` messages unacknowledged. A message
+ * that passes validation waits in `offers` until the session has room, then goes to the trainer
+ * and is acknowledged (`ack`: the credit is back); when its last row has been trained, the
+ * producer gets `consumed` with that step. Room means fewer than `queueCapacity × batchSize` rows
+ * accepted and not yet trained. Rows held back in a partial batch count, but there are always
+ * fewer than `batchSize` of them, so an idle trainer always has room: acceptance never waits for
+ * rows that only the producer's next message could bring, and credits cannot deadlock. While
+ * the session is paused nothing trains, offers wait, and producers run out of credit: that is
+ * the back-pressure.
+ *
+ * Events. The session subscribes once to the trainer's events, wraps each in a Packet (encoded at
+ * most once per format, however many subscribers), keeps lossless ones in a ring for `fromStep`
+ * replay, and hands the same Packet to every subscription.
+ */
+import { LivegradError } from '../errors.js';
+import { outputSize, parameterCount } from '../nn/mlp.js';
+import type { Batch } from '../nn/step.js';
+import type { TrainEvent } from '../pipeline/events.js';
+import { createTrainer, type TrainConfig, type Trainer } from '../pipeline/trainer.js';
+import type { SessionInfo } from '../protocol/messages.js';
+import type { Counters } from './metrics.js';
+import { Packet } from './packet.js';
+import { Ring } from './ring.js';
+import type { Subscription } from './subscriber.js';
+
+/** The connection side of ingest: what a producer is told about its messages. */
+export interface Producer {
+  accepted(session: string, seq: number, rows: number): void;
+  consumed(session: string, seq: number, step: number): void;
+  rejected(session: string, seq: number, error: LivegradError): void;
+}
+
+export interface SessionOptions {
+  /** Unacknowledged `samples` messages per producer. */
+  readonly credits: number;
+  /** Accepted rows not yet trained, in batches of `batchSize`. */
+  readonly queueCapacity: number;
+  /** Lossless events kept for `fromStep` replay. */
+  readonly replayEvents: number;
+}
+
+interface Offer {
+  readonly producer: Producer;
+  readonly seq: number;
+  readonly batch: Batch;
+  readonly rows: number;
+}
+
+export class ServerSession {
+  readonly name: string;
+  readonly trainer: Trainer;
+  readonly credits: number;
+  readonly queueCapacity: number;
+  readonly config: TrainConfig;
+  private readonly subscribers = new Map<object, Subscription>();
+  private readonly ring: Ring<Packet>;
+  private offers: (Offer | undefined)[] = [];
+  private offerHead = 0;
+  private rowsAccepted = 0;
+  private readonly samples0: number;
+  private closing = false;
+  private ended = false;
+  private readonly endWaiters: (() => void)[] = [];
+  /** Why the trainer failed (events$ errored), when it did. */
+  failure: unknown;
+
+  /**
+   * @param config  from `trainConfig()`; createTrainer's TypeError / RangeError are the caller's to map.
+   * @param onEnd   called once, when the trainer has completed or failed and its last event is out:
+   *                the owner forgets the session and every connection's state for it.
+   */
+  constructor(
+    config: TrainConfig,
+    options: SessionOptions,
+    private readonly counters: Counters,
+    private readonly onEnd: (session: ServerSession) => void,
+  ) {
+    this.trainer = createTrainer(config);
+    this.config = config;
+    this.name = this.trainer.session;
+    this.credits = options.credits;
+    this.queueCapacity = options.queueCapacity;
+    this.ring = new Ring(options.replayEvents);
+    this.samples0 = this.trainer.samples;
+    this.trainer.events$.subscribe({
+      next: (e) => this.fanOut(e),
+      complete: () => this.end(),
+      error: (e: unknown) => this.end(e),
+    });
+  }
+
+  get isClosing(): boolean {
+    return this.closing || this.ended;
+  }
+
+  info(): SessionInfo {
+    const t = this.trainer;
+    return {
+      session: this.name,
+      step: t.steps,
+      samples: t.samples,
+      paused: t.paused,
+      dtype: t.model.dtype,
+      inputSize: t.model.inputSize,
+      outputSize: outputSize(t.model),
+      parameters: parameterCount(t.model),
+      loss: t.config.loss,
+      batchSize: t.batchSize,
+      credits: this.credits,
+      queueDepth: t.queueDepth + (this.offers.length - this.offerHead),
+      subscribers: this.subscribers.size,
+    };
+  }
+
+  private fanOut(e: TrainEvent): void {
+    const packet = new Packet(e);
+    if (packet.lane === 'lossless') this.ring.push(packet);
+    if (this.subscribers.size > 0) {
+      const now = performance.now();
+      for (const sub of this.subscribers.values()) sub.deliver(packet, now);
+    }
+    if (e.type === 'step') {
+      this.counters.steps++;
+      this.counters.samples += e.batchSize;
+      if (this.offerHead < this.offers.length) this.pump();
+    }
+  }
+
+  /** A validated chunk from a producer: accepted now if there is room, else when there is. */
+  offer(producer: Producer, seq: number, batch: Batch): void {
+    if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
+    this.offers.push({ producer, seq, batch, rows: batch.x.shape[0]! });
+    this.pump();
+  }
+
+  private room(): boolean {
+    const pending = this.rowsAccepted - (this.trainer.samples - this.samples0);
+    return pending < this.queueCapacity * this.trainer.batchSize;
+  }
+
+  private pump(force = false): void {
+    while (this.offerHead < this.offers.length && (force || this.room()) && !this.trainer.done) {
+      const o = this.offers[this.offerHead]!;
+      this.offers[this.offerHead++] = undefined;
+      try {
+        this.trainer.push(o.batch, (step) => {
+          if (step !== undefined) o.producer.consumed(this.name, o.seq, step);
+        });
+      } catch (e) {
+        if (!(e instanceof LivegradError)) throw e;
+        o.producer.rejected(this.name, o.seq, e);
+        continue;
+      }
+      this.rowsAccepted += o.rows;
+      o.producer.accepted(this.name, o.seq, o.rows);
+    }
+    if (this.offerHead === this.offers.length) {
+      this.offers = [];
+      this.offerHead = 0;
+    }
+  }
+
+  /** Offers of a producer that went away: never acknowledged, so dropped. */
+  dropProducer(producer: Producer): void {
+    for (let i = this.offerHead; i < this.offers.length; i++) if (this.offers[i]?.producer === producer) this.offers[i] = undefined;
+    this.offers = this.offers.slice(this.offerHead).filter((o) => o !== undefined);
+    this.offerHead = 0;
+  }
+
+  /**
+   * Starts a subscription: returns the ring's lossless events with step ≥ fromStep that it wants
+   * (the caller sends them after its `subscribed` reply), then delivers live events.
+   */
+  subscribe(key: object, sub: Subscription, fromStep: number | undefined): { replay: Packet[]; complete: boolean } {
+    this.unsubscribe(key);
+    let replay: Packet[] = [];
+    let complete = true;
+    if (fromStep !== undefined) {
+      const r = this.ring.since(fromStep);
+      replay = r.items.filter((p) => sub.wants(p.type));
+      complete = r.complete;
+    }
+    this.subscribers.set(key, sub);
+    return { replay, complete };
+  }
+
+  unsubscribe(key: object): boolean {
+    const sub = this.subscribers.get(key);
+    if (!sub) return false;
+    sub.close();
+    this.subscribers.delete(key);
+    return true;
+  }
+
+  /**
+   * Ends the session: `drain` trains every accepted row (the partial batch too) first; otherwise
+   * it stops at the current batch boundary. `done` runs once the last event has gone out.
+   */
+  close(drain: boolean, done: () => void, reason = 'closed'): void {
+    if (this.ended) {
+      done();
+      return;
+    }
+    this.endWaiters.push(done);
+    if (this.closing) return;
+    this.closing = true;
+    if (drain) {
+      this.pump(true);
+      this.trainer.end();
+    } else {
+      this.trainer.close(reason);
+    }
+  }
+
+  private end(error?: unknown): void {
+    if (this.ended) return;
+    this.failure = error;
+    this.ended = true;
+    this.closing = true;
+    for (let i = this.offerHead; i < this.offers.length; i++) {
+      const o = this.offers[i];
+      o?.producer.rejected(this.name, o.seq, new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" ended before the samples were accepted`));
+    }
+    this.offers = [];
+    this.offerHead = 0;
+    for (const sub of this.subscribers.values()) sub.close();
+    this.subscribers.clear();
+    this.onEnd(this);
+    for (const f of this.endWaiters.splice(0)) f();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The codec: what goes out is plain MessagePack (checked with an independent strict decoder),
+ * float64 stays float64, decode(encode(m)) = m, and undecodable frames are E_BAD_FRAME.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeJSON, encodeMsgpack, LivegradError, parseClientMessage, wireTensor } from '../../src/index.js';
+import { strictDecode } from '../helpers/msgpack-strict.js';
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof LivegradError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+/** JSON-like values with -0 mapped to 0 (MessagePack has one integer zero). */
+const plain: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.double().map((d) => (Object.is(d, -0) ? 0 : d)),
+    fc.string(),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.array(tie('value'), { maxLength: 5 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), tie('value'), { maxKeys: 5 }),
+  ),
+})).value;
+
+/** Buffers (what msgpackr decodes bin to) as plain Uint8Arrays, for toEqual. */
+function normalize(v: unknown): unknown {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
+  return v;
+}
+
+describe('encodeMsgpack', () => {
+  it('writes plain MessagePack an independent strict decoder reads back', () => {
+    const m = { type: 'step', session: 's', step: 3, loss: 0.1, list: [1, -2, 300, 70000, 2 ** 40], ok: true, none: null, bytes: new Uint8Array([1, 2, 3]) };
+    expect(strictDecode(encodeMsgpack(m))).toEqual({ ...m, bytes: new Uint8Array([1, 2, 3]) });
+  });
+
+  it('keeps every non-integer number a float64, bit for bit', () => {
+    const values = [0.1, 1 / 3, Math.PI, 1e-310, -1.5e300, 2 ** 53 + 2, NaN, Infinity];
+    const bytes = encodeMsgpack({ values });
+    const back = strictDecode(bytes) as { values: number[] };
+    back.values.forEach((v, i) => expect(Object.is(v, values[i]), `values[${i}]`).toBe(true));
+    expect([...bytes].filter((b) => b === 0xca)).toEqual([]); // no float32 anywhere
+  });
+
+  it('writes undefined as nil, not as an extension', () => {
+    expect(strictDecode(encodeMsgpack({ a: undefined, b: [undefined] }))).toEqual({ a: null, b: [null] });
+  });
+
+  it('writes tensors as {dtype, shape, data} with little-endian bytes', () => {
+    const t = wireTensor({ dtype: 'float32', shape: [1, 2], data: Float32Array.of(1, -2) });
+    const back = strictDecode(encodeMsgpack(t)) as { dtype: string; shape: number[]; data: Uint8Array };
+    expect(back.dtype).toBe('float32');
+    expect(back.shape).toEqual([1, 2]);
+    expect([...back.data]).toEqual([0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0]);
+  });
+
+  it('round-trips any JSON-like value, and the strict decoder agrees', () => {
+    fc.assert(
+      fc.property(plain, (v) => {
+        const bytes = encodeMsgpack({ v });
+        expect(normalize(decodeFrame(bytes, true))).toEqual({ v });
+        expect(strictDecode(bytes)).toEqual({ v });
+      }),
+      { seed: 4, numRuns: 300 },
+    );
+  });
+});
+
+describe('encodeJSON', () => {
+  it('writes tensor data as numbers and non-finite numbers as null', () => {
+    const t = wireTensor({ dtype: 'float64', shape: [2], data: Float64Array.of(0.1, -3) });
+    expect(JSON.parse(encodeJSON({ w: t, loss: NaN }))).toEqual({ w: { dtype: 'float64', shape: [2], data: [0.1, -3] }, loss: null });
+  });
+});
+
+describe('decodeFrame', () => {
+  it('is E_BAD_FRAME for empty, truncated, trailing and unparsable input', () => {
+    const good = encodeMsgpack({ type: 'ping' });
+    expect(codeOf(() => decodeFrame(new Uint8Array(0), true))).toBe('E_BAD_FRAME');
+    expect(codeOf(() => decodeFrame(good.subarray(0, good.length - 1), true))).toBe('E_BAD_FRAME');
+    expect(codeOf(() => decodeFrame(Buffer.concat([good, good]), true))).toBe('E_BAD_FRAME');
+    expect(codeOf(() => decodeFrame(Buffer.from('{"type":'), false))).toBe('E_BAD_FRAME');
+    expect(decodeFrame(Buffer.from('{"type":"ping"}'), false)).toEqual({ type: 'ping' });
+  });
+
+  it('never throws anything but a LivegradError on random bytes, nor does validation after it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.boolean(), (bytes, binary) => {
+        let value: unknown;
+        try {
+          value = decodeFrame(bytes, binary);
+        } catch (e) {
+          expect(e).toBeInstanceOf(LivegradError);
+          expect((e as LivegradError).code).toBe('E_BAD_FRAME');
+          return;
+        }
+        try {
+          parseClientMessage(value);
+        } catch (e) {
+          expect(e).toBeInstanceOf(LivegradError);
+        }
+      }),
+      { seed: 7, numRuns: 2000 },
+    );
+  });
+});

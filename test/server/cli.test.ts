@@ -1,0 +1,38 @@
+/** The `livegrad` command line: tokens from flags or the environment, usage errors, the version. */
+import { describe, expect, it } from 'vitest';
+import { useCli } from '../helpers/cli.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+const { serve, run } = useCli();
+
+describe('livegrad serve', () => {
+  it('takes tokens from the environment: 401 without one, the read token reads but may not produce', async () => {
+    const { port } = await serve([], { LIVEGRAD_PRODUCER_TOKEN: 'env-p', LIVEGRAD_READ_TOKEN: 'env-r' });
+    const url = `ws://127.0.0.1:${port}/ws`;
+    await expect(TestClient.connect(url)).rejects.toMatchObject({ status: 401 });
+    const reader = await TestClient.connect(url, { token: 'env-r' });
+    try {
+      expect((await reader.waitFor((m) => m['type'] === 'welcome'))['permissions']).toEqual({ produce: false, read: true });
+    } finally {
+      reader.terminate();
+    }
+  }, 30_000);
+
+  it('takes tokens from flags, over the environment', async () => {
+    const { port } = await serve(['--producer-token', 'flag-p'], { LIVEGRAD_PRODUCER_TOKEN: 'env-p' });
+    const url = `ws://127.0.0.1:${port}/ws`;
+    await expect(TestClient.connect(url, { token: 'env-p' })).rejects.toMatchObject({ status: 401 });
+    const producer = await TestClient.connect(url, { token: 'flag-p' });
+    producer.terminate();
+  }, 30_000);
+
+  it('answers a bad option with the usage and exit code 2, and --version with the version', () => {
+    const bad = run(['serve', '--prot', '1']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('Expected an option of serve (see --help), got --prot');
+    expect(bad.stderr).toContain('Usage: livegrad serve');
+    const v = run(['--version']);
+    expect(v.status).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  }, 30_000);
+});
