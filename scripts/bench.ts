@@ -4,7 +4,9 @@
  *
  *   npm run bench                      human table: workload, impl, throughput, livegrad ÷ impl
  *   npm run bench -- --json            one JSON object per line: {"workload":"W2","impl":"livegrad","samples_per_s":123.4}
- *   npm run bench -- --only W1,W2      only these workloads (also --impl livegrad,floor)
+ *   npm run bench -- --only W1,W2      only these workloads (also --impl livegrad,floor); `server` names
+ *                                      the server benchmarks (a) streamed W2, (b) step latency, (c) fan-out
+ *   npm run bench -- --no-server       skip the server benchmarks
  *   npm run bench -- --check           losses of every impl after the same few steps, then exit
  *   npm run bench -- --runs 9 --run-seconds 0.5 --warmup-seconds 1.5 --no-heap --no-accuracy
  *
@@ -16,6 +18,7 @@ import { heapCheck, type HeapReport } from './bench/heap.js';
 import { digitsTrainAccuracy } from './bench/livegrad.js';
 import { measureWorkload, type Measurement } from './bench/measure.js';
 import { selectRunners } from './bench/registry.js';
+import { benchFanout, benchStepLatency, benchStreamedW2, formatServerBench } from './bench/server.js';
 import { tfWasmFeatures } from './bench/tfjs.js';
 import { WORKLOAD_IDS, WORKLOADS, type WorkloadId } from './bench/workloads.js';
 
@@ -29,10 +32,11 @@ interface Options {
   runs: number;
   runSeconds: number;
   warmupSeconds: number;
+  server: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 9, runSeconds: 0.5, warmupSeconds: 1.5 };
+  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 9, runSeconds: 0.5, warmupSeconds: 1.5, server: true };
   const value = (i: number): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new TypeError(`Expected a value after ${argv[i]}, got nothing`);
@@ -50,9 +54,11 @@ function parseArgs(argv: readonly string[]): Options {
       case '--check': o.check = true; break;
       case '--no-heap': o.heap = false; break;
       case '--no-accuracy': o.accuracy = false; break;
+      case '--no-server': o.server = false; break;
       case '--only': {
         const ids = value(i++).split(',').map((s) => s.trim().toUpperCase());
-        for (const id of ids) if (!(WORKLOAD_IDS as readonly string[]).includes(id)) throw new TypeError(`Expected workloads among ${WORKLOAD_IDS.join(', ')}, got ${id}`);
+        for (const id of ids) if (id !== 'SERVER' && !(WORKLOAD_IDS as readonly string[]).includes(id)) throw new TypeError(`Expected workloads among ${WORKLOAD_IDS.join(', ')}, server, got ${id}`);
+        o.server = ids.includes('SERVER');
         o.only = WORKLOAD_IDS.filter((id) => ids.includes(id));
         break;
       }
@@ -60,7 +66,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--runs': o.runs = Math.round(positive(value(i++), '--runs')); break;
       case '--run-seconds': o.runSeconds = positive(value(i++), '--run-seconds'); break;
       case '--warmup-seconds': o.warmupSeconds = positive(value(i++), '--warmup-seconds'); break;
-      default: throw new TypeError(`Expected an option (--json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy), got ${a}`);
+      default: throw new TypeError(`Expected an option (--json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy, --no-server), got ${a}`);
     }
   }
   return o;
@@ -114,6 +120,23 @@ async function check(o: Options): Promise<void> {
   }
 }
 
+/** The server benchmarks of issue 4: a table of lines, or with --json one object per line. */
+async function serverBenchmarks(o: Options, info: (line: string) => void, progress: (line: string) => void): Promise<void> {
+  progress('server (a): W2 streamed from a producer process …');
+  const a = await benchStreamedW2();
+  progress('server (b): batch → step latency at 100 batches/s …');
+  const b = await benchStepLatency();
+  progress('server (c): 1,000 subscribers at 50 Hz …');
+  const c = await benchFanout();
+  if (o.json) {
+    console.log(JSON.stringify({ workload: 'W2', impl: 'livegrad-streamed', samples_per_s: Math.round(a.streamedSamplesPerSecond * 10) / 10, in_process_samples_per_s: Math.round(a.inProcessSamplesPerSecond * 10) / 10, ratio: a.ratio }));
+    console.log(JSON.stringify({ bench: 'step-latency', batches_per_s: b.batchesPerSecond, p50_ms: b.p50Ms, p99_ms: b.p99Ms, max_ms: b.maxMs, count: b.count }));
+    console.log(JSON.stringify({ bench: 'fanout', subscribers: c.subscribers, hz: c.hz, cpu_percent: c.cpuPercent, rss_bytes: c.rssBytes, heap_used_bytes: c.heapUsedBytes, min_delivered: c.minDelivered }));
+    return;
+  }
+  for (const line of formatServerBench(a, b, c)) info(line);
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.check) return check(o);
@@ -150,6 +173,7 @@ async function main(): Promise<void> {
     info(`W2 livegrad train accuracy after 20 epochs: ${(100 * digitsTrainAccuracy(WORKLOADS.W2, 20)).toFixed(2)}% (workload expects > 95%)`);
   }
   if (o.heap && w2Livegrad) for (const line of heapLines(await heapCheck())) info(line);
+  if (o.server) await serverBenchmarks(o, info, progress);
   info(`bench took ${fmt((performance.now() - t0) / 1000, 1)} s`);
 }
 
