@@ -1,82 +1,120 @@
 /**
- * The demo: trains the tutorial network (3-4-1 sigmoid, sse, SGD lr 1) and then W2
- * (64-64-10 on the handwritten digits shipped in test/fixtures) through the RxJS pipeline,
- * with a live progress line in the terminal.
+ * The demo: a livegrad server with its live dashboard, and a producer streaming the handwritten
+ * digits shipped in test/fixtures into it over the WebSocket protocol.
  *
- *   npm start            (or: npx tsx scripts/demo.ts [--epochs 20] [--seed 1])
+ *   npm start                          then open http://127.0.0.1:8080/
+ *   npm start -- --port 9000 --epochs 50 --rate 40
+ *
+ * Two sessions train: `digits` (64-64-10, sigmoid then softmax, cross-entropy, SGD lr 0.5, batch 32,
+ * with 297 digits held out for `eval` events) and `tutorial` (the numpy tutorial's 3-4-1 sigmoid
+ * network, sse, SGD lr 1). Ctrl-C stops everything gracefully.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { lastValueFrom, tap } from 'rxjs';
-import { createTrainer, dataset, epochs, mlpFromWeights, predict, readCsv, sgd, toNested, train, type TrainEvent } from '../src/index.js';
+import { createServer, dataset, readCsv, type Dataset } from '../src/index.js';
+import { Producer } from './demo/producer.js';
 
-const { values } = parseArgs({ options: { epochs: { type: 'string', default: '20' }, seed: { type: 'string', default: '1' } } });
-const epochCount = Number(values.epochs);
-const seed = Number(values.seed);
-const interactive = process.stdout.isTTY === true;
+const { values } = parseArgs({
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '8080' },
+    epochs: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '40' },
+    seed: { type: 'string', default: '1' },
+  },
+});
 
-function progress(line: string): void {
-  if (interactive) process.stdout.write(`\r\x1b[2K${line}`);
+function positive(name: string, text: string, allowZero = false): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) {
+    console.error(`demo: expected --${name} to be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return n;
 }
 
-async function tutorial(): Promise<void> {
-  console.log('The tutorial network: 3-4-1 sigmoid, X = [[0,0,1],[1,1,1]], y = [[0],[1]], sse, SGD lr 1');
-  const model = mlpFromWeights(
-    [
-      { activation: 'sigmoid', weights: [[0.2, -0.4, 0.7, 0.1], [-0.5, 0.3, -0.1, 0.6], [0.4, 0.2, -0.3, -0.2]], bias: [0, 0, 0, 0] },
-      { activation: 'sigmoid', weights: [[0.3], [-0.2], [0.5], [0.1]], bias: [0] },
-    ],
-    'float64',
-  );
-  const data = dataset([[0, 0, 1], [1, 1, 1]], [[0], [1]], 'float64');
-  // A trainer is the engine behind train(): here it trains synchronously inside push().
-  const trainer = createTrainer({ model, loss: 'sse', optimizer: sgd({ lr: 1 }), batchSize: 2, sliceMs: Infinity, events: { weightsEvery: 0 } });
-  let last = NaN;
-  trainer.events$.subscribe((e: TrainEvent) => {
-    if (e.type !== 'step') return;
-    last = e.loss;
-    if (e.step % 200 === 0) progress(`  step ${e.step}  loss ${e.loss.toFixed(6)}`);
+const port = positive('port', values.port, true);
+const epochs = positive('epochs', values.epochs);
+const rate = positive('rate', values.rate);
+const seed = positive('seed', values.seed, true);
+
+/** The first `n` rows of a data set, and the rest. */
+function split(d: Dataset, n: number): [Dataset, Dataset] {
+  const rows = d.x.shape[0]!, nin = d.x.shape[1]!;
+  const part = (from: number, to: number): Dataset => ({
+    x: { dtype: d.x.dtype, shape: [to - from, nin], data: d.x.data.slice(from * nin, to * nin) },
+    y: { dtype: d.y.dtype, shape: [to - from], data: d.y.data.slice(from, to) },
   });
-  for (let i = 0; i < 2000; i++) trainer.push(data);
-  progress('');
-  const trained = trainer.model;
-  const out = toNested(predict(trained, data.x)).map((r) => r[0]!.toFixed(4));
-  console.log(`  after 2000 steps: loss ${last.toFixed(6)}, outputs [${out.join(', ')}] for targets [0, 1]\n`);
+  return [part(0, n), part(n, rows)];
 }
 
-async function digits(): Promise<void> {
-  const file = fileURLToPath(new URL('../test/fixtures/digits.csv', import.meta.url));
-  const data = await readCsv(file, { label: 'label', classes: 10 });
-  const n = data.x.shape[0]!;
-  console.log(`W2: 64-64-10 (sigmoid, softmax), cross-entropy, SGD lr 0.5, batch 32, ${epochCount} epochs over ${n} handwritten digits`);
-  const holdout = data;
-  const t0 = performance.now();
-  let evalLine = '';
-  let samples = 0;
-  await lastValueFrom(
-    epochs(data, { epochs: epochCount, seed, chunkSize: 32 }).pipe(
-      train({
-        model: { inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed },
-        loss: 'crossEntropy',
-        optimizer: sgd({ lr: 0.5 }),
-        batchSize: 32,
-        evalSet: holdout,
-        events: { evalEvery: Math.ceil(n / 32), metricsEvery: 20 },
-      }),
-      tap((e: TrainEvent) => {
-        if (e.type === 'step') samples = e.samples;
-        if (e.type === 'metrics') {
-          const epoch = (e.samples / n).toFixed(1);
-          progress(`  epoch ${epoch}  step ${e.step}  running loss ${e.runningLoss.toFixed(4)}  running accuracy ${((e.accuracy ?? 0) * 100).toFixed(1)}%${evalLine}`);
-        }
-        if (e.type === 'eval') evalLine = `  train-set accuracy ${((e.accuracy ?? 0) * 100).toFixed(1)}%`;
-      }),
-    ),
-  );
-  progress('');
-  const secs = (performance.now() - t0) / 1000;
-  console.log(`  done: ${samples} samples in ${secs.toFixed(2)} s (${Math.round(samples / secs)} samples/s);${evalLine}`);
-}
+const digits = await readCsv(fileURLToPath(new URL('../test/fixtures/digits.csv', import.meta.url)), { label: 'label', classes: 10 });
+const [train, holdout] = split(digits, 1500);
 
-await tutorial();
-await digits();
+let server;
+try {
+  server = await createServer({ host: values.host, port });
+} catch (e) {
+  const code = (e as NodeJS.ErrnoException).code;
+  console.error(code === 'EADDRINUSE' ? `demo: port ${port} is in use; pick another with: npm start -- --port ${port + 1}` : `demo: cannot start the server: ${(e as Error).message}`);
+  process.exit(1);
+}
+const live = server;
+const page = `http://${live.host}:${live.port}/`;
+console.log(`livegrad demo: dashboard at ${page}  (Ctrl-C to stop)`);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\ndemo: ${signal}, stopping`);
+  await live.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+
+const producer = await Producer.connect(live.url);
+await producer.create({
+  session: 'digits',
+  model: { inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed },
+  loss: 'crossEntropy',
+  optimizer: { kind: 'sgd', lr: 0.5 },
+  batchSize: 32,
+  evalSet: {
+    x: { dtype: 'float32', shape: holdout.x.shape, data: Array.from(holdout.x.data) },
+    y: { dtype: 'float32', shape: holdout.y.shape, data: Array.from(holdout.y.data) },
+  },
+  events: { metricsEvery: 10, weightsEvery: 20, gradientsEvery: 5, evalEvery: 47 },
+});
+await producer.create({
+  session: 'tutorial',
+  model: { inputSize: 3, layers: [{ units: 4, activation: 'sigmoid' }, { units: 1, activation: 'sigmoid' }], init: 'normal', seed },
+  loss: 'sse',
+  optimizer: { kind: 'sgd', lr: 1 },
+  batchSize: 2,
+  events: { metricsEvery: 5, weightsEvery: 5, gradientsEvery: 5 },
+});
+
+let line = '';
+producer.onEvent = (e) => {
+  if (e['type'] === 'metrics') line = `step ${e['step']}  running loss ${Number(e['runningLoss']).toFixed(4)}  running accuracy ${(100 * Number(e['accuracy'])).toFixed(1)}%`;
+  if (e['type'] === 'eval') line += `  held-out accuracy ${(100 * Number(e['accuracy'])).toFixed(1)}%`;
+  if (process.stdout.isTTY && line) process.stdout.write(`\r\x1b[2K  digits: ${line}`);
+};
+await producer.request({ type: 'subscribe', session: 'digits', topics: ['metrics', 'eval'] });
+
+const tutorialData = dataset([[0, 0, 1], [1, 1, 1]], [[0], [1]]);
+await Promise.all([
+  producer.stream('digits', train, {
+    epochs,
+    rows: 32,
+    rate,
+    seed,
+    onEpoch: (epoch) => {
+      if (!process.stdout.isTTY) console.log(`  digits: epoch ${epoch}/${epochs} sent; ${line}`);
+    },
+  }),
+  producer.stream('tutorial', tutorialData, { epochs: 3000, rows: 2, rate: 25, seed, onEpoch: () => undefined }),
+]);
+if (!stopping) console.log(`\ndemo: all ${epochs} epochs sent; the dashboard stays up until Ctrl-C`);

@@ -5,7 +5,7 @@
  *   GET /ws        WebSocket upgrade (plain GET: 426)
  *   GET /healthz   JSON status (503 while shutting down)
  *   GET /metrics   Prometheus text format
- *   GET /          reserved for the live dashboard (a placeholder page until it exists)
+ *   GET /          the live dashboard (client/dashboard; also /dashboard/dashboard.js, charts.js, style.css)
  *   anything else  404 E_NOT_FOUND
  *
  * A refused upgrade is answered with an HTTP status and a JSON `error` body, and no WebSocket
@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.js';
 import type { Permissions } from '../protocol/messages.js';
 import { authorize, type AuthOptions } from './auth.js';
+import { DASHBOARD_HEADERS, loadDashboard } from './static.js';
 
 export const WS_PATH = '/ws';
 
@@ -25,10 +26,11 @@ export interface Routes {
   metrics(): string;
 }
 
-const DASHBOARD_PLACEHOLDER = `<!doctype html>
+/** Served at `/` when the dashboard's files are not installed (client/ missing from a package). */
+const NO_DASHBOARD = `<!doctype html>
 <meta charset="utf-8">
 <title>livegrad</title>
-<p>livegrad is running. The live dashboard will be served here.
+<p>livegrad is running, but the dashboard's files (client/dashboard) are not installed.
 <p>WebSocket: <code>/ws</code> (docs/protocol.md) · <a href="/healthz">/healthz</a> · <a href="/metrics">/metrics</a>
 `;
 
@@ -43,8 +45,15 @@ function json(res: ServerResponse, status: number, body: object): void {
 }
 
 export function requestHandler(routes: Routes): (req: IncomingMessage, res: ServerResponse) => void {
+  const dashboard = loadDashboard();
   return function handleRequest(req, res) {
     const path = pathOf(req);
+    const file = dashboard.get(path);
+    if (file !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, ...DASHBOARD_HEADERS });
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       json(res, 405, { type: 'error', ref: null, code: 'E_NOT_FOUND', message: `Expected GET or HEAD, got ${req.method}` });
@@ -63,15 +72,15 @@ export function requestHandler(routes: Routes): (req: IncomingMessage, res: Serv
         return;
       }
       case '/':
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(DASHBOARD_PLACEHOLDER) });
-        res.end(DASHBOARD_PLACEHOLDER);
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(NO_DASHBOARD) });
+        res.end(NO_DASHBOARD);
         return;
       case WS_PATH:
         res.setHeader('upgrade', 'websocket');
         json(res, 426, { type: 'error', ref: null, code: 'E_PROTOCOL', message: `Expected a WebSocket upgrade on ${WS_PATH}, got a plain GET` });
         return;
       default:
-        json(res, 404, { type: 'error', ref: null, code: 'E_NOT_FOUND', message: `Expected one of /, /ws, /healthz, /metrics, got ${path}` });
+        json(res, 404, { type: 'error', ref: null, code: 'E_NOT_FOUND', message: `Expected one of /, /dashboard/…, /ws, /healthz, /metrics, got ${path}` });
     }
   };
 }
