@@ -130,6 +130,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'serve':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(USAGE);
+          return 0;
+        }
         return await serve(rest);
       case '-v':
       case '--version':

@@ -31,6 +31,9 @@ describe('livegrad serve', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('Expected an option of serve (see --help), got --prot');
     expect(bad.stderr).toContain('Usage: livegrad serve');
+    const help = run(['serve', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: livegrad serve');
     const v = run(['--version']);
     expect(v.status).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
