@@ -5,17 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeJSON, encodeMsgpack, LivegradError, parseClientMessage, wireTensor } from '../../src/index.js';
+import { codeOf } from '../helpers/errors.js';
 import { strictDecode } from '../helpers/msgpack-strict.js';
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof LivegradError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 /** JSON-like values with -0 mapped to 0 (MessagePack has one integer zero). */
 const plain: fc.Arbitrary<unknown> = fc.letrec((tie) => ({

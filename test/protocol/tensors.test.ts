@@ -4,18 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LivegradError, readTensor, toTensor, wireTensor } from '../../src/index.js';
+import { readTensor, toTensor, wireTensor } from '../../src/index.js';
 import { expectSameBits } from '../helpers/bits.js';
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof LivegradError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
+import { codeOf } from '../helpers/errors.js';
 
 describe('readTensor / toTensor', () => {
   it('reads nested arrays of rank 1 and 2 in the session dtype', () => {
