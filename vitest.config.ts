@@ -8,6 +8,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // CI also writes a JSON report, from which .ci/run prints its one-line summary
+    reporters: process.env['CI'] ? ['default', 'json'] : ['default'],
+    outputFile: { json: 'test/.artifacts/vitest.json' },
     testTimeout: 60_000,
     hookTimeout: 30_000,
   },
