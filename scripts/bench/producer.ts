@@ -4,19 +4,34 @@
  * sends one W2 batch at a steady rate and times each batch to its `step` event. It measures on
  * its own clock and reports one result message to its parent.
  *
- *   { mode: 'stream',  url, seconds, warmupSeconds, chunkBatches }  → { samplesPerSecond, steps }
+ *   { mode: 'stream',  url, seconds, warmupSeconds, chunkBatches }  → { samplesPerSecond, steps, messageBytes, cpu }
  *   { mode: 'latency', url, seconds, warmupSeconds, rate }          → { latenciesMs: number[] }
+ *
+ * The streaming producer is a plain client: it packs every `samples` message anew (x as float32
+ * bytes, y as class indices), masks it as every WebSocket client must, and keeps at most its
+ * credits in flight. `cpu` is its own CPU time over the timed window, in cores.
  */
 import { pack, unpack } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { digitsBatches, WORKLOADS } from './workloads.js';
 
 export type ProducerJob =
-  | { readonly mode: 'stream'; readonly url: string; readonly session: string; readonly seconds: number; readonly warmupSeconds: number; readonly chunkBatches: number }
+  | {
+      readonly mode: 'stream';
+      readonly url: string;
+      readonly session: string;
+      readonly seconds: number;
+      readonly warmupSeconds: number;
+      /** Batches of 32 rows per `samples` message. */
+      readonly chunkBatches: number;
+      /** Override w2Create's credits and queue capacity (experiments). */
+      readonly credits?: number;
+      readonly queueCapacity?: number;
+    }
   | { readonly mode: 'latency'; readonly url: string; readonly session: string; readonly seconds: number; readonly warmupSeconds: number; readonly rate: number };
 
 export type ProducerResult =
-  | { readonly mode: 'stream'; readonly samplesPerSecond: number; readonly steps: number }
+  | { readonly mode: 'stream'; readonly samplesPerSecond: number; readonly steps: number; readonly messageBytes: number; readonly cpu: number }
   | { readonly mode: 'latency'; readonly latenciesMs: readonly number[] }
   | { readonly error: string };
 
@@ -113,19 +128,23 @@ async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<Pr
         break;
     }
   });
-  ws.send(pack(w2Create(job.session)));
+  const overrides = { ...(job.credits === undefined ? {} : { credits: job.credits }), ...(job.queueCapacity === undefined ? {} : { queueCapacity: job.queueCapacity }) };
+  ws.send(pack({ ...w2Create(job.session), ...overrides }));
   await waitFor(() => created || failure !== undefined);
   let seq = 0;
+  let messageBytes = 0;
   const t0 = performance.now();
   const warmEnd = t0 + job.warmupSeconds * 1000;
   const end = warmEnd + job.seconds * 1000;
-  let mark: { t: number; rows: number; step: number } | undefined;
+  let mark: { t: number; rows: number; step: number; cpu: NodeJS.CpuUsage } | undefined;
   while (performance.now() < end && failure === undefined) {
-    if (mark === undefined && performance.now() >= warmEnd) mark = { t: performance.now(), rows: consumedRows, step: lastStep };
+    if (mark === undefined && performance.now() >= warmEnd) mark = { t: performance.now(), rows: consumedRows, step: lastStep, cpu: process.cpuUsage() };
     if (inFlight < credits) {
       const c = pool[seq % pool.length]!;
       rowsOf.set(seq, c.rows);
-      ws.send(pack({ type: 'samples', session: job.session, seq, x: { dtype: 'float32', shape: [c.rows, 64], data: c.x }, y: { dtype: 'float32', shape: [c.rows], data: c.y } }));
+      const message = pack({ type: 'samples', session: job.session, seq, x: { dtype: 'float32', shape: [c.rows, 64], data: c.x }, y: { dtype: 'float32', shape: [c.rows], data: c.y } });
+      messageBytes = message.length;
+      ws.send(message);
       inFlight++;
       seq++;
     } else {
@@ -137,10 +156,12 @@ async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<Pr
     }
   }
   const t1 = performance.now();
+  const cpu = process.cpuUsage(mark?.cpu);
   const rows = consumedRows - (mark?.rows ?? 0);
   ws.close();
   if (failure !== undefined) return { error: failure };
-  return { mode: 'stream', samplesPerSecond: rows / ((t1 - (mark?.t ?? t0)) / 1000), steps: lastStep - (mark?.step ?? 0) };
+  const ms = t1 - (mark?.t ?? t0);
+  return { mode: 'stream', samplesPerSecond: rows / (ms / 1000), steps: lastStep - (mark?.step ?? 0), messageBytes, cpu: (cpu.user + cpu.system) / 1000 / ms };
 }
 
 /** One 32-row batch every 1/rate s; latency = arrival of its `step` event − its send. */

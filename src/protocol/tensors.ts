@@ -4,9 +4,10 @@
  * or `data` as an array of numbers, or plain nested arrays of numbers (`[[1, 2], [3, 4]]`, or
  * `[0, 2, 1]` for class labels) that take the session's dtype.
  *
- *   readTensor(value, path)   structure only: shape, byte length, numbers   → TensorInput
- *   toTensor(input, dtype)    the session's dtype, copied into a typed array → Tensor
- *   wireTensor(t)             Tensor → WireTensor (bytes)
+ *   readTensor(value, path)    structure only: shape, byte length, numbers    → TensorInput
+ *   toTensor(input, dtype)     the session's dtype, copied into a typed array → Tensor
+ *   adoptTensor(input, dtype)  the same, a view of the frame's bytes (no copy) → Tensor
+ *   wireTensor(t)              Tensor → WireTensor (bytes)
  */
 import { LivegradError, describe } from '../errors.js';
 import { floatsFromBytes, floatsToBytes } from '../nn/serialize.js';
@@ -116,6 +117,35 @@ export function toTensor(input: TensorInput, dtype: DType, path: string): Tensor
   const out = allocate(dtype, data.length);
   out.set(data);
   return { dtype, shape: input.shape, data: out };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+/** Bytes that precede a tensor's bin in any MessagePack frame: the fixstr key "data" (5) and a bin8 header (2). */
+const MIN_BIN_PREFIX = 7;
+
+/**
+ * `toTensor` for a tensor decoded from a MessagePack frame that nothing reads after decoding (a
+ * message the server received): on a little-endian host its elements become a view of the
+ * frame's bytes instead of a copy. Numbers (JSON, nested arrays) are copied as by `toTensor`.
+ *
+ * NOTE: a Float32Array (Float64Array) view needs a byte offset that is a multiple of 4 (8), and
+ * where a bin lands in a frame depends on everything encoded before it. When it is k bytes past
+ * such an offset, the elements are first moved k bytes back, in place. What they move over is
+ * their own bin header and the map key `data` before it — at least 7 bytes (bin8 header 2, fixstr
+ * "data" 5) — which no decoded value refers to: the decoder copies strings and numbers out, only
+ * bins are views, and each bin's view starts after its header. So the frame changes, the message
+ * does not. A frame read again after decoding must go through `toTensor`.
+ */
+export function adoptTensor(input: TensorInput, dtype: DType, path: string): Tensor {
+  const { data } = input;
+  if (!LITTLE_ENDIAN || !isBytes(data) || input.dtype !== dtype) return toTensor(input, dtype, path);
+  const width = dtype === 'float64' ? 8 : 4;
+  const k = data.byteOffset % width;
+  if (k !== 0 && data.byteOffset < MIN_BIN_PREFIX) return toTensor(input, dtype, path); // not a bin from a frame
+  const offset = data.byteOffset - k;
+  if (k !== 0) new Uint8Array(data.buffer, offset, data.byteLength + k).copyWithin(0, k);
+  const n = data.byteLength / width;
+  return { dtype, shape: input.shape, data: dtype === 'float64' ? new Float64Array(data.buffer, offset, n) : new Float32Array(data.buffer, offset, n) };
 }
 
 /** A tensor for the wire: its elements as little-endian bytes. */

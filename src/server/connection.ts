@@ -38,7 +38,10 @@ export interface ConnectionOptions {
   readonly serverName: string;
 }
 
-/** What handles a connection's valid messages (the hub). */
+/**
+ * What handles a connection's valid messages (the hub). A message's bins are views of the frame
+ * it was decoded from, which nothing reads afterwards: the handler may adopt them (`adoptTensor`).
+ */
 export interface MessageHandler {
   handle(conn: Connection, message: ClientMessage, format: Format): void;
   disconnected(conn: Connection): void;

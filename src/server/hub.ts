@@ -17,7 +17,7 @@ import type {
   SubscribeMessage,
   UnsubscribeMessage,
 } from '../protocol/messages.js';
-import { toTensor, wireTensor } from '../protocol/tensors.js';
+import { adoptTensor, wireTensor } from '../protocol/tensors.js';
 import type { Connection, MessageHandler } from './connection.js';
 import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
 import type { Logger } from './log.js';
@@ -140,7 +140,8 @@ export class Hub implements MessageHandler {
       throw new LivegradError('E_NO_CREDIT', `Expected at most ${p.credits} unacknowledged samples messages in flight, got one more (seq ${m.seq}): wait for an ack`);
     }
     const dtype = s.trainer.model.dtype;
-    const batch = { x: toTensor(m.x, dtype, 'x'), y: toTensor(m.y, dtype, 'y') };
+    // the frame is the connection's and read by nothing else: the batch views its bytes (no copy)
+    const batch = { x: adoptTensor(m.x, dtype, 'x'), y: adoptTensor(m.y, dtype, 'y') };
     // shapes, finiteness and labels are checked once, by the trainer when the session accepts the batch
     p.inFlight++; // before offer: an offer with room is acknowledged (and the credit returned) at once
     try {
@@ -196,7 +197,7 @@ export class Hub implements MessageHandler {
   private predict(conn: Connection, m: PredictMessage, format: Format): void {
     const s = this.get(m.session);
     const model = s.trainer.model;
-    const x = toTensor(m.x, model.dtype, 'x');
+    const x = adoptTensor(m.x, model.dtype, 'x');
     if (x.shape.length !== 2 || x.shape[0]! < 1 || x.shape[1] !== model.inputSize) {
       throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
     }

@@ -24,8 +24,6 @@ export class Packet {
   readonly type: TrainEventType;
   readonly step: number;
   readonly lane: Lane;
-  /** Conflation key of the latest-wins lane: session and event type (every event carries all layers). */
-  readonly key: string;
   private readonly event: TrainEvent;
   private msgpack: Buffer | undefined;
   private json: string | undefined;
@@ -35,7 +33,11 @@ export class Packet {
     this.type = event.type;
     this.step = event.step;
     this.lane = LANES[event.type];
-    this.key = `${event.session}\u0000${event.type}`;
+  }
+
+  /** Conflation key of the latest-wins lane: session and event type (every event carries all layers). */
+  get key(): string {
+    return `${this.event.session}\u0000${this.type}`;
   }
 
   encoded(format: Format): Buffer | string {
