@@ -23,12 +23,19 @@ export function classes(output: FloatArray, t: Targets, i: number, n: number): [
   return [argmax(output, i * n, n), actual];
 }
 
-/** Number of rows of the first m whose predicted class is the actual one. */
+/** Number of rows of the first m whose predicted class is the actual one (as `classes`, without its tuple: this runs every step). */
 export function countCorrect(output: FloatArray, t: Targets, m: number, n: number): number {
   let correct = 0;
   for (let i = 0; i < m; i++) {
-    const [p, a] = classes(output, t, i, n);
-    if (p === a) correct++;
+    let predicted: number, actual: number;
+    if (n === 1) {
+      actual = t.labels ? t.data[i]! : t.data[i]! >= 0.5 ? 1 : 0;
+      predicted = output[i]! >= 0.5 ? 1 : 0;
+    } else {
+      actual = t.labels ? t.data[i]! : argmax(t.data, i * n, n);
+      predicted = argmax(output, i * n, n);
+    }
+    if (predicted === actual) correct++;
   }
   return correct;
 }

@@ -1,7 +1,8 @@
 /**
  * Re-batching: rows arrive in chunks of any size and leave in batches of exactly `size`
- * rows (the last one, on flush, may be shorter). A chunk that already is one whole batch
- * with nothing carried over passes through without a copy.
+ * rows (the last one, on flush, may be shorter). When nothing is held back, a chunk's whole
+ * batches pass through without a copy (the chunk itself, or views of it); rows are copied only
+ * to join a remainder to the next chunk's rows.
  */
 import { LivegradError } from '../errors.js';
 import { allocate, dtypeOf, type DType, type FloatArray, type Tensor } from '../nn/tensor.js';
@@ -51,9 +52,17 @@ export class Rebatcher {
       emit(chunk);
       return;
     }
-    this.xs.push(chunk.x);
-    this.ys.push(chunk.y);
-    this.rows += m;
+    let rest = chunk;
+    if (this.rows === 0 && m > this.size) {
+      // whole batches of a large chunk go out as views of it, uncopied; only the remainder is held
+      const whole = m - (m % this.size);
+      for (let r = 0; r < whole; r += this.size) emit(rowsOf(chunk, r, r + this.size));
+      if (whole === m) return;
+      rest = rowsOf(chunk, whole, m);
+    }
+    this.xs.push(rest.x);
+    this.ys.push(rest.y);
+    this.rows += rest.x.shape[0]!;
     while (this.rows >= this.size) emit(this.take(this.size));
   }
 
@@ -117,6 +126,16 @@ export class Rebatcher {
       y: { dtype: y0.dtype, shape: y0.shape.length === 1 ? [n] : [n, yw], data: y },
     };
   }
+}
+
+/** Rows [from, to) of a chunk, as views of its arrays. */
+function rowsOf(chunk: Batch, from: number, to: number): Batch {
+  const { x, y } = chunk;
+  const xw = x.shape[1]!, yw = y.shape.length === 1 ? 1 : y.shape[1]!;
+  return {
+    x: { dtype: x.dtype, shape: [to - from, xw], data: x.data.subarray(from * xw, to * xw) },
+    y: { dtype: y.dtype, shape: y.shape.length === 1 ? [to - from] : [to - from, yw], data: y.data.subarray(from * yw, to * yw) },
+  };
 }
 
 /** Arrays kept for reuse at most: enough for x and y of a few batches in flight. */

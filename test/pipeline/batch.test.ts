@@ -93,6 +93,17 @@ describe('batch', () => {
     expect(out[0]).toBe(whole);
   });
 
+  it('hands out the whole batches of a larger chunk as views of it, and holds the remainder', () => {
+    const big = rowsFrom(0, 10); // 2 whole batches of 4, and 2 rows
+    const out: Batch[] = [];
+    from([big, rowsFrom(10, 2)]).pipe(batch(4)).subscribe((x) => out.push(x));
+    expect(out.map((b) => b.x.shape[0])).toEqual([4, 4, 4]);
+    expect(out[0]!.x.data.buffer).toBe(big.x.data.buffer);
+    expect(out[1]!.y.data.buffer).toBe(big.y.data.buffer);
+    expect(out[2]!.x.data.buffer).not.toBe(big.x.data.buffer); // the 2 held rows joined the next chunk's: a copy
+    expect(out.flatMap(ids)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
+
   it('keeps one-hot targets [m, n] as rows', () => {
     const out: Batch[] = [];
     from([rowsFrom(0, 3, true), rowsFrom(3, 2, true)]).pipe(batch(4)).subscribe((x) => out.push(x));
