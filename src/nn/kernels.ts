@@ -272,13 +272,6 @@ export function sumRows(a: FloatArray, out: FloatArray, m: number, n: number): v
   }
 }
 
-/** Σ x² over the first n elements. */
-export function sumSquares(x: FloatArray, n: number = x.length): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) s += x[i]! * x[i]!;
-  return s;
-}
-
 /** x *= c over the first n elements. */
 export function scale(x: FloatArray, c: number, n: number = x.length): void {
   for (let i = 0; i < n; i++) x[i]! *= c;

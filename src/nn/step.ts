@@ -16,7 +16,7 @@
  */
 import { LivegradError } from '../errors.js';
 import { activate, activateBackward } from './activations.js';
-import { matmul, matmulTA, matmulTB, scale, sumRows, sumSquares } from './kernels.js';
+import { matmul, matmulTA, matmulTB, scale, sumRows } from './kernels.js';
 import { lossAndDeltaInto, requiredActivation, type LossName, type Targets } from './losses.js';
 import { cloneModel, type Mlp } from './mlp.js';
 import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
@@ -127,6 +127,17 @@ export function backwardInto(model: Mlp, ws: Workspace, x: FloatArray, m: number
   return ws.scalars[1]!;
 }
 
+/**
+ * out[i] = Σ dW² + Σ db². NOTE: written into a typed array rather than returned: V8 boxes a double
+ * returned from a call it does not inline (16 bytes a layer a step).
+ */
+function squaredNormInto(dW: FloatArray, db: FloatArray, out: Float64Array, i: number): void {
+  let s = 0;
+  for (let k = 0; k < dW.length; k++) s += dW[k]! * dW[k]!;
+  for (let k = 0; k < db.length; k++) s += db[k]! * db[k]!;
+  out[i] = s;
+}
+
 function backwardToScalars(model: Mlp, ws: Workspace, x: FloatArray, m: number, norms: Float64Array): void {
   const layers = model.layers;
   let total = 0;
@@ -136,9 +147,9 @@ function backwardToScalars(model: Mlp, ws: Workspace, x: FloatArray, m: number, 
     // dW = inputᵀ · dz : [nin, m]·[m, nout];  db = Σ_rows dz
     matmulTA(input, ws.dz[i]!, ws.dW[i]!, m, l.nin, l.nout);
     sumRows(ws.dz[i]!, ws.db[i]!, m, l.nout);
-    const sq = sumSquares(ws.dW[i]!) + sumSquares(ws.db[i]!);
-    norms[i] = Math.sqrt(sq);
-    total += sq;
+    squaredNormInto(ws.dW[i]!, ws.db[i]!, norms, i);
+    total += norms[i]!;
+    norms[i] = Math.sqrt(norms[i]!);
     if (i > 0) {
       const prev = layers[i - 1]!;
       // dz_prev = (dz · Wᵀ) ⊙ f'(z_prev) : [m, nout]·[nout, nin]
