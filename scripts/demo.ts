@@ -64,17 +64,19 @@ const page = `http://${live.host}:${live.port}/`;
 console.log(`livegrad demo: dashboard at ${page}  (Ctrl-C to stop)`);
 
 let stopping = false;
+let producer: Producer | undefined;
 async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`\ndemo: ${signal}, stopping`);
+  producer?.close(); // first, so that it sends nothing to sessions that are closing
   await live.close();
   process.exit(0);
 }
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
 
-const producer = await Producer.connect(live.url);
+producer = await Producer.connect(live.url);
 await producer.create({
   session: 'digits',
   model: { inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed },
