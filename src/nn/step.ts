@@ -23,6 +23,9 @@ import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type Opti
 import { allocate, sizeOf, type FloatArray, type Tensor } from './tensor.js';
 import { describe } from '../errors.js';
 
+/** What the update needs of a step config: the optimizer and the clipping. */
+export type UpdateConfig = Pick<StepConfig, 'optimizer' | 'clipNorm'>;
+
 export interface StepConfig {
   readonly loss: LossName;
   readonly optimizer: Optimizer;
@@ -174,7 +177,7 @@ export function gradientList(ws: Workspace): FloatArray[] {
  * config.clipNorm first. Fills info.applied / skipReason / lr.
  */
 export function updateInto(
-  config: StepConfig,
+  config: UpdateConfig,
   state: OptimizerState,
   params: readonly FloatArray[],
   grads: readonly FloatArray[],
@@ -204,13 +207,23 @@ export function updateInto(
 }
 
 export function checkStepConfig(model: Mlp, config: StepConfig): void {
-  const need = requiredActivation(config.loss);
+  checkLossFits(model, config.loss);
+  checkClipNorm(config.clipNorm);
+}
+
+/** TypeError unless the model's output activation is the one the loss needs (bce: sigmoid, crossEntropy: softmax). */
+export function checkLossFits(model: Mlp, loss: LossName): void {
+  const need = requiredActivation(loss);
   const out = model.layers[model.layers.length - 1]!.activation;
   if (need !== undefined && out !== need) {
-    throw new TypeError(`Expected output activation ${need} for loss ${config.loss}, got ${out}`);
+    throw new TypeError(`Expected output activation ${need} for loss ${loss}, got ${out}`);
   }
-  if (config.clipNorm !== undefined && !(Number.isFinite(config.clipNorm) && config.clipNorm > 0)) {
-    throw new RangeError(`Expected clipNorm to be a finite number > 0, got ${describe(config.clipNorm)}`);
+}
+
+/** RangeError unless clipNorm is absent or a finite number > 0. */
+export function checkClipNorm(clipNorm: number | undefined): void {
+  if (clipNorm !== undefined && !(Number.isFinite(clipNorm) && clipNorm > 0)) {
+    throw new RangeError(`Expected clipNorm to be a finite number > 0, got ${describe(clipNorm)}`);
   }
 }
 

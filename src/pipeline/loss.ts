@@ -1,8 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
-import { lossInto, checkStepConfig } from '../nn/step.js';
+import { checkLossFits, lossInto } from '../nn/step.js';
 import { isLossName, LOSSES, type LossName } from '../nn/losses.js';
 import { describe } from '../errors.js';
-import { sgd } from '../nn/optimizers.js';
 import { assertFresh } from './stale.js';
 import type { LossPass, Pass } from './pass.js';
 
@@ -22,7 +21,7 @@ export function loss(kind: LossName): OperatorFunction<Pass, LossPass> {
   return map(function lossOf(pass: Pass): LossPass {
     assertFresh(pass, 'loss');
     const { model, ws } = pass.ctx;
-    checkStepConfig(model, { loss: kind, optimizer: sgd({ lr: 0 }) });
+    checkLossFits(model, kind);
     const value = lossInto(model, ws, kind, pass.targets, pass.m);
     return { ...pass, loss: value, outputDelta: ws.dz[model.layers.length - 1]! };
   });

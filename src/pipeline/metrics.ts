@@ -13,30 +13,21 @@ function argmax(a: FloatArray | Int32Array, o: number, n: number): number {
   return best;
 }
 
-/** Predicted and actual class of row i (n outputs; a single output is a binary classifier thresholded at 0.5). */
-export function classes(output: FloatArray, t: Targets, i: number, n: number): [predicted: number, actual: number] {
-  if (n === 1) {
-    const actual = t.labels ? t.data[i]! : t.data[i]! >= 0.5 ? 1 : 0;
-    return [output[i]! >= 0.5 ? 1 : 0, actual];
-  }
-  const actual = t.labels ? t.data[i]! : argmax(t.data, i * n, n);
-  return [argmax(output, i * n, n), actual];
+/** Predicted class of row i of n outputs; a single output is a binary classifier thresholded at 0.5. */
+export function predictedClass(output: FloatArray, i: number, n: number): number {
+  return n === 1 ? (output[i]! >= 0.5 ? 1 : 0) : argmax(output, i * n, n);
 }
 
-/** Number of rows of the first m whose predicted class is the actual one (as `classes`, without its tuple: this runs every step). */
+/** Actual class of row i: its label, the largest of its n target values, or (one output) its target thresholded at 0.5. */
+export function actualClass(t: Targets, i: number, n: number): number {
+  if (t.labels) return t.data[i]!;
+  return n === 1 ? (t.data[i]! >= 0.5 ? 1 : 0) : argmax(t.data, i * n, n);
+}
+
+/** Number of rows of the first m whose predicted class is the actual one. */
 export function countCorrect(output: FloatArray, t: Targets, m: number, n: number): number {
   let correct = 0;
-  for (let i = 0; i < m; i++) {
-    let predicted: number, actual: number;
-    if (n === 1) {
-      actual = t.labels ? t.data[i]! : t.data[i]! >= 0.5 ? 1 : 0;
-      predicted = output[i]! >= 0.5 ? 1 : 0;
-    } else {
-      actual = t.labels ? t.data[i]! : argmax(t.data, i * n, n);
-      predicted = argmax(output, i * n, n);
-    }
-    if (predicted === actual) correct++;
-  }
+  for (let i = 0; i < m; i++) if (predictedClass(output, i, n) === actualClass(t, i, n)) correct++;
   return correct;
 }
 

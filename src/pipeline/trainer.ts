@@ -28,10 +28,10 @@ import {
   type StepConfig,
   type Stepper,
 } from '../nn/step.js';
-import type { Tensor } from '../nn/tensor.js';
+import type { FloatArray, Tensor } from '../nn/tensor.js';
 import { checkControl, type Control, type HyperParams } from './controls.js';
 import type { LayerTensors, LifecycleState, TrainEvent } from './events.js';
-import { classes, countCorrect, RunningWindow } from './metrics.js';
+import { actualClass, countCorrect, predictedClass, RunningWindow } from './metrics.js';
 import { Rebatcher } from './rebatch.js';
 
 export interface EventRates {
@@ -154,7 +154,8 @@ interface Ticket {
   readonly cb: ConsumedCallback;
 }
 
-function tensorsOf(model: Mlp, w: readonly Float32Array[] | readonly Float64Array[] | readonly (Float32Array | Float64Array)[], b: readonly (Float32Array | Float64Array)[]): LayerTensors[] {
+/** Copies of per-layer [nin, nout] and [nout] arrays (weights, or gradients) as tensors. */
+function tensorsOf(model: Mlp, w: readonly FloatArray[], b: readonly FloatArray[]): LayerTensors[] {
   return model.layers.map((l, i) => ({
     w: { dtype: model.dtype, shape: [l.nin, l.nout], data: w[i]!.slice() },
     b: { dtype: model.dtype, shape: [l.nout], data: b[i]!.slice() },
@@ -233,7 +234,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
       let correct = 0;
       for (let i = 0; i < evalSet.m; i++) {
-        const [p, a] = classes(out, evalSet.targets, i, nout);
+        const p = predictedClass(out, i, nout), a = actualClass(evalSet.targets, i, nout);
         confusion[a]![p]!++;
         if (p === a) correct++;
       }

@@ -1,7 +1,7 @@
 import { map, scan, type OperatorFunction } from 'rxjs';
 import type { Mlp } from '../nn/mlp.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
-import { checkOptimizerState, checkStepConfig, cloneOptimizerState, gradientList, newOptimizerState, parameters, updateInto, type StepInfo } from '../nn/step.js';
+import { checkClipNorm, checkOptimizerState, cloneOptimizerState, gradientList, newOptimizerState, parameters, updateInto, type StepInfo, type UpdateConfig } from '../nn/step.js';
 import { assertFresh } from './stale.js';
 import type { DeltaPass } from './pass.js';
 
@@ -33,7 +33,7 @@ export interface UpdateOptions {
  */
 export function update(optimizer: Optimizer, options: UpdateOptions = {}): OperatorFunction<DeltaPass, TrainState> {
   type Acc = { state: OptimizerState | undefined; out: TrainState | undefined };
-  const config = options.clipNorm === undefined ? { loss: 'sse' as const, optimizer } : { loss: 'sse' as const, optimizer, clipNorm: options.clipNorm };
+  const config: UpdateConfig = options.clipNorm === undefined ? { optimizer } : { optimizer, clipNorm: options.clipNorm };
   return (source) =>
     source.pipe(
       scan<DeltaPass, Acc>(
@@ -41,7 +41,7 @@ export function update(optimizer: Optimizer, options: UpdateOptions = {}): Opera
           assertFresh(pass, 'update');
           const { model, ws } = pass.ctx;
           if (acc.state === undefined) {
-            checkStepConfig(model, config);
+            checkClipNorm(options.clipNorm);
             if (options.state) checkOptimizerState(model, optimizer, options.state);
           }
           // a resumed state is copied: subscribing twice resumes twice from the same point
