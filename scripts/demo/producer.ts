@@ -29,10 +29,11 @@ function wire(data: Float32Array, shape: readonly number[]): Message {
 export class Producer {
   private readonly ws: WebSocket;
   private readonly waiting = new Map<string | number, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
-  private credits = 0;
-  private inFlight = 0;
+  /** Per session: its window of credits and the samples messages in flight (sent, not yet answered). */
+  private readonly windows = new Map<string, { credits: number; inFlight: number }>();
   private seq = 0;
-  private wake: (() => void) | undefined;
+  /** Streams waiting for a credit: all woken by every ack or refusal (each checks its own session). */
+  private readonly waking = new Set<() => void>();
   private closed = false;
   /** Training events of the sessions this connection subscribed to. */
   onEvent: ((event: Message) => void) | undefined;
@@ -42,9 +43,13 @@ export class Producer {
     ws.on('message', (data: Buffer) => this.onMessage(unpack(data) as Message));
     ws.on('close', () => {
       this.closed = true;
-      this.wake?.();
+      this.wakeAll();
       for (const w of this.waiting.values()) w.reject(new Error('connection closed'));
     });
+  }
+
+  private wakeAll(): void {
+    for (const wake of [...this.waking]) wake();
   }
 
   static connect(url: string, token?: string): Promise<Producer> {
@@ -62,14 +67,18 @@ export class Producer {
     }
     const ref = m['ref'] as string | number | null | undefined;
     if (m['type'] === 'ack') {
-      this.inFlight--;
-      this.credits = m['credits'] as number;
-      this.wake?.();
+      const w = this.windows.get(m['session'] as string);
+      if (w) {
+        w.inFlight--;
+        w.credits = m['credits'] as number;
+      }
+      this.wakeAll();
     } else if (m['type'] === 'error' && typeof m['code'] === 'string' && ref !== null && ref !== undefined && !this.waiting.has(ref)) {
       // a refused samples message (its ref is the seq): it is no longer in flight
-      this.inFlight--;
+      const w = this.windows.get(m['session'] as string);
+      if (w) w.inFlight--;
       console.error(`demo producer: ${m['code']}: ${m['message']}`);
-      this.wake?.();
+      this.wakeAll();
     }
     if (ref !== null && ref !== undefined) {
       const w = this.waiting.get(ref);
@@ -92,7 +101,7 @@ export class Producer {
 
   async create(session: Message): Promise<Message> {
     const created = await this.request({ type: 'create', ...session });
-    this.credits = created['credits'] as number;
+    this.windows.set(created['session'] as string, { credits: created['credits'] as number, inFlight: 0 });
     return created;
   }
 
@@ -115,12 +124,22 @@ export class Producer {
           x.set(data.x.data.subarray(i * nin, (i + 1) * nin), r * nin);
           y.set(data.y.data.subarray(i * nout, (i + 1) * nout), r * nout);
         }
-        while (this.inFlight >= this.credits && !this.closed) await new Promise<void>((resolve) => (this.wake = resolve));
+        const w = this.windows.get(session);
+        if (!w) throw new Error(`Expected a session created by this producer, got ${JSON.stringify(session)}`);
+        while (w.inFlight >= w.credits && !this.closed) {
+          await new Promise<void>((resolve) => {
+            const wake = (): void => {
+              this.waking.delete(wake);
+              resolve();
+            };
+            this.waking.add(wake);
+          });
+        }
         const delay = next - performance.now();
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
         next = Math.max(next + interval, performance.now() - interval);
         if (this.closed) return;
-        this.inFlight++;
+        w.inFlight++;
         this.ws.send(pack({ type: 'samples', session, seq: ++this.seq, x: wire(x, [m, nin]), y: wire(y, labels ? [m] : [m, nout]) }));
       }
       o.onEpoch?.(epoch);
