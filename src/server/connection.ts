@@ -241,7 +241,7 @@ export class Connection implements SubscriberTarget, Producer {
     const s = this.producing.get(session);
     if (!s) return;
     s.inFlight--;
-    this.reply({ type: 'ack', session, seq, rows, credits: s.credits - s.inFlight }, s.format);
+    this.reply({ type: 'ack', session, seq, rows, credits: s.credits }, s.format);
   }
 
   consumed(session: string, seq: number, step: number): void {

@@ -11,12 +11,14 @@ import type {
   CloseMessage,
   ControlMessage,
   CreateMessage,
+  MessageId,
   PredictMessage,
   SamplesMessage,
   SnapshotMessage,
   SubscribeMessage,
   UnsubscribeMessage,
 } from '../protocol/messages.js';
+import { parameterCount } from '../nn/mlp.js';
 import { adoptTensor, wireTensor } from '../protocol/tensors.js';
 import type { Connection, MessageHandler } from './connection.js';
 import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
@@ -124,9 +126,13 @@ export class Hub implements MessageHandler {
     }
     this.sessions.set(m.session, session);
     session.trainer.start();
-    const { paused: _p, queueDepth: _q, subscribers: _s, ...info } = session.info();
-    this.log.info('session created', { session: m.session, parameters: info.parameters, connection: conn.id });
-    conn.reply({ type: 'created', ref: m.id ?? null, ...info }, format);
+    this.log.info('session created', { session: m.session, parameters: parameterCount(session.trainer.shape), connection: conn.id });
+    // `created` once the session's thread is up: from then on acks come as fast as the trainer takes samples
+    const ref = m.id ?? null;
+    this.answer(conn, ref, m.session, format, session.trainer.ready, () => {
+      const { paused: _p, queueDepth: _q, subscribers: _s, ...info } = session.info();
+      return { type: 'created', ref, ...info };
+    });
   }
 
   private samples(conn: Connection, m: SamplesMessage, format: Format): void {
@@ -139,11 +145,11 @@ export class Hub implements MessageHandler {
     if (p.inFlight >= p.credits) {
       throw new LivegradError('E_NO_CREDIT', `Expected at most ${p.credits} unacknowledged samples messages in flight, got one more (seq ${m.seq}): wait for an ack`);
     }
-    const dtype = s.trainer.model.dtype;
-    // the frame is the connection's and read by nothing else: the batch views its bytes (no copy)
+    const dtype = s.trainer.shape.dtype;
+    // views of the frame's bytes where aligned; the trainer thread gets them copied (or transferred)
     const batch = { x: adoptTensor(m.x, dtype, 'x'), y: adoptTensor(m.y, dtype, 'y') };
-    // shapes, finiteness and labels are checked once, by the trainer when the session accepts the batch
-    p.inFlight++; // before offer: an offer with room is acknowledged (and the credit returned) at once
+    // shapes, finiteness and labels are checked once, by the trainer when it takes the batch (then ack, or error)
+    p.inFlight++; // until the trainer has taken the batch (ack) or refused it
     try {
       s.offer(conn, m.seq, batch);
     } catch (e) {
@@ -182,21 +188,38 @@ export class Hub implements MessageHandler {
     conn.reply({ type: 'unsubscribed', ref: m.id ?? null, session: m.session }, format);
   }
 
+  /**
+   * Answers a call to a session's training thread: `reply` with its result, or the error it was
+   * refused with (E_BAD_CONTROL, E_SESSION_CLOSED, …) as an `error` reply to the message's id.
+   */
+  private answer<T>(conn: Connection, ref: MessageId | null, session: string, format: Format, call: Promise<T>, reply: (value: T) => object): void {
+    call.then(
+      (value) => conn.reply(reply(value), format),
+      (e: unknown) => conn.fail(e, ref, format, session),
+    ).catch((e: unknown) => this.log.error('internal error answering a call', { connection: conn.id, session, error: e instanceof Error ? e.stack : String(e) }));
+  }
+
   private control(conn: Connection, m: ControlMessage, format: Format): void {
     const s = this.open(m.session);
     const c = m.control;
     if (c.action === 'set' && c.batchSize !== undefined) {
       if (c.batchSize > 65_536) throw new LivegradError('E_BAD_CONTROL', `Expected batchSize at most 65536, got ${c.batchSize}`);
-      checkBatchRows(s.trainer.model, c.batchSize, this.options.limits, 'E_BAD_CONTROL');
+      checkBatchRows(s.trainer.shape, c.batchSize, this.options.limits, 'E_BAD_CONTROL');
     }
-    const step = s.trainer.steps;
-    s.trainer.control(c, m.atStep);
-    conn.reply({ type: 'controlled', ref: m.id ?? null, session: m.session, action: c.action, step, atStep: m.atStep ?? null }, format);
+    const ref = m.id ?? null;
+    this.answer(conn, ref, m.session, format, s.trainer.control(c, m.atStep), ({ step }) => ({
+      type: 'controlled',
+      ref,
+      session: m.session,
+      action: c.action,
+      step,
+      atStep: m.atStep ?? null,
+    }));
   }
 
   private predict(conn: Connection, m: PredictMessage, format: Format): void {
     const s = this.get(m.session);
-    const model = s.trainer.model;
+    const model = s.trainer.shape;
     const x = adoptTensor(m.x, model.dtype, 'x');
     if (x.shape.length !== 2 || x.shape[0]! < 1 || x.shape[1] !== model.inputSize) {
       throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
@@ -205,19 +228,24 @@ export class Hub implements MessageHandler {
     for (let i = 0; i < x.data.length; i++) {
       if (!Number.isFinite(x.data[i]!)) throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
     }
-    const { output, step } = s.trainer.predict(x);
-    conn.reply({ type: 'prediction', ref: m.id ?? null, session: m.session, step, output: wireTensor(output) }, format);
+    const ref = m.id ?? null;
+    this.answer(conn, ref, m.session, format, s.trainer.predict(x), ({ output, step }) => ({
+      type: 'prediction',
+      ref,
+      session: m.session,
+      step,
+      output: wireTensor(output),
+    }));
   }
 
   private snapshot(conn: Connection, m: SnapshotMessage, format: Format): void {
     const s = this.get(m.session);
-    const { model, state, step, samples } = s.trainer.snapshot();
-    const dtype = model.dtype;
-    const config = s.trainer.config;
-    conn.reply(
-      {
+    const ref = m.id ?? null;
+    this.answer(conn, ref, m.session, format, s.trainer.snapshot(), ({ model, state, step, samples, config, batchSize }) => {
+      const dtype = model.dtype;
+      return {
         type: 'snapshot',
-        ref: m.id ?? null,
+        ref,
         session: m.session,
         step,
         samples,
@@ -239,10 +267,9 @@ export class Hub implements MessageHandler {
           buffers: state.buffers.map((bs) => bs.map((b) => wireTensor({ dtype, shape: [b.length], data: b }))),
         },
         clipNorm: config.clipNorm ?? null,
-        batchSize: s.trainer.batchSize,
-      },
-      format,
-    );
+        batchSize,
+      };
+    });
   }
 
   private close(conn: Connection, m: CloseMessage, format: Format): void {

@@ -2,11 +2,15 @@
  * A named training session on the server: one trainer, its bounded ingest, and the fan-out of
  * its events to subscribers.
  *
+ * The trainer runs on its own thread (trainer-thread.ts); this object, on the main thread, owns
+ * everything a socket touches.
+ *
  * Ingest and credits. A producer may have `credits` `samples` messages unacknowledged. A message
- * that passes validation waits in `offers` until the session has room, then goes to the trainer
- * and is acknowledged (`ack`: the credit is back); when its last row has been trained, the
- * producer gets `consumed` with that step. Room means fewer than `queueCapacity × batchSize` rows
- * accepted and not yet trained. Rows held back in a partial batch count, but there are always
+ * that passes validation waits in `offers` until the session has room, then goes to the trainer;
+ * once the trainer has taken it, it is acknowledged (`ack`: the credit is back), or refused with
+ * an error naming the problem; when its last row has been trained, the producer gets `consumed`
+ * with that step. Room means fewer than `queueCapacity × batchSize` rows handed to the trainer
+ * and not yet trained. Rows held back in a partial batch count, but there are always
  * fewer than `batchSize` of them, so an idle trainer always has room: acceptance never waits for
  * rows that only the producer's next message could bring, and credits cannot deadlock. While
  * the session is paused nothing trains, offers wait, and producers run out of credit: that is
@@ -20,18 +24,19 @@ import { LivegradError } from '../errors.js';
 import { outputSize, parameterCount } from '../nn/mlp.js';
 import type { Batch } from '../nn/step.js';
 import type { TrainEvent } from '../pipeline/events.js';
-import { createTrainer, type TrainConfig, type Trainer } from '../pipeline/trainer.js';
+import type { TrainConfig } from '../pipeline/trainer.js';
 import type { SessionInfo } from '../protocol/messages.js';
 import type { Counters } from './metrics.js';
 import { Packet } from './packet.js';
 import { Ring } from './ring.js';
 import type { Subscription } from './subscriber.js';
+import { TrainerThread } from './trainer-thread.js';
 
 /** The connection side of ingest: what a producer is told about its messages. */
 export interface Producer {
   accepted(session: string, seq: number, rows: number): void;
   consumed(session: string, seq: number, step: number): void;
-  rejected(session: string, seq: number, error: LivegradError): void;
+  rejected(session: string, seq: number, error: Error): void;
 }
 
 export interface SessionOptions {
@@ -52,7 +57,7 @@ interface Offer {
 
 export class ServerSession {
   readonly name: string;
-  readonly trainer: Trainer;
+  readonly trainer: TrainerThread;
   readonly credits: number;
   readonly queueCapacity: number;
   readonly config: TrainConfig;
@@ -60,7 +65,8 @@ export class ServerSession {
   private readonly ring: Ring<Packet>;
   private offers: (Offer | undefined)[] = [];
   private offerHead = 0;
-  private rowsAccepted = 0;
+  /** Rows handed to the trainer (refused ones taken back). */
+  private rowsPushed = 0;
   private readonly samples0: number;
   private closing = false;
   private ended = false;
@@ -69,7 +75,7 @@ export class ServerSession {
   failure: unknown;
 
   /**
-   * @param config  from `trainConfig()`; createTrainer's TypeError / RangeError are the caller's to map.
+   * @param config  from `trainConfig()`; createTrainer's TypeError / RangeError (checked here, before the thread starts) are the caller's to map.
    * @param onEnd   called once, when the trainer has completed or failed and its last event is out:
    *                the owner forgets the session and every connection's state for it.
    */
@@ -79,7 +85,7 @@ export class ServerSession {
     private readonly counters: Counters,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
-    this.trainer = createTrainer(config);
+    this.trainer = new TrainerThread(config);
     this.config = config;
     this.name = this.trainer.session;
     this.credits = options.credits;
@@ -104,11 +110,11 @@ export class ServerSession {
       step: t.steps,
       samples: t.samples,
       paused: t.paused,
-      dtype: t.model.dtype,
-      inputSize: t.model.inputSize,
-      outputSize: outputSize(t.model),
-      parameters: parameterCount(t.model),
-      loss: t.config.loss,
+      dtype: t.shape.dtype,
+      inputSize: t.shape.inputSize,
+      outputSize: outputSize(t.shape),
+      parameters: parameterCount(t.shape),
+      loss: t.loss,
       batchSize: t.batchSize,
       credits: this.credits,
       queueDepth: t.queueDepth + (this.offers.length - this.offerHead),
@@ -138,7 +144,7 @@ export class ServerSession {
   }
 
   private room(): boolean {
-    const pending = this.rowsAccepted - (this.trainer.samples - this.samples0);
+    const pending = this.rowsPushed - (this.trainer.samples - this.samples0);
     return pending < this.queueCapacity * this.trainer.batchSize;
   }
 
@@ -146,17 +152,16 @@ export class ServerSession {
     while (this.offerHead < this.offers.length && (force || this.room()) && !this.trainer.done) {
       const o = this.offers[this.offerHead]!;
       this.offers[this.offerHead++] = undefined;
-      try {
-        this.trainer.push(o.batch, (step) => {
-          if (step !== undefined) o.producer.consumed(this.name, o.seq, step);
-        });
-      } catch (e) {
-        if (!(e instanceof LivegradError)) throw e;
-        o.producer.rejected(this.name, o.seq, e);
-        continue;
-      }
-      this.rowsAccepted += o.rows;
-      o.producer.accepted(this.name, o.seq, o.rows);
+      this.rowsPushed += o.rows;
+      this.trainer.push(o.batch, {
+        accepted: () => o.producer.accepted(this.name, o.seq, o.rows),
+        rejected: (e) => {
+          this.rowsPushed -= o.rows;
+          o.producer.rejected(this.name, o.seq, e);
+          if (!this.isClosing) this.pump();
+        },
+        consumed: (step) => o.producer.consumed(this.name, o.seq, step),
+      });
     }
     if (this.offerHead === this.offers.length) {
       this.offers = [];

@@ -14,7 +14,10 @@ describe('credits', () => {
     const c = await connect(server);
     await c.ok(createMessage('s', { credits: 4, queueCapacity: 2 }));
     await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
-    for (let seq = 0; seq < 50; seq++) c.send(samples('s', seq, 4));
+    // acks come once the trainer has taken a message: wait for the two that fit before flooding
+    for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4));
+    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 1);
+    for (let seq = 4; seq < 50; seq++) c.send(samples('s', seq, 4));
     await c.waitFor((m) => m['type'] === 'error' && m['ref'] === 49);
     const refused = c.of('error').filter((m) => m['code'] === 'E_NO_CREDIT').map((m) => m['ref']);
     const acked = c.of('ack').map((m) => m['seq']);
@@ -45,7 +48,7 @@ describe('credits', () => {
     expect(c.of('consumed').at(-1)).toMatchObject({ seq: 69, step: 3 });
   });
 
-  it('acknowledges with the credits left, and returns the credit of a refused message', async () => {
+  it('acknowledges with the window of credits, and returns the credit of a refused message', async () => {
     const server = await start();
     const c = await connect(server);
     await c.ok(createMessage('s', { credits: 2 }));

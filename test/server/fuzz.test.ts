@@ -76,6 +76,9 @@ describe('fuzz', () => {
             else fuzzer.send(f.message, f.json ? 'json' : 'msgpack');
           }
           healthy.send(samples('healthy', seq++, 4));
+          // replies that need the session's training thread (ack, control, predict, snapshot) may
+          // come after a later pong: wait for one message per frame, then for the pong
+          await fuzzer.waitFor(() => true, { from: from + frames.length - 1 });
           await settle(fuzzer);
           const replies = fuzzer.messages.slice(from, -1);
           expect(replies.length).toBeGreaterThanOrEqual(frames.length);

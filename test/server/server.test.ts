@@ -173,7 +173,9 @@ describe('sessions', () => {
     await c.ok({ type: 'subscribe', session: 's', topics: ['step', 'control', 'lifecycle'] });
     const paused = await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
     expect(paused).toMatchObject({ type: 'controlled', action: 'pause', step: 0, atStep: null });
-    for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4));
+    c.send(samples('s', 0, 4));
+    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+    for (let seq = 1; seq < 4; seq++) c.send(samples('s', seq, 4));
     await c.waitFor((m) => m['type'] === 'error' && m['code'] === 'E_NO_CREDIT' && m['ref'] === 3);
     expect(c.of('ack', 's').map((m) => m['seq'])).toEqual([0]); // room for one batch; seq 1 and 2 wait, holding both credits
     await c.ok({ type: 'control', session: 's', control: { action: 'step' } });

@@ -1,0 +1,89 @@
+/**
+ * What the server's main thread and a session's training thread (trainer-thread.ts,
+ * trainer-worker.ts) tell each other, over the worker's message port. Both sides are this
+ * package's code; nothing here comes from a client unchecked.
+ *
+ * Main → worker, in the order the main thread decided them (the worker handles them in that
+ * order, at its batch boundaries): push (a chunk, with a ticket the main thread chose),
+ * calls that want an answer (control, predict, snapshot), end, close.
+ *
+ * Worker → main: one `Flush` per turn of the worker's event loop that produced anything: the
+ * events and answers in the order they happened, then the trainer's counters at that moment.
+ */
+import type { Mlp } from '../nn/mlp.js';
+import type { OptimizerState } from '../nn/optimizers.js';
+import type { Batch, StepConfig } from '../nn/step.js';
+import type { Tensor } from '../nn/tensor.js';
+import type { TrainEvent } from '../pipeline/events.js';
+import type { TrainConfig } from '../pipeline/trainer.js';
+
+/** `workerData` of a training thread. */
+export interface WorkerInit {
+  readonly config: TrainConfig;
+}
+
+export type Call =
+  | { readonly call: 'control'; readonly control: unknown; readonly atStep: number | undefined }
+  | { readonly call: 'predict'; readonly x: Tensor }
+  | { readonly call: 'snapshot' };
+
+export type ToWorker =
+  | { readonly op: 'push'; readonly ticket: number; readonly batch: Batch }
+  | ({ readonly op: 'call'; readonly id: number } & Call)
+  | { readonly op: 'end' }
+  | { readonly op: 'close'; readonly reason: string };
+
+/** The trainer's answer to a snapshot call. */
+export interface ThreadSnapshot {
+  readonly model: Mlp;
+  readonly state: OptimizerState;
+  readonly step: number;
+  readonly samples: number;
+  /** Loss, optimizer (with hyperparameters as `set` left them) and clipping now. */
+  readonly config: StepConfig;
+  readonly batchSize: number;
+}
+
+export interface CallResults {
+  /** The step count when the control was taken (it applies at the next batch boundary or at atStep). */
+  readonly control: { readonly step: number };
+  readonly predict: { readonly output: Tensor; readonly step: number };
+  readonly snapshot: ThreadSnapshot;
+}
+
+/** A LivegradError's code and message, or any other error's message (code undefined). */
+export interface ThreadError {
+  readonly code: string | undefined;
+  readonly message: string;
+  readonly stack?: string | undefined;
+}
+
+export type Item =
+  /** The first item the thread sends: its trainer is built and takes messages. */
+  | { readonly k: 'ready' }
+  | { readonly k: 'event'; readonly event: TrainEvent }
+  /** The chunk of `ticket` is in the trainer (its rows will be trained), or was refused. */
+  | { readonly k: 'accepted'; readonly ticket: number }
+  | { readonly k: 'rejected'; readonly ticket: number; readonly error: ThreadError }
+  /** The last row of the chunk of `ticket` was trained in `step`. */
+  | { readonly k: 'consumed'; readonly ticket: number; readonly step: number }
+  | { readonly k: 'reply'; readonly id: number; readonly value: CallResults[keyof CallResults] }
+  | { readonly k: 'refused'; readonly id: number; readonly error: ThreadError }
+  /** The trainer completed (after its last event), or failed. Nothing follows either. */
+  | { readonly k: 'completed' }
+  | { readonly k: 'failed'; readonly error: ThreadError };
+
+/** The trainer's counters, as at the end of a flush. */
+export interface ThreadState {
+  readonly steps: number;
+  readonly samples: number;
+  readonly paused: boolean;
+  readonly queueDepth: number;
+  readonly dropped: number;
+  readonly batchSize: number;
+}
+
+export interface Flush {
+  readonly items: readonly Item[];
+  readonly state: ThreadState;
+}

@@ -1,0 +1,281 @@
+/**
+ * A session's trainer on its own thread (a `worker_threads` Worker running trainer-worker.ts),
+ * seen from the server's main thread. The main thread keeps the sockets: it reads and validates
+ * frames, acknowledges, fans events out; the thread trains. On a machine with two or more cores
+ * the two run at once, and a long step never delays a heartbeat, a subscriber or another client.
+ *
+ * What the main thread needs to know synchronously it mirrors from what the thread reports, in
+ * the order it happened: `steps` and `samples` from `step` events, `paused` from lifecycle
+ * events, the rest from the counters at the end of each flush. Everything else is a message: a
+ * chunk is pushed with callbacks (accepted, rejected, consumed), and control, predict and
+ * snapshot are calls answered with a promise. The thread handles messages in the order they were
+ * sent, so a control sent after a chunk is taken after that chunk, as in the same thread.
+ *
+ * The config is checked on the main thread first (`createTrainer` builds and drops a trainer),
+ * so a bad config is a synchronous error, never a thread that dies on start.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker, type Transferable } from 'node:worker_threads';
+import { Subject, type Observable } from 'rxjs';
+import { LivegradError, type ErrorCode } from '../errors.js';
+import type { LossName } from '../nn/losses.js';
+import type { Mlp } from '../nn/mlp.js';
+import type { Batch } from '../nn/step.js';
+import type { FloatArray, Tensor } from '../nn/tensor.js';
+import type { TrainEvent } from '../pipeline/events.js';
+import { createTrainer, type TrainConfig } from '../pipeline/trainer.js';
+import type { Call, CallResults, Flush, ThreadError, ThreadSnapshot, ToWorker, WorkerInit } from './thread-messages.js';
+
+/** What the owner of a pushed chunk hears about it. */
+export interface PushHandlers {
+  /** The chunk is in the trainer: its rows will be trained (unless the session ends first). */
+  accepted(): void;
+  /** The trainer refused the chunk (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_SESSION_CLOSED, …). */
+  rejected(error: Error): void;
+  /** Its last row was trained in `step`. */
+  consumed(step: number): void;
+}
+
+interface Waiting {
+  resolve(value: CallResults[keyof CallResults]): void;
+  reject(error: Error): void;
+}
+
+const here = import.meta.url;
+
+/** The thread: from the compiled .js beside this file, or (running from the .ts sources under tsx or vitest) through tsx's loader. */
+function spawn(init: WorkerInit): Worker {
+  if (!here.endsWith('.ts')) return new Worker(new URL('./trainer-worker.js', here), { workerData: init });
+  // what `node --import tsx` does, done first thing in the thread (Node 20 does not pass --import hooks on to workers)
+  // (tsx's ESM api, found from its package.json: require.resolve would give its CommonJS build)
+  const pkg = createRequire(here).resolve('tsx/package.json');
+  const exports = (JSON.parse(readFileSync(pkg, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+  const api = new URL(exports['./esm/api']!.import.default, pathToFileURL(pkg)).href;
+  const entry = new URL('./trainer-worker.ts', here).href;
+  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, { eval: true, workerData: init });
+}
+
+function toError(e: ThreadError): Error {
+  if (e.code !== undefined) return new LivegradError(e.code as ErrorCode, e.message);
+  const err = new Error(e.message);
+  if (e.stack !== undefined) err.stack = e.stack;
+  return err;
+}
+
+/** A copy of `data` that owns its whole buffer (so it can be transferred), or `data` itself when it already does. */
+function owned(data: FloatArray): FloatArray {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
+}
+
+export class TrainerThread {
+  readonly session: string;
+  /** The model as created: its dtype, sizes and activations. Its weights are the initial ones, never the live ones (ask `snapshot`). */
+  readonly shape: Mlp;
+  readonly loss: LossName;
+  private readonly subject = new Subject<TrainEvent>();
+  readonly events$: Observable<TrainEvent> = this.subject.asObservable();
+  steps: number;
+  samples: number;
+  paused = false;
+  queueDepth = 0;
+  dropped = 0;
+  batchSize: number;
+  /** True once the trainer has completed or failed (its last event is out). */
+  done = false;
+  private ending = false;
+  private started = false;
+  private readonly worker: Worker;
+  private readonly pushes = new Map<number, { readonly handlers: PushHandlers; accepted: boolean }>();
+  private readonly calls = new Map<number, Waiting>();
+  private nextTicket = 0;
+  private nextCall = 0;
+  private whenReady!: { resolve: () => void; reject: (e: Error) => void };
+  /** Resolves once the thread has built its trainer and takes messages (messages sent before wait for it); rejects if it died first. */
+  readonly ready: Promise<void> = new Promise<void>((resolve, reject) => {
+    this.whenReady = { resolve, reject };
+  });
+
+  /** Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError) and starts the thread. */
+  constructor(config: TrainConfig) {
+    const probe = createTrainer(config);
+    this.session = probe.session;
+    this.shape = probe.model;
+    this.loss = probe.config.loss;
+    this.steps = probe.steps;
+    this.samples = probe.samples;
+    this.batchSize = probe.batchSize;
+    this.ready.catch(() => undefined); // a thread that dies early also fails the session: that is reported there
+    this.worker = spawn({ config });
+    this.worker.unref();
+    this.worker.on('message', (f: Flush) => this.received(f));
+    this.worker.on('error', (e) => this.died(e));
+    this.worker.on('exit', (code) => {
+      if (!this.done) this.died(new Error(`The training thread of session "${this.session}" exited with code ${code}`));
+    });
+  }
+
+  private post(m: ToWorker, transfer?: readonly Transferable[]): void {
+    this.worker.postMessage(m, transfer);
+  }
+
+  /**
+   * Emits `lifecycle: started` here, at once (as the trainer would on the same thread: a client
+   * that subscribes after `created` never sees it live, only through a `fromStep` replay); the
+   * thread's own `started` is not sent back.
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.subject.next({ type: 'lifecycle', session: this.session, step: this.steps, time: performance.timeOrigin + performance.now(), state: 'started', reason: undefined });
+  }
+
+  /**
+   * Hands a chunk to the thread (the caller must not use its arrays afterwards: they may be
+   * transferred). Exactly one of accepted / rejected follows, then consumed once it is trained.
+   */
+  push(batch: Batch, handlers: PushHandlers): void {
+    if (this.done) {
+      handlers.rejected(new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended`));
+      return;
+    }
+    const ticket = this.nextTicket++;
+    this.pushes.set(ticket, { handlers, accepted: false });
+    const x: Tensor = { ...batch.x, data: owned(batch.x.data) };
+    const y: Tensor = { ...batch.y, data: owned(batch.y.data) };
+    const transfer = x.data.buffer === y.data.buffer ? [x.data.buffer] : [x.data.buffer, y.data.buffer];
+    this.post({ op: 'push', ticket, batch: { x, y } }, transfer as ArrayBuffer[]);
+  }
+
+  private call<K extends Call['call']>(c: Extract<Call, { call: K }>): Promise<CallResults[K]> {
+    if (this.done) return Promise.reject(new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended`));
+    const id = this.nextCall++;
+    return new Promise<CallResults[K]>((resolve, reject) => {
+      this.calls.set(id, { resolve: resolve as Waiting['resolve'], reject });
+      this.post({ op: 'call', id, ...c } as ToWorker);
+    });
+  }
+
+  /** Validates and queues a control on the thread (E_BAD_CONTROL); resolves with the step count when it was taken. */
+  control(control: unknown, atStep: number | undefined): Promise<{ step: number }> {
+    return this.call({ call: 'control', control, atStep });
+  }
+
+  /** Inference on the live weights; resolves with the output and the step of the weights used. */
+  predict(x: Tensor): Promise<{ output: Tensor; step: number }> {
+    // a view would take its whole buffer along (a structured clone copies the buffer, not the view)
+    return this.call({ call: 'predict', x: { ...x, data: owned(x.data) } });
+  }
+
+  /** Copies of the live weights, optimizer state and hyperparameters. */
+  snapshot(): Promise<ThreadSnapshot> {
+    return this.call({ call: 'snapshot' });
+  }
+
+  /** No more input: train what was pushed (the partial batch too), then complete. */
+  end(): void {
+    if (this.done || this.ending) return;
+    this.ending = true;
+    this.post({ op: 'end' });
+  }
+
+  /** Stop at the current batch boundary: drop the queue, emit `completed` with `reason`, complete. */
+  close(reason: string): void {
+    if (this.done) return;
+    this.ending = true;
+    this.post({ op: 'close', reason });
+  }
+
+  private received(f: Flush): void {
+    for (const item of f.items) {
+      switch (item.k) {
+        case 'ready':
+          this.whenReady.resolve();
+          break;
+        case 'event': {
+          const e = item.event;
+          if (e.type === 'step') {
+            this.steps = e.step;
+            this.samples = e.samples;
+          } else if (e.type === 'lifecycle' && (e.state === 'paused' || e.state === 'resumed')) {
+            this.paused = e.state === 'paused';
+          }
+          this.subject.next(e);
+          break;
+        }
+        case 'accepted': {
+          const p = this.pushes.get(item.ticket);
+          if (p) {
+            p.accepted = true;
+            p.handlers.accepted();
+          }
+          break;
+        }
+        case 'rejected': {
+          const p = this.pushes.get(item.ticket);
+          this.pushes.delete(item.ticket);
+          p?.handlers.rejected(toError(item.error));
+          break;
+        }
+        case 'consumed': {
+          const p = this.pushes.get(item.ticket);
+          this.pushes.delete(item.ticket);
+          p?.handlers.consumed(item.step);
+          break;
+        }
+        case 'reply':
+          this.calls.get(item.id)?.resolve(item.value);
+          this.calls.delete(item.id);
+          break;
+        case 'refused':
+          this.calls.get(item.id)?.reject(toError(item.error));
+          this.calls.delete(item.id);
+          break;
+        case 'completed':
+          this.settle(f);
+          this.finish();
+          this.subject.complete();
+          return;
+        case 'failed':
+          this.settle(f);
+          this.finish();
+          this.subject.error(toError(item.error));
+          return;
+      }
+    }
+    this.settle(f);
+  }
+
+  private settle(f: Flush): void {
+    this.steps = f.state.steps;
+    this.samples = f.state.samples;
+    this.paused = f.state.paused;
+    this.queueDepth = f.state.queueDepth;
+    this.dropped = f.state.dropped;
+    this.batchSize = f.state.batchSize;
+  }
+
+  /**
+   * The trainer is over: pending calls are refused, chunks it never took are rejected, the thread
+   * goes. Chunks it took but did not train (a session closed without draining) hear nothing more.
+   */
+  private finish(): void {
+    this.done = true;
+    const closed = (what: string) => new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`);
+    for (const w of this.calls.values()) w.reject(closed('it answered'));
+    this.calls.clear();
+    for (const p of this.pushes.values()) if (!p.accepted) p.handlers.rejected(closed('the samples were accepted'));
+    this.pushes.clear();
+    void this.worker.terminate();
+  }
+
+  /** The thread died without the trainer reporting an end (a crash, out of memory): the session fails. */
+  private died(e: Error): void {
+    if (this.done) return;
+    this.whenReady.reject(e);
+    this.finish();
+    this.subject.next({ type: 'lifecycle', session: this.session, step: this.steps, time: performance.timeOrigin + performance.now(), state: 'failed', reason: e.message });
+    this.subject.error(e);
+  }
+}
