@@ -18,7 +18,7 @@ import { heapCheck, type HeapReport } from './bench/heap.js';
 import { digitsTrainAccuracy } from './bench/livegrad.js';
 import { measureWorkload, type Measurement } from './bench/measure.js';
 import { selectRunners } from './bench/registry.js';
-import { benchFanout, benchStepLatency, benchStreamedW2, formatServerBench } from './bench/server.js';
+import { benchCoreSharing, benchFanout, benchStepLatency, benchStreamedW2, formatCoreSharing, formatServerBench, type LatencyResult, type StreamedResult } from './bench/server.js';
 import { tfWasmFeatures } from './bench/tfjs.js';
 import { WORKLOAD_IDS, WORKLOADS, type WorkloadId } from './bench/workloads.js';
 
@@ -122,19 +122,31 @@ async function check(o: Options): Promise<void> {
 
 /** The server benchmarks of issue 4: a table of lines, or with --json one object per line. */
 async function serverBenchmarks(o: Options, info: (line: string) => void, progress: (line: string) => void): Promise<void> {
-  progress('server (a): W2 streamed from a producer process …');
-  const a = await benchStreamedW2();
-  progress('server (b): batch → step latency at 100 batches/s …');
-  const b = await benchStepLatency();
+  progress('core sharing: the W2 stepper alone and beside a busy core …');
+  const cores = await benchCoreSharing();
+  const as: StreamedResult[] = [];
+  const bs: LatencyResult[] = [];
+  for (const trainingThreads of [true, false]) {
+    progress(`server (a): W2 streamed from a producer process, ${trainingThreads ? 'threads' : 'inline'} …`);
+    as.push(await benchStreamedW2({ trainingThreads }));
+  }
+  for (const trainingThreads of [true, false]) {
+    progress(`server (b): batch → step latency at 100 batches/s, ${trainingThreads ? 'threads' : 'inline'} …`);
+    bs.push(await benchStepLatency({ trainingThreads }));
+  }
   progress('server (c): 1,000 subscribers at 50 Hz …');
   const c = await benchFanout();
   if (o.json) {
-    console.log(JSON.stringify({ workload: 'W2', impl: 'livegrad-streamed', samples_per_s: Math.round(a.streamedSamplesPerSecond * 10) / 10, in_process_samples_per_s: Math.round(a.inProcessSamplesPerSecond * 10) / 10, ratio: a.ratio }));
-    console.log(JSON.stringify({ bench: 'step-latency', batches_per_s: b.batchesPerSecond, p50_ms: b.p50Ms, p99_ms: b.p99Ms, max_ms: b.maxMs, count: b.count }));
+    console.log(JSON.stringify({ bench: 'core-sharing', alone_samples_per_s: Math.round(cores.aloneSamplesPerSecond), shared_samples_per_s: Math.round(cores.sharedSamplesPerSecond), ratio: cores.ratio }));
+    for (const a of as) {
+      console.log(JSON.stringify({ workload: 'W2', impl: 'livegrad-streamed', training_threads: a.trainingThreads, samples_per_s: Math.round(a.streamedSamplesPerSecond * 10) / 10, in_process_samples_per_s: Math.round(a.inProcessSamplesPerSecond * 10) / 10, ratio: a.ratio }));
+    }
+    for (const b of bs) console.log(JSON.stringify({ bench: 'step-latency', training_threads: b.trainingThreads, batches_per_s: b.batchesPerSecond, p50_ms: b.p50Ms, p99_ms: b.p99Ms, max_ms: b.maxMs, count: b.count }));
     console.log(JSON.stringify({ bench: 'fanout', subscribers: c.subscribers, hz: c.hz, cpu_percent: c.cpuPercent, rss_bytes: c.rssBytes, heap_used_bytes: c.heapUsedBytes, min_delivered: c.minDelivered }));
     return;
   }
-  for (const line of formatServerBench(a, b, c)) info(line);
+  info(formatCoreSharing(cores));
+  for (const line of formatServerBench(as, bs, c)) info(line);
 }
 
 async function main(): Promise<void> {

@@ -26,6 +26,8 @@ Options:
   --max-sessions <n>        (default ${DEFAULT_SERVER_OPTIONS.maxSessions})
   --max-connections <n>     (default ${DEFAULT_SERVER_OPTIONS.maxConnections})
   --heartbeat <ms>          ping interval (default ${DEFAULT_SERVER_OPTIONS.heartbeatMs})
+  --inline-training         train sessions on the main thread, not each on a worker thread of its own
+                            (for one- or two-core machines: see docs/benchmarks.md)
   --log-level <level>       ${LOG_LEVELS.join(' | ')} (default info)
   -h, --help                this text
   -v, --version             the version
@@ -43,12 +45,13 @@ function version(): string {
   return 'unknown';
 }
 
-interface Parsed {
+export interface Parsed {
   readonly options: ServerOptions;
   readonly level: LogLevel;
 }
 
-function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
+/** `livegrad serve`'s arguments (and token variables) → server options and log level. Throws TypeError / RangeError naming a bad option. */
+export function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
   let level: LogLevel = 'info';
   const origins: string[] = [];
   const o: { -readonly [K in keyof ServerOptions]: ServerOptions[K] } = {
@@ -83,6 +86,7 @@ function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
       case '--max-sessions': o.maxSessions = int(value(), flag); break;
       case '--max-connections': o.maxConnections = int(value(), flag); break;
       case '--heartbeat': o.heartbeatMs = int(value(), flag); break;
+      case '--inline-training': o.trainingThreads = false; break;
       case '--log-level': {
         const l = value();
         if (!(LOG_LEVELS as readonly string[]).includes(l)) throw new TypeError(`Expected --log-level one of ${LOG_LEVELS.join(', ')}, got ${l}`);

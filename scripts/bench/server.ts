@@ -3,7 +3,10 @@
  *
  *   benchStreamedW2   (a) W2 streamed by a producer in a separate process over loopback, samples/s,
  *                         next to the in-process rate of the same workload (target ≥ 90 %): each
- *                         streamed run between two in-process runs, its ratio to their mean
+ *                         streamed run between two in-process runs, its ratio to their mean; with
+ *                         the sessions trained on their own threads (the default) or inline
+ *   benchCoreSharing      what a busy second core costs training here: the bare W2 stepper alone,
+ *                         and while another process spins on the other core (an ideal machine: 100 %)
  *   benchStepLatency  (b) time from sending a batch to receiving its `step` event, p50 / p99, at a
  *                         steady 100 batches/s (target p99 < 5 ms)
  *   benchFanout       (c) step events to 1,000 subscribers at 50 Hz: CPU and memory of the server
@@ -43,9 +46,21 @@ export interface StreamedResult {
   readonly producerCpu: number;
   /** Whether ws masks and unmasks frames with bufferutil's native code (else with JavaScript loops). */
   readonly nativeMasking: boolean;
+  /** The server's `trainingThreads`. */
+  readonly trainingThreads: boolean;
+}
+
+export interface CoreSharingResult {
+  readonly aloneSamplesPerSecond: number;
+  readonly sharedSamplesPerSecond: number;
+  /** Median over the rounds of shared ÷ alone. */
+  readonly ratio: number;
+  readonly ratios: readonly number[];
 }
 
 export interface LatencyResult {
+  /** The server's `trainingThreads`. */
+  readonly trainingThreads: boolean;
   readonly batchesPerSecond: number;
   readonly count: number;
   readonly p50Ms: number;
@@ -99,12 +114,15 @@ function nativeMasking(): boolean {
  * the runs alternate, in-process first and last, and each streamed run is compared with the
  * mean of the in-process runs on either side of it; the result is the median of those ratios.
  */
-export async function benchStreamedW2(options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number } = {}): Promise<StreamedResult> {
+export async function benchStreamedW2(
+  options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number; trainingThreads?: boolean } = {},
+): Promise<StreamedResult> {
   const seconds = options.seconds ?? 2;
   const warmupSeconds = options.warmupSeconds ?? 1;
   const runs = options.runs ?? 4;
   const chunkBatches = options.chunkBatches ?? 16;
-  const server = await createServer({ port: 0 });
+  const trainingThreads = options.trainingThreads ?? true;
+  const server = await createServer({ port: 0, trainingThreads });
   const trainer = livegradTrainer(WORKLOADS.W2);
   inProcessRate(trainer, warmupSeconds);
   const inProcess: number[] = [inProcessRate(trainer, seconds)];
@@ -135,7 +153,33 @@ export async function benchStreamedW2(options: { seconds?: number; warmupSeconds
     messageBytes,
     producerCpu: median(producerCpu),
     nativeMasking: nativeMasking(),
+    trainingThreads,
   };
+}
+
+/**
+ * The bare W2 stepper alone, then while a child process spins on integer arithmetic (no memory
+ * traffic) for as long, `rounds` times; the ratio is the median of shared ÷ alone. On a machine
+ * whose cores are its own this is ~100 %; on virtual CPUs that share a physical core (or a CPU
+ * quota) it shows what any producer, I/O or second thread costs the training beside it.
+ */
+export async function benchCoreSharing(options: { seconds?: number; rounds?: number } = {}): Promise<CoreSharingResult> {
+  const seconds = options.seconds ?? 1.5;
+  const rounds = options.rounds ?? 3;
+  const trainer = livegradTrainer(WORKLOADS.W2);
+  inProcessRate(trainer, 1);
+  const alone: number[] = [];
+  const shared: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    alone.push(inProcessRate(trainer, seconds));
+    const spin = spawn(process.execPath, ['-e', `let x = 0; const end = Date.now() + ${Math.round((seconds + 1) * 1000)}; while (Date.now() < end) x = (x * 1103515245 + 12345) | 0;`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => spin.once('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the spinner is up
+    shared.push(inProcessRate(trainer, seconds));
+    await exited;
+  }
+  const ratios = shared.map((s, r) => s / alone[r]!);
+  return { aloneSamplesPerSecond: median(alone), sharedSamplesPerSecond: median(shared), ratio: median(ratios), ratios };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -144,15 +188,16 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** (b) batch → step event latency at a steady rate. */
-export async function benchStepLatency(options: { seconds?: number; warmupSeconds?: number; rate?: number } = {}): Promise<LatencyResult> {
+export async function benchStepLatency(options: { seconds?: number; warmupSeconds?: number; rate?: number; trainingThreads?: boolean } = {}): Promise<LatencyResult> {
   const rate = options.rate ?? 100;
-  const server = await createServer({ port: 0 });
+  const trainingThreads = options.trainingThreads ?? true;
+  const server = await createServer({ port: 0, trainingThreads });
   try {
     const result = await runProducer({ mode: 'latency', url: server.url, session: 'latency', seconds: options.seconds ?? 5, warmupSeconds: options.warmupSeconds ?? 1, rate });
     if ('error' in result) throw new Error(`producer: ${result.error}`);
     if (result.mode !== 'latency') throw new Error('Expected a latency result');
     const sorted = [...result.latenciesMs].sort((x, y) => x - y);
-    return { batchesPerSecond: rate, count: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) ?? NaN };
+    return { trainingThreads, batchesPerSecond: rate, count: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) ?? NaN };
   } finally {
     await server.close();
   }
@@ -261,20 +306,29 @@ export async function benchFanout(options: { subscribers?: number; hz?: number; 
 
 const mb = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MB`;
 
-/** The results as lines for the bench's output. */
-export function formatServerBench(a: StreamedResult | undefined, b: LatencyResult | undefined, c: FanoutResult | undefined): string[] {
+/** The core-sharing result as a line for the bench's output. */
+export function formatCoreSharing(r: CoreSharingResult): string {
+  const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+  return (
+    `core sharing: the W2 stepper alone ${n(r.aloneSamplesPerSecond)} samples/s, with another process busy on the other core ${n(r.sharedSamplesPerSecond)}: ` +
+    `${(100 * r.ratio).toFixed(0)} % (rounds: ${r.ratios.map((x) => `${(100 * x).toFixed(0)} %`).join(', ')}; 100 % where cores are not shared)`
+  );
+}
+
+/** The results as lines for the bench's output; (a) once per training mode. */
+export function formatServerBench(as: readonly StreamedResult[], bs: readonly LatencyResult[], c: FanoutResult | undefined): string[] {
   const lines: string[] = [];
-  if (a) {
+  for (const a of as) {
     const n = (x: number): string => Math.round(x).toLocaleString('en-US');
     lines.push(
-      `server (a) W2 streamed over loopback from another process: ${n(a.streamedSamplesPerSecond)} samples/s, ` +
+      `server (a) W2 streamed over loopback from another process, sessions trained ${a.trainingThreads ? 'on their own threads' : 'inline'}: ${n(a.streamedSamplesPerSecond)} samples/s, ` +
         `in process ${n(a.inProcessSamplesPerSecond)} samples/s: ${(100 * a.ratio).toFixed(1)} % (target ≥ 90 %; median of ${a.runs} runs, each against the in-process runs either side: ` +
         `${a.ratios.map((r) => `${(100 * r).toFixed(0)} %`).join(', ')})`,
       `  messages of ${n(a.rowsPerMessage)} rows (${n(a.messageBytes)} bytes), producer CPU ${(100 * a.producerCpu).toFixed(0)} % of a core, ` +
         `WebSocket masking ${a.nativeMasking ? 'native (bufferutil)' : 'in JavaScript (bufferutil not loaded)'}`,
     );
   }
-  if (b) lines.push(`server (b) batch → step event at ${b.batchesPerSecond} batches/s: p50 ${b.p50Ms.toFixed(2)} ms, p99 ${b.p99Ms.toFixed(2)} ms, max ${b.maxMs.toFixed(2)} ms over ${b.count} batches (target p99 < 5 ms)`);
+  for (const b of bs) lines.push(`server (b) batch → step event at ${b.batchesPerSecond} batches/s, ${b.trainingThreads ? 'own threads' : 'inline'}: p50 ${b.p50Ms.toFixed(2)} ms, p99 ${b.p99Ms.toFixed(2)} ms, max ${b.maxMs.toFixed(2)} ms over ${b.count} batches (target p99 < 5 ms)`);
   if (c) {
     lines.push(
       `server (c) step events to ${c.subscribers} subscribers at ${c.hz} Hz: server CPU ${c.cpuPercent.toFixed(1)} % of a core, RSS ${mb(c.rssBytes)}, heap ${mb(c.heapUsedBytes)}; ` +
@@ -286,12 +340,11 @@ export function formatServerBench(a: StreamedResult | undefined, b: LatencyResul
 
 /** Runs (a), (b) and (c) in turn and returns the lines (for running this file on its own). */
 export async function runServerBenchmarks(log: (line: string) => void = console.log): Promise<void> {
-  const a = await benchStreamedW2();
-  for (const l of formatServerBench(a, undefined, undefined)) log(l);
-  const b = await benchStepLatency();
-  for (const l of formatServerBench(undefined, b, undefined)) log(l);
+  log(formatCoreSharing(await benchCoreSharing()));
+  for (const trainingThreads of [true, false]) for (const l of formatServerBench([await benchStreamedW2({ trainingThreads })], [], undefined)) log(l);
+  for (const trainingThreads of [true, false]) for (const l of formatServerBench([], [await benchStepLatency({ trainingThreads })], undefined)) log(l);
   const c = await benchFanout();
-  for (const l of formatServerBench(undefined, undefined, c)) log(l);
+  for (const l of formatServerBench([], [], c)) log(l);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) await runServerBenchmarks();

@@ -116,6 +116,7 @@ export class Hub implements MessageHandler {
           credits: m.credits ?? this.options.session.credits,
           queueCapacity: m.queueCapacity ?? this.options.session.queueCapacity,
           replayEvents: this.options.session.replayEvents,
+          thread: this.options.session.thread,
         },
         this.counters,
         this.ended,

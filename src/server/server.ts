@@ -51,6 +51,12 @@ export interface ServerOptions {
   readonly queueCapacity?: number;
   /** Lossless events per session kept for `fromStep` replay. Default 4096. */
   readonly replayEvents?: number;
+  /**
+   * Train each session on a worker thread of its own (default true): training never delays the
+   * sockets, and sessions train side by side on spare cores. false: on the main thread, between
+   * socket events (no thread hand-off; can be faster on a machine with one or two cores).
+   */
+  readonly trainingThreads?: boolean;
   /** Per-connection outbox: low-water mark, lossless budget, grace period. */
   readonly outbox?: Partial<OutboxOptions>;
   /** Longest a shutdown waits for outboxes to flush and sockets to close. Default 5 s. */
@@ -73,6 +79,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   credits: 8,
   queueCapacity: 16,
   replayEvents: 4096,
+  trainingThreads: true,
   outbox: { lowWaterBytes: 256 * 2 ** 10, maxBytes: 8 * 2 ** 20, maxMessages: 50_000, graceMs: 5000 } satisfies OutboxOptions,
   shutdownTimeoutMs: 5000,
 } as const;
@@ -112,6 +119,7 @@ function resolve(options: ServerOptions) {
     positive(o[key], key);
   }
   positive(o.replayEvents, 'replayEvents', 0);
+  if (typeof o.trainingThreads !== 'boolean') throw new TypeError(`Expected trainingThreads to be a boolean, got ${describe(o.trainingThreads)}`);
   positive(o.outbox.lowWaterBytes, 'outbox.lowWaterBytes');
   positive(o.outbox.maxBytes, 'outbox.maxBytes');
   positive(o.outbox.maxMessages, 'outbox.maxMessages');
@@ -129,7 +137,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
   const hub = new Hub(
     {
       maxSessions: o.maxSessions,
-      session: { credits: o.credits, queueCapacity: o.queueCapacity, replayEvents: o.replayEvents },
+      session: { credits: o.credits, queueCapacity: o.queueCapacity, replayEvents: o.replayEvents, thread: o.trainingThreads },
       limits: { maxParameters: o.maxParameters, maxActivations: o.maxActivations },
       replay: { messages: Math.floor(o.outbox.maxMessages / 2), bytes: Math.floor(o.outbox.maxBytes / 2) },
     },

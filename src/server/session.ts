@@ -2,8 +2,8 @@
  * A named training session on the server: one trainer, its bounded ingest, and the fan-out of
  * its events to subscribers.
  *
- * The trainer runs on its own thread (trainer-thread.ts); this object, on the main thread, owns
- * everything a socket touches.
+ * The trainer runs on a thread of its own (trainer-thread.ts) or inline on the main thread
+ * (session-trainer.ts); this object, on the main thread, owns everything a socket touches.
  *
  * Ingest and credits. A producer may have `credits` `samples` messages unacknowledged. A message
  * that passes validation waits in `offers` until the session has room, then goes to the trainer;
@@ -30,6 +30,7 @@ import type { Counters } from './metrics.js';
 import { Packet } from './packet.js';
 import { Ring } from './ring.js';
 import type { Subscription } from './subscriber.js';
+import { InlineTrainer, type SessionTrainer } from './session-trainer.js';
 import { TrainerThread } from './trainer-thread.js';
 
 /** The connection side of ingest: what a producer is told about its messages. */
@@ -46,6 +47,8 @@ export interface SessionOptions {
   readonly queueCapacity: number;
   /** Lossless events kept for `fromStep` replay. */
   readonly replayEvents: number;
+  /** Train on a worker thread of the session's own (true), or on the main thread between socket events. */
+  readonly thread: boolean;
 }
 
 interface Offer {
@@ -57,7 +60,7 @@ interface Offer {
 
 export class ServerSession {
   readonly name: string;
-  readonly trainer: TrainerThread;
+  readonly trainer: SessionTrainer;
   readonly credits: number;
   readonly queueCapacity: number;
   readonly config: TrainConfig;
@@ -85,7 +88,7 @@ export class ServerSession {
     private readonly counters: Counters,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
-    this.trainer = new TrainerThread(config);
+    this.trainer = options.thread ? new TrainerThread(config) : new InlineTrainer(config);
     this.config = config;
     this.name = this.trainer.session;
     this.credits = options.credits;

@@ -24,19 +24,10 @@ import type { LossName } from '../nn/losses.js';
 import type { Mlp } from '../nn/mlp.js';
 import type { Batch } from '../nn/step.js';
 import type { FloatArray, Tensor } from '../nn/tensor.js';
-import type { TrainEvent } from '../pipeline/events.js';
+import type { StepEvent, TrainEvent } from '../pipeline/events.js';
 import { createTrainer, type TrainConfig } from '../pipeline/trainer.js';
-import type { Call, CallResults, Flush, ThreadError, ThreadSnapshot, ToWorker, WorkerInit } from './thread-messages.js';
-
-/** What the owner of a pushed chunk hears about it. */
-export interface PushHandlers {
-  /** The chunk is in the trainer: its rows will be trained (unless the session ends first). */
-  accepted(): void;
-  /** The trainer refused the chunk (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_SESSION_CLOSED, …). */
-  rejected(error: Error): void;
-  /** Its last row was trained in `step`. */
-  consumed(step: number): void;
-}
+import type { PushHandlers, SessionTrainer } from './session-trainer.js';
+import { STEP_COLUMNS, type Call, type CallResults, type Flush, type ThreadError, type ThreadSnapshot, type ToWorker, type WorkerInit } from './thread-messages.js';
 
 interface Waiting {
   resolve(value: CallResults[keyof CallResults]): void;
@@ -69,7 +60,28 @@ function owned(data: FloatArray): FloatArray {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
 }
 
-export class TrainerThread {
+/** The step event in row `o / width` of `rows` (thread-messages.ts: STEP_COLUMNS, then the gradient norms), fields in the trainer's order. */
+function stepEvent(session: string, rows: Float64Array, o: number, width: number): StepEvent {
+  const gradNorms: number[] = [];
+  for (let i = o + STEP_COLUMNS.length; i < o + width; i++) gradNorms.push(rows[i]!);
+  return {
+    type: 'step',
+    session,
+    step: rows[o]!,
+    time: rows[o + 1]!,
+    loss: rows[o + 2]!,
+    batchSize: rows[o + 3]!,
+    samples: rows[o + 4]!,
+    lr: rows[o + 5]!,
+    gradNorms,
+    durationMs: rows[o + 6]!,
+    applied: rows[o + 7] === 1,
+    queueDepth: rows[o + 8]!,
+    dropped: rows[o + 9]!,
+  };
+}
+
+export class TrainerThread implements SessionTrainer {
   readonly session: string;
   /** The model as created: its dtype, sizes and activations. Its weights are the initial ones, never the live ones (ask `snapshot`). */
   readonly shape: Mlp;
@@ -188,7 +200,15 @@ export class TrainerThread {
   }
 
   private received(f: Flush): void {
+    const width = STEP_COLUMNS.length + this.shape.layers.length;
     for (const item of f.items) {
+      if (typeof item === 'number') {
+        const e = stepEvent(this.session, f.steps, item * width, width);
+        this.steps = e.step;
+        this.samples = e.samples;
+        this.subject.next(e);
+        continue;
+      }
       switch (item.k) {
         case 'ready':
           this.whenReady.resolve();

@@ -4,13 +4,16 @@
  * I/O, decoding and fan-out on the main thread's event loop.
  *
  * Everything the trainer produces (events, acceptances, consumed steps, answers) is collected in
- * order and posted as one `Flush` at the end of the event-loop turn that produced it (a
- * microtask): one message per training slice instead of one per event.
+ * order and posted as one `Flush` at the end of the callback that produced it (a microtask): one
+ * message per training slice, and an ack or an answer at once, not after the next slice (which
+ * may be one long step).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LivegradError } from '../errors.js';
-import { createTrainer, type Trainer } from '../pipeline/trainer.js';
-import type { Call, CallResults, Flush, Item, ThreadError, ToWorker, WorkerInit } from './thread-messages.js';
+import type { StepEvent } from '../pipeline/events.js';
+import { createTrainer } from '../pipeline/trainer.js';
+import { answer } from './session-trainer.js';
+import { STEP_COLUMNS, type Flush, type Item, type ThreadError, type ToWorker, type WorkerInit } from './thread-messages.js';
 
 function threadError(e: unknown): ThreadError {
   if (e instanceof LivegradError) return { code: e.code, message: e.message };
@@ -18,38 +21,67 @@ function threadError(e: unknown): ThreadError {
   return { code: undefined, message: String(e) };
 }
 
-function answer(trainer: Trainer, c: Call): CallResults[keyof CallResults] {
-  switch (c.call) {
-    case 'control': {
-      const step = trainer.steps;
-      trainer.control(c.control, c.atStep);
-      return { step };
+/** Step events as rows of numbers (see STEP_COLUMNS), in a buffer that grows as needed and is handed over whole. */
+class StepRows {
+  readonly width: number;
+  private data: Float64Array;
+  count = 0;
+
+  constructor(layers: number) {
+    this.width = STEP_COLUMNS.length + layers;
+    this.data = new Float64Array(this.width * 64);
+  }
+
+  /** Appends the event's row and returns its index. */
+  add(e: StepEvent): number {
+    const w = this.width;
+    if ((this.count + 1) * w > this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
     }
-    case 'predict':
-      return trainer.predict(c.x);
-    case 'snapshot': {
-      const { model, state, step, samples } = trainer.snapshot();
-      const config = trainer.config;
-      return { model, state, step, samples, config: { ...config, optimizer: { ...config.optimizer } }, batchSize: trainer.batchSize };
-    }
+    const d = this.data;
+    const o = this.count * w;
+    d[o] = e.step;
+    d[o + 1] = e.time;
+    d[o + 2] = e.loss;
+    d[o + 3] = e.batchSize;
+    d[o + 4] = e.samples;
+    d[o + 5] = e.lr;
+    d[o + 6] = e.durationMs;
+    d[o + 7] = e.applied ? 1 : 0;
+    d[o + 8] = e.queueDepth;
+    d[o + 9] = e.dropped;
+    for (let l = 0; l < e.gradNorms.length; l++) d[o + STEP_COLUMNS.length + l] = e.gradNorms[l]!;
+    return this.count++;
+  }
+
+  /** The rows so far, as a buffer of their own (to transfer); starts again empty. */
+  take(): Float64Array {
+    const rows = this.data.slice(0, this.count * this.width);
+    this.count = 0;
+    return rows;
   }
 }
 
 function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   const trainer = createTrainer(init.config);
-  let items: Item[] = [];
+  const rows = new StepRows(trainer.model.layers.length);
+  let items: (Item | number)[] = [];
   let pending = false;
   let finished = false;
   const flush = (): void => {
     pending = false;
+    const steps = rows.take();
     const out: Flush = {
       items,
+      steps,
       state: { steps: trainer.steps, samples: trainer.samples, paused: trainer.paused, queueDepth: trainer.queueDepth, dropped: trainer.dropped, batchSize: trainer.batchSize },
     };
     items = [];
-    port.postMessage(out);
+    port.postMessage(out, [steps.buffer as ArrayBuffer]);
   };
-  const add = (item: Item): void => {
+  const add = (item: Item | number): void => {
     items.push(item);
     if (!pending) {
       pending = true;
@@ -64,7 +96,8 @@ function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   let announced = false;
   trainer.events$.subscribe({
     next: (event) => {
-      if (!announced && event.type === 'lifecycle' && event.state === 'started') announced = true;
+      if (event.type === 'step') add(rows.add(event));
+      else if (!announced && event.type === 'lifecycle' && event.state === 'started') announced = true;
       else add({ k: 'event', event });
     },
     complete: () => finish({ k: 'completed' }),

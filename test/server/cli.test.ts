@@ -1,5 +1,6 @@
 /** The `livegrad` command line: tokens from flags or the environment, usage errors, the version. */
 import { describe, expect, it } from 'vitest';
+import { parseServe } from '../../src/cli.js';
 import { useCli } from '../helpers/cli.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -25,6 +26,16 @@ describe('livegrad serve', () => {
     const producer = await TestClient.connect(url, { token: 'flag-p' });
     producer.terminate();
   }, 30_000);
+
+  it('parses every serve option into server options', () => {
+    const { options, level } = parseServe(
+      ['--host', '0.0.0.0', '--port', '0', '--origin', 'http://a', '--origin', 'http://b', '--max-payload', '1000', '--max-sessions', '3', '--max-connections', '9', '--heartbeat', '500', '--inline-training', '--log-level', 'warn'],
+      { LIVEGRAD_READ_TOKEN: 'r' },
+    );
+    expect(options).toMatchObject({ host: '0.0.0.0', port: 0, origins: ['http://a', 'http://b'], maxPayload: 1000, maxSessions: 3, maxConnections: 9, heartbeatMs: 500, trainingThreads: false, readToken: 'r' });
+    expect(level).toBe('warn');
+    expect(parseServe([], {}).options.trainingThreads).toBeUndefined(); // the server's default: threads
+  });
 
   it('answers a bad option with the usage and exit code 2, and --version with the version', () => {
     const bad = run(['serve', '--prot', '1']);

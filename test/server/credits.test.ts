@@ -8,9 +8,12 @@ import { createMessage, samples, useServers } from '../helpers/server.js';
 
 const { start, connect } = useServers();
 
-describe('credits', () => {
+describe.each([
+  { mode: 'on their own threads', trainingThreads: true },
+  { mode: 'inline', trainingThreads: false },
+])('credits, trained $mode', ({ trainingThreads }) => {
   it('gives a producer that ignores its credits E_NO_CREDIT, and keeps the queue bounded', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s', { credits: 4, queueCapacity: 2 }));
     await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
@@ -34,7 +37,7 @@ describe('credits', () => {
   });
 
   it('never deadlocks on a partial batch: one credit, one-row messages, a batch of 32', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s', { credits: 1, batchSize: 32, queueCapacity: 1 }));
     for (let seq = 0; seq < 70; seq++) {
@@ -49,7 +52,7 @@ describe('credits', () => {
   });
 
   it('acknowledges with the window of credits, and returns the credit of a refused message', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s', { credits: 2 }));
     c.send({ ...samples('s', 0, 4), y: [0, 1, 2, 9] });
@@ -62,7 +65,7 @@ describe('credits', () => {
   });
 
   it('drops the unacknowledged offers of a producer that disconnects', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const p = await connect(server);
     const watcher = await connect(server);
     await p.ok(createMessage('s', { credits: 8, queueCapacity: 1 }));

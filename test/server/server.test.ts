@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createTrainer, sgd, type Mlp } from '../../src/index.js';
+import { createServer, createTrainer, sgd, type Mlp } from '../../src/index.js';
 import { expectSameBits } from '../helpers/bits.js';
 import { chunkValues, createMessage, produce, samples, TINY, useServers } from '../helpers/server.js';
 import { f32, numbers, TestClient, type Msg } from '../helpers/ws-client.js';
@@ -29,6 +29,14 @@ function stepsOf(c: TestClient, session: string): number[] {
 async function stepReached(c: TestClient, session: string, step: number): Promise<void> {
   await c.waitFor((m) => m['type'] === 'step' && m['session'] === session && m['step'] === step, { timeoutMs: 20_000 });
 }
+
+describe('options', () => {
+  it('refuses bad server options with an error naming the option', async () => {
+    await expect(createServer({ port: -1 })).rejects.toThrow('Expected port to be an integer in [0, 65535], got -1');
+    await expect(createServer({ credits: 0 })).rejects.toThrow('Expected credits to be a number ≥ 1, got 0');
+    await expect(createServer({ trainingThreads: 'yes' as unknown as boolean })).rejects.toThrow('Expected trainingThreads to be a boolean, got "yes"');
+  });
+});
 
 describe('HTTP', () => {
   it('serves /healthz, /metrics and /, and 404s anything else', async () => {
@@ -82,9 +90,12 @@ describe('heartbeat', () => {
   });
 });
 
-describe('sessions', () => {
+describe.each([
+  { mode: 'on their own threads', trainingThreads: true },
+  { mode: 'inline', trainingThreads: false },
+])('sessions, trained $mode', ({ trainingThreads }) => {
   it('creates, lists, and refuses a duplicate name', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     const created = await c.ok(createMessage('a'));
     expect(created).toMatchObject({ type: 'created', session: 'a', step: 0, dtype: 'float32', inputSize: 4, outputSize: 3, parameters: 67, batchSize: 4, credits: 8 });
@@ -95,7 +106,7 @@ describe('sessions', () => {
   });
 
   it('trains streamed samples to the same weights as in-process training, bit for bit, acking each with credits and the consuming step', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const p = await connect(server);
     await p.ok(createMessage('s'));
     await produce(p, 's', 30, 8); // 60 steps of 4 rows
@@ -114,7 +125,7 @@ describe('sessions', () => {
   });
 
   it('delivers every step event in order to a subscriber, and weights as the latest snapshot', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const p = await connect(server);
     const s = await connect(server);
     await p.ok(createMessage('s', { events: { weightsEvery: 10 } }));
@@ -132,7 +143,7 @@ describe('sessions', () => {
   });
 
   it('answers predict with the step it used and the output of the current weights', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s'));
     await produce(c, 's', 3, 4);
@@ -146,7 +157,7 @@ describe('sessions', () => {
   });
 
   it('resumes a snapshot in a new session: same weights, optimizer state and step', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('a', { optimizer: { kind: 'adam', lr: 0.01 } }));
     await produce(c, 'a', 5, 4);
@@ -167,7 +178,7 @@ describe('sessions', () => {
   });
 
   it('applies controls: pause holds training and credits, step trains one batch, set and atStep take effect', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s', { credits: 2, queueCapacity: 1 }));
     await c.ok({ type: 'subscribe', session: 's', topics: ['step', 'control', 'lifecycle'] });
@@ -192,7 +203,7 @@ describe('sessions', () => {
   });
 
   it('speaks JSON in text frames end to end, tensors as numbers', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server, { query: '?format=json' });
     const welcome = await c.waitFor((m) => m['type'] === 'welcome');
     expect(welcome['protocol']).toBe(1);
@@ -213,7 +224,7 @@ describe('sessions', () => {
   });
 
   it('replays missed lossless events with fromStep after a reconnect', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const p = await connect(server);
     await p.ok(createMessage('s'));
     const s1 = await connect(server);
@@ -235,7 +246,7 @@ describe('sessions', () => {
   });
 
   it('rate-limits a topic per subscriber and conflates the latest-wins ones', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const p = await connect(server);
     await p.ok(createMessage('s', { events: { weightsEvery: 1 } }));
     const slow = await connect(server);
@@ -253,7 +264,7 @@ describe('sessions', () => {
   });
 
   it('closes with drain: the partial batch trains, subscribers see completed, the name is free again', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s'));
     await c.ok({ type: 'subscribe', session: 's', topics: ['step', 'lifecycle'] });
@@ -272,7 +283,7 @@ describe('sessions', () => {
   });
 
   it('runs several sessions at once, each with its own model', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('one'));
     await c.ok(createMessage('two', { model: { inputSize: 4, layers: [{ units: 3, activation: 'softmax' }], seed: 2 }, batchSize: 2 }));
@@ -286,7 +297,7 @@ describe('sessions', () => {
   });
 
   it('trains float64 sessions on float64 tensors and refuses float32 ones', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('d', { model: { ...TINY, dtype: 'float64' } }));
     const x = new Float64Array([0.1, 0.2, 0.3, 0.4]);
@@ -301,7 +312,7 @@ describe('sessions', () => {
   });
 
   it('sends samples as arrays of numbers in MessagePack too', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s'));
     c.send({ type: 'samples', session: 's', seq: 0, x: { dtype: 'float32', shape: [4, 4], data: [...Array(16).keys()].map((i) => i / 16) }, y: f32([4], [0, 1, 2, 0]) });

@@ -1,7 +1,7 @@
 /**
  * Each session trains on its own thread: the main thread's sockets stay served during a long
- * step, replies that need the thread come back in the order they were asked, and a session whose
- * trainer fails ends cleanly while the server and the other sessions go on.
+ * step. Threaded or inline, replies to a session's calls come back in the order they were asked,
+ * and a session whose trainer fails ends cleanly while the server and the other sessions go on.
  */
 import { describe, expect, it } from 'vitest';
 import { createMessage, produce, useServers } from '../helpers/server.js';
@@ -35,9 +35,15 @@ describe('training threads', () => {
     const step = await c.waitFor((m) => m['type'] === 'step', { timeoutMs: 60_000 });
     expect(c.messages.indexOf(pong)).toBeLessThan(c.messages.indexOf(step));
   }, 90_000);
+});
+
+describe.each([
+  { mode: 'on their own threads', trainingThreads: true },
+  { mode: 'inline', trainingThreads: false },
+])('sessions trained $mode', ({ trainingThreads }) => {
 
   it('replies to a session’s controls, predictions and snapshots in the order they were sent', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     await c.ok(createMessage('s'));
     await produce(c, 's', 3, 4);
@@ -62,7 +68,7 @@ describe('training threads', () => {
   });
 
   it('ends a session whose trainer fails, and the server and another session go on', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads });
     const c = await connect(server);
     const watcher = await connect(server);
     await c.ok(createMessage('healthy'));
