@@ -19,7 +19,7 @@
  *   Each 4 × 4 block of `out` is summed in 16 doubles over the whole inner dimension and stored
  *   once, so every loaded element is used four times and `out` is not re-read per term. For large
  *   enough products the blocks run as WebAssembly SIMD (two double lanes per instruction; see
- *   `gemmModule`) when the runtime has it, else as JS. Edges (sizes not a multiple of 4) are one
+ *   `gemmCode`) when the runtime has it, else as JS. Edges (sizes not a multiple of 4) are one
  *   dot product per element.
  * - anything else (float64, or mixed dtypes): plain loops (see below).
  * NOTE: the split also keeps each path monomorphic. A loop that has seen both Float32Array and

