@@ -31,6 +31,13 @@ export function countCorrect(output: FloatArray, t: Targets, m: number, n: numbe
   return correct;
 }
 
+/** a[0] + a[1] + …, in order (as `reduce` adds them). */
+function sum(a: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+}
+
 /** Sums over the last `window` steps, in fixed memory. */
 export class RunningWindow {
   private readonly loss: Float64Array;
@@ -63,12 +70,12 @@ export class RunningWindow {
     this.sumLoss += loss;
     this.sumCorrect += correct;
     this.sumRows += rows;
-    this.next = (k + 1) % this.window;
+    this.next = k + 1 === this.window ? 0 : k + 1;
     // NOTE: subtracting old terms lets rounding error drift over a long run; re-sum once per lap.
     if (this.next === 0) {
-      this.sumLoss = this.loss.reduce((x, y) => x + y, 0);
-      this.sumCorrect = this.correct.reduce((x, y) => x + y, 0);
-      this.sumRows = this.rows.reduce((x, y) => x + y, 0);
+      this.sumLoss = sum(this.loss);
+      this.sumCorrect = sum(this.correct);
+      this.sumRows = sum(this.rows);
     }
   }
 

@@ -13,8 +13,11 @@ export class Rebatcher {
   /** Arrays this re-batcher made (for merged batches), and those handed back by `recycle`. */
   private readonly made = new WeakSet<FloatArray>();
   private readonly pool: FloatArray[] = [];
+  /** Chunks (or their remainders) holding the rows held back, oldest first. */
   private xs: Tensor[] = [];
   private ys: Tensor[] = [];
+  /** Rows of xs[0] / ys[0] already emitted. */
+  private taken = 0;
   private rows = 0;
 
   constructor(size: number) {
@@ -38,9 +41,10 @@ export class Rebatcher {
   check(chunk: Batch): void {
     const x0 = this.xs[0], y0 = this.ys[0];
     if (x0 === undefined || y0 === undefined) return;
-    const layout = (x: Tensor, y: Tensor): string => `x [m, ${x.shape[1]}], y ${y.shape.length === 1 ? '[m]' : `[m, ${y.shape[1]}]`}`;
-    const held = layout(x0, y0), got = layout(chunk.x, chunk.y);
-    if (got !== held) throw new LivegradError('E_SHAPE', `Expected a chunk like the rows held back (${held}), got ${got}`);
+    const { x, y } = chunk;
+    // NOTE: numbers compared, the message built only on a mismatch: this runs on every chunk
+    if (x.shape[1] === x0.shape[1] && y.shape.length === y0.shape.length && y.shape[1] === y0.shape[1]) return;
+    throw new LivegradError('E_SHAPE', `Expected a chunk like the rows held back (${layout(x0, y0)}), got ${layout(x, y)}`);
   }
 
   /** Adds a chunk (x [m, nin], y [m, nout] or [m]) and calls `emit` for every whole batch it completes. */
@@ -77,10 +81,12 @@ export class Rebatcher {
    * and are left alone.) The trainer recycles every batch it has trained.
    */
   recycle(batch: Batch): void {
-    for (const a of [batch.x.data, batch.y.data]) {
-      if (a instanceof Int32Array || !this.made.has(a) || this.pool.length >= POOL_LIMIT) continue;
-      this.pool.push(a);
-    }
+    this.keep(batch.x.data);
+    this.keep(batch.y.data);
+  }
+
+  private keep(a: FloatArray): void {
+    if (this.pool.length < POOL_LIMIT && this.made.has(a)) this.pool.push(a);
   }
 
   /** A float array of this dtype and length: from the pool when one fits, else new. */
@@ -88,7 +94,8 @@ export class Rebatcher {
     for (let i = this.pool.length - 1; i >= 0; i--) {
       const a = this.pool[i]!;
       if (a.length === length && dtypeOf(a) === dtype) {
-        this.pool.splice(i, 1);
+        this.pool[i] = this.pool[this.pool.length - 1]!; // the pool is unordered: no splice (it allocates)
+        this.pool.pop();
         return a;
       }
     }
@@ -106,26 +113,31 @@ export class Rebatcher {
     let filled = 0;
     while (filled < n) {
       const cx = this.xs[0]!, cy = this.ys[0]!;
-      const rows = cx.shape[0]!;
-      const k = Math.min(rows, n - filled);
-      x.set(cx.data.subarray(0, k * xw), filled * xw);
-      y.set(cy.data.subarray(0, k * yw), filled * yw);
+      const from = this.taken, left = cx.shape[0]! - from;
+      const k = Math.min(left, n - filled);
+      x.set(cx.data.subarray(from * xw, (from + k) * xw), filled * xw);
+      y.set(cy.data.subarray(from * yw, (from + k) * yw), filled * yw);
       filled += k;
-      if (k === rows) {
+      if (k === left) {
         this.xs.shift();
         this.ys.shift();
+        this.taken = 0;
       } else {
-        this.xs[0] = { dtype: cx.dtype, shape: [rows - k, xw], data: cx.data.subarray(k * xw) };
-        this.ys[0] = { dtype: cy.dtype, shape: cy.shape.length === 1 ? [rows - k] : [rows - k, yw], data: cy.data.subarray(k * yw) };
+        this.taken = from + k;
       }
     }
     this.rows -= n;
-    // NOTE: the remainder tails leave subarray views behind; a merged batch is always fully written
+    // NOTE: a merged batch is always fully written, so a pooled array needs no clearing
     return {
       x: { dtype: x0.dtype, shape: [n, xw], data: x },
       y: { dtype: y0.dtype, shape: y0.shape.length === 1 ? [n] : [n, yw], data: y },
     };
   }
+}
+
+/** "x [m, nin], y [m]" or "x [m, nin], y [m, nout]", for messages. */
+function layout(x: Tensor, y: Tensor): string {
+  return `x [m, ${x.shape[1]}], y ${y.shape.length === 1 ? '[m]' : `[m, ${y.shape[1]}]`}`;
 }
 
 /** Rows [from, to) of a chunk, as views of its arrays. */

@@ -9,7 +9,7 @@
  * (setImmediate) so sockets stay served: the loop is never blocked for longer than one slice
  * or one batch, whichever is longer.
  */
-import { Observable, Subject } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import { LivegradError, describe } from '../errors.js';
 import { isLossName, LOSSES, type LossName, type Targets } from '../nn/losses.js';
 import { cloneModel, mlp, outputSize, predict, type Mlp, type MlpSpec } from '../nn/mlp.js';
@@ -183,8 +183,10 @@ export function createTrainer(config: TrainConfig): Trainer {
   if (onNonFinite !== 'skip' && onNonFinite !== 'pause' && onNonFinite !== 'fail') throw new TypeError(`Expected onNonFinite "skip", "pause" or "fail", got ${describe(onNonFinite)}`);
   const sliceMs = config.sliceMs ?? 4;
   if (typeof sliceMs !== 'number' || !(sliceMs >= 0)) throw new RangeError(`Expected sliceMs to be a number ≥ 0, got ${describe(sliceMs)}`);
-  const origin = performance.timeOrigin;
-  const now = config.now ?? (() => origin + performance.now());
+  // NOTE: the global `performance` is a getter in Node: read once, not on every step
+  const clock = performance;
+  const origin = clock.timeOrigin;
+  const now = config.now ?? (() => origin + clock.now());
   const evalSet = config.evalSet ? checkBatch(model, config.evalSet) : undefined;
   const evalWs = evalSet ? createWorkspace(model, evalSet.m) : undefined;
   const nout = outputSize(model);
@@ -193,7 +195,25 @@ export function createTrainer(config: TrainConfig): Trainer {
   const stepper: Stepper = createStepper(model, stepConfig, config.optimizerState ? cloneOptimizerState(config.optimizerState) : undefined, config.batchSize ?? 32);
   const rebatcher = new Rebatcher(config.batchSize ?? 32);
   const window = new RunningWindow(rates.metricsWindow);
-  const subject = new Subject<TrainEvent>();
+  /**
+   * Who listens to events$. NOTE: a list rather than a Subject, which costs a closure and an
+   * iterator on every event. As with a Subject: the list is replaced, not changed in place, so an
+   * event goes to those who were subscribed when its emit began; once done, a subscriber gets the
+   * ending (complete, or the error) at once.
+   */
+  let observers: readonly Subscriber<TrainEvent>[] = [];
+  let failure: { readonly err: unknown } | undefined;
+  const events$ = new Observable<TrainEvent>(function subscribeToEvents(subscriber) {
+    if (done) {
+      if (failure) subscriber.error(failure.err);
+      else subscriber.complete();
+      return undefined;
+    }
+    observers = [...observers, subscriber];
+    return function unsubscribeFromEvents() {
+      observers = observers.filter((o) => o !== subscriber);
+    };
+  });
   const queue: Queued[] = [];
   const tickets: Ticket[] = [];
   const pendingControls: { atStep: number; control: Control }[] = [];
@@ -214,7 +234,9 @@ export function createTrainer(config: TrainConfig): Trainer {
   /** The targets view of the batch in training, reused from step to step. */
   const targets: { labels: boolean; data: Targets['data'] } = { labels: false, data: new Float32Array(0) };
   const emit = (e: TrainEvent): void => {
-    if (!done) subject.next(e);
+    if (done) return;
+    const os = observers;
+    for (let i = 0; i < os.length; i++) os[i]!.next(e);
   };
   const stamp = () => ({ session, step: steps, time: now() });
   const lifecycle = (state: LifecycleState, reason?: string): void => emit({ type: 'lifecycle', ...stamp(), state, reason });
@@ -261,9 +283,9 @@ export function createTrainer(config: TrainConfig): Trainer {
     const m = q.m;
     targets.labels = q.batch.y.shape.length === 1;
     targets.data = q.batch.y.data;
-    const t0 = performance.now();
+    const t0 = clock.now();
     const info = stepper.step(q.batch.x.data, targets, m);
-    const t1 = performance.now();
+    const t1 = clock.now();
     const durationMs = t1 - t0;
     steps++;
     samples += m;
@@ -391,10 +413,10 @@ export function createTrainer(config: TrainConfig): Trainer {
     draining = true;
     try {
       applyDueControls();
-      const start = performance.now();
+      const start = clock.now();
       while (canTrain() && !done) {
         trainNext();
-        if (canTrain() && performance.now() - start >= sliceMs) {
+        if (canTrain() && clock.now() - start >= sliceMs) {
           schedule();
           break;
         }
@@ -416,10 +438,21 @@ export function createTrainer(config: TrainConfig): Trainer {
     else schedule();
   }
 
+  /** Ends events$ (after `done` is set): every subscriber gets complete, or with `failed` the error. */
+  function endEvents(failed?: { readonly err: unknown }): void {
+    failure = failed;
+    const os = observers;
+    observers = [];
+    for (const o of os) {
+      if (failed) o.error(failed.err);
+      else o.complete();
+    }
+  }
+
   function finish(): void {
     lifecycle('completed');
     done = true;
-    subject.complete();
+    endEvents();
   }
 
   function fail(e: unknown): void {
@@ -427,7 +460,7 @@ export function createTrainer(config: TrainConfig): Trainer {
     lifecycle('failed', e instanceof Error ? e.message : String(e));
     done = true;
     if (scheduled !== undefined) clearImmediate(scheduled);
-    subject.error(e);
+    endEvents({ err: e });
   }
 
   /** `last`: the remainder flushed by end(), let in over capacity rather than thrown away. */
@@ -454,7 +487,7 @@ export function createTrainer(config: TrainConfig): Trainer {
   }
   const trainer: Trainer = {
     session,
-    events$: subject.asObservable(),
+    events$,
     model,
     get optimizerState() {
       return stepper.state;
@@ -547,7 +580,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       queue.length = 0;
       lifecycle('completed', reason);
       done = true;
-      subject.complete();
+      endEvents();
     },
   };
   return trainer;

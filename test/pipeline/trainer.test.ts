@@ -30,7 +30,7 @@ import {
   type WeightsEvent,
 } from '../../src/index.js';
 import { expectSameBits, expectSameModel, modelsDiffer } from '../helpers/bits.js';
-import { digits, randomChunk, record, rows, settled, TINY, W2 } from '../helpers/pipeline.js';
+import { digits, randomChunk, record, rows, settled, tag, TINY, W2, type Recording } from '../helpers/pipeline.js';
 
 const QUIET = { metricsEvery: 0, gradientsEvery: 0, weightsEvery: 0 };
 const SGD = sgd({ lr: 0.5 });
@@ -689,5 +689,56 @@ describe('createTrainer: events', () => {
     const last = rec.of('lifecycle').at(-1)!;
     expect([last.state, last.reason]).toEqual(['completed', 'closed']);
     expect(t.queueDepth).toBe(0);
+  });
+});
+
+describe('createTrainer: events$', () => {
+  it('gives every event to every subscriber, and a late subscriber only what follows', () => {
+    const t = tiny();
+    const first = record(t);
+    t.push(BATCHES[0]!);
+    const second = record(t);
+    t.push(BATCHES[1]!);
+    t.end();
+    expect(first.tags()).toEqual(['lifecycle:started@0', 'step@1', 'step@2', 'lifecycle:completed@2']);
+    expect(second.tags()).toEqual(['step@2', 'lifecycle:completed@2']);
+    expect([first.completed, second.completed]).toEqual([true, true]);
+  });
+
+  it('gives an event to those subscribed when its emit began, and none to one unsubscribed meanwhile', () => {
+    const t = tiny();
+    const got: string[] = [];
+    let late: Recording | undefined;
+    t.events$.subscribe((e) => {
+      got.push(`a:${tag(e)}`);
+      if (e.type === 'step' && e.step === 1) {
+        b.unsubscribe(); // b is after a: it would have had this event next
+        late = record(t); // subscribes now: gets step@2, not this step@1
+      }
+    });
+    const b = t.events$.subscribe((e) => got.push(`b:${tag(e)}`));
+    t.push(BATCHES[0]!);
+    t.push(BATCHES[1]!);
+    expect(got).toEqual(['a:lifecycle:started@0', 'b:lifecycle:started@0', 'a:step@1', 'a:step@2']);
+    expect(late!.tags()).toEqual(['step@2']);
+  });
+
+  it('completes a subscriber that comes after the session completed, at once and with no events', () => {
+    const t = tiny();
+    t.push(BATCHES[0]!);
+    t.end();
+    const rec = record(t);
+    expect([rec.events, rec.completed, rec.error]).toEqual([[], true, undefined]);
+  });
+
+  it('errors a subscriber that comes after the session failed, with the same error', () => {
+    const t = tiny();
+    const early = record(t);
+    const boom = new Error('source failed');
+    t.abort(boom);
+    const rec = record(t);
+    expect([rec.events, rec.completed, rec.error]).toEqual([[], false, boom]);
+    expect(early.error).toBe(boom);
+    expect(early.tags()).toEqual(['lifecycle:failed@0']);
   });
 });
