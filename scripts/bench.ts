@@ -1,6 +1,9 @@
 /**
  * `npm run bench`: W1, W2, W3 of shared/bench/WORKLOADS.md for livegrad and its peers, side by side
- * in one process run (see docs/benchmarks.md).
+ * (see docs/benchmarks.md). Each workload is measured in a fresh child process, all of its impls
+ * side by side in it: what one workload leaves in the JIT (type feedback from another network's
+ * shapes, inlining decisions) must not change another workload's numbers. Run W1 first in the same
+ * process and W2 through train() measured 1–2 points lower, and less steadily, than W2 alone.
  *
  *   npm run bench                      human table: workload, impl, throughput, livegrad ÷ impl
  *   npm run bench -- --json            one JSON object per line: {"workload":"W2","impl":"livegrad","samples_per_s":123.4}
@@ -8,7 +11,7 @@
  *                                      the server benchmarks (a) streamed W2, (b) step latency, (c) fan-out
  *   npm run bench -- --no-server       skip the server benchmarks
  *   npm run bench -- --check           losses of every impl after the same few steps, then exit
- *   npm run bench -- --runs 9 --run-seconds 0.5 --warmup-seconds 1.5 --no-heap --no-accuracy
+ *   npm run bench -- --runs 45 --run-seconds 0.1 --warmup-seconds 1.5 --no-heap --no-accuracy
  *
  * The heap check needs a global `gc`: without --expose-gc the bench re-runs itself with it.
  */
@@ -36,7 +39,7 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 9, runSeconds: 0.5, warmupSeconds: 1.5, server: true };
+  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 45, runSeconds: 0.1, warmupSeconds: 1.5, server: true };
   const value = (i: number): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new TypeError(`Expected a value after ${argv[i]}, got nothing`);
@@ -82,6 +85,39 @@ function respawnWithGc(): number | undefined {
   if (r.error) throw r.error;
   return r.status ?? 1;
 }
+
+/** Set in a child that measures one workload (see measureInChild). */
+const WORKLOAD_ENV = 'LIVEGRAD_BENCH_WORKLOAD';
+
+/**
+ * Measures one workload in a fresh process: this script again, same node flags and arguments, told
+ * by WORKLOAD_ENV which workload to measure; its progress lines pass through on stderr and its
+ * measurements come back as one JSON line on stdout.
+ */
+function measureInChild(id: WorkloadId): Measurement[] {
+  const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, [WORKLOAD_ENV]: id },
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`Expected the ${id} measurement to exit with 0, got ${r.status ?? r.signal}`);
+  return JSON.parse(r.stdout) as Measurement[];
+}
+
+/** The child's side of measureInChild. */
+async function measureOne(id: WorkloadId): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const progress = (line: string): void => {
+    if (!o.json) process.stderr.write(`  ${line}\n`);
+  };
+  const results = await measureWorkload(WORKLOADS[id], selectRunners([id], o.impls), o, progress);
+  process.stdout.write(`${JSON.stringify(results)}\n`);
+}
+
+/** Issue 3: train() (livegrad-rx) as a share of the bare loop (livegrad), in %. */
+const RX_TARGETS: Readonly<Partial<Record<WorkloadId, number>>> = { W1: 50, W2: 95 };
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MB`;
@@ -160,26 +196,26 @@ async function main(): Promise<void> {
   };
   const usesWasm = selectRunners(o.only, o.impls).some((r) => r.impl === 'tfjs-wasm');
   info(`livegrad bench: node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}${usesWasm ? `, tfjs-wasm ${await tfWasmFeatures()}` : ''}`);
-  info(`${o.runs} interleaved runs of ~${o.runSeconds} s after ${o.warmupSeconds} s warm-up; median; ratio = livegrad ÷ impl`);
+  info(`${o.runs} rounds of interleaved runs of ~${o.runSeconds} s after ${o.warmupSeconds} s warm-up; throughput: median; ratio = livegrad ÷ impl, median of the per-round ratios`);
 
   const rows: string[][] = [['workload', 'impl', 'throughput', 'unit', 'spread', 'livegrad ÷']];
+  const pipeline: string[] = []; // livegrad-rx against its targets
   const t0 = performance.now();
   for (const id of o.only) {
     const w = WORKLOADS[id];
-    const runners = selectRunners([id], o.impls);
-    if (runners.length === 0) continue;
-    const results: Measurement[] = await measureWorkload(w, runners, o, progress);
-    const lg = results.find((r) => r.impl === 'livegrad')?.perSecond;
-    for (const r of results) {
+    if (selectRunners([id], o.impls).length === 0) continue;
+    for (const r of measureInChild(id)) {
       if (o.json) {
         console.log(JSON.stringify({ workload: id, impl: r.impl, samples_per_s: Math.round(r.perSecond * 10) / 10 }));
         continue;
       }
       const spread = (Math.max(...r.rates) - Math.min(...r.rates)) / r.perSecond;
-      rows.push([`${id} ${w.name}`, r.impl, fmt(r.perSecond), w.throughput, `±${fmt(50 * spread)}%`, lg === undefined ? '-' : `${fmt(lg / r.perSecond, 2)}×`]);
+      rows.push([`${id} ${w.name}`, r.impl, fmt(r.perSecond), w.throughput, `±${fmt(50 * spread)}%`, r.livegradRatio === undefined ? '-' : `${fmt(r.livegradRatio, 2)}×`]);
+      if (r.impl === 'livegrad-rx' && r.livegradRatio !== undefined) pipeline.push(`${id} ${fmt(100 / r.livegradRatio, 1)} % (target ≥ ${RX_TARGETS[id]} %)`);
     }
   }
   if (!o.json) console.log(`\n${table(rows)}\n`);
+  if (pipeline.length > 0) info(`train() ÷ the bare loop (livegrad-rx ÷ livegrad, median of the per-round ratios): ${pipeline.join(', ')}`);
   const w2Livegrad = o.only.includes('W2') && (!o.impls || o.impls.includes('livegrad'));
   if (o.accuracy && w2Livegrad) {
     info(`W2 livegrad train accuracy after 20 epochs: ${(100 * digitsTrainAccuracy(WORKLOADS.W2, 20)).toFixed(2)}% (workload expects > 95%)`);
@@ -191,4 +227,6 @@ async function main(): Promise<void> {
 
 const code = respawnWithGc();
 if (code !== undefined) process.exit(code);
-await main();
+const child = process.env[WORKLOAD_ENV];
+if (child === undefined) await main();
+else await measureOne(child as WorkloadId);
