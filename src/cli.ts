@@ -26,8 +26,8 @@ Options:
   --max-sessions <n>        (default ${DEFAULT_SERVER_OPTIONS.maxSessions})
   --max-connections <n>     (default ${DEFAULT_SERVER_OPTIONS.maxConnections})
   --heartbeat <ms>          ping interval (default ${DEFAULT_SERVER_OPTIONS.heartbeatMs})
-  --inline-training         train sessions on the main thread, not each on a worker thread of its own
-                            (for one- or two-core machines: see docs/benchmarks.md)
+  --training-threads        train each session on a worker thread of its own (default with more than two CPUs)
+  --inline-training         train sessions on the main thread, between socket events (default with one or two)
   --log-level <level>       ${LOG_LEVELS.join(' | ')} (default info)
   -h, --help                this text
   -v, --version             the version
@@ -86,6 +86,7 @@ export function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Par
       case '--max-sessions': o.maxSessions = int(value(), flag); break;
       case '--max-connections': o.maxConnections = int(value(), flag); break;
       case '--heartbeat': o.heartbeatMs = int(value(), flag); break;
+      case '--training-threads': o.trainingThreads = true; break;
       case '--inline-training': o.trainingThreads = false; break;
       case '--log-level': {
         const l = value();

@@ -10,6 +10,7 @@
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { WebSocketServer } from 'ws';
 import { describe } from '../errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -52,9 +53,10 @@ export interface ServerOptions {
   /** Lossless events per session kept for `fromStep` replay. Default 4096. */
   readonly replayEvents?: number;
   /**
-   * Train each session on a worker thread of its own (default true): training never delays the
-   * sockets, and sessions train side by side on spare cores. false: on the main thread, between
-   * socket events (no thread hand-off; can be faster on a machine with one or two cores).
+   * Train each session on a worker thread of its own: training never delays the sockets, and
+   * sessions train side by side on spare cores. false: on the main thread, between socket events
+   * (no thread hand-off). Default: true on a machine with more than two CPUs; on one or two, where
+   * anything running beside training slows it down, false (docs/benchmarks.md, "Server").
    */
   readonly trainingThreads?: boolean;
   /** Per-connection outbox: low-water mark, lossless budget, grace period. */
@@ -79,7 +81,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   credits: 8,
   queueCapacity: 16,
   replayEvents: 4096,
-  trainingThreads: true,
+  trainingThreads: availableParallelism() > 2,
   outbox: { lowWaterBytes: 256 * 2 ** 10, maxBytes: 8 * 2 ** 20, maxMessages: 50_000, graceMs: 5000 } satisfies OutboxOptions,
   shutdownTimeoutMs: 5000,
 } as const;

@@ -22,7 +22,7 @@ const CHILD = `
 import { createServer } from './dist/src/index.js';
 import { WebSocket } from 'ws';
 import { pack, unpack } from 'msgpackr';
-const server = await createServer({ host: '127.0.0.1', port: 0 });
+const server = await createServer({ host: '127.0.0.1', port: 0, trainingThreads: true });
 const ws = new WebSocket(server.url);
 const seen = [];
 const done = new Promise((resolve, reject) => {

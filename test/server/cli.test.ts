@@ -34,7 +34,8 @@ describe('livegrad serve', () => {
     );
     expect(options).toMatchObject({ host: '0.0.0.0', port: 0, origins: ['http://a', 'http://b'], maxPayload: 1000, maxSessions: 3, maxConnections: 9, heartbeatMs: 500, trainingThreads: false, readToken: 'r' });
     expect(level).toBe('warn');
-    expect(parseServe([], {}).options.trainingThreads).toBeUndefined(); // the server's default: threads
+    expect(parseServe(['--training-threads'], {}).options.trainingThreads).toBe(true);
+    expect(parseServe([], {}).options.trainingThreads).toBeUndefined(); // the server's default, by the number of CPUs
   });
 
   it('answers a bad option with the usage and exit code 2, and --version with the version', () => {

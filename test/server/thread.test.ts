@@ -11,7 +11,7 @@ const { start, connect } = useServers();
 
 describe('training threads', () => {
   it('answers a ping while a long step trains on the session thread', async () => {
-    const server = await start();
+    const server = await start({ trainingThreads: true });
     const c = await connect(server);
     // 784-1024-10, one batch of 1024 rows: several GFLOP, far longer than a loopback round trip
     const rows = 1024;
