@@ -27,6 +27,12 @@ export function useServers() {
   };
 }
 
+/** The server's two ways to train a session (`trainingThreads`), for describe.each. */
+export const TRAINING_MODES = [
+  { mode: 'on their own threads', trainingThreads: true },
+  { mode: 'inline', trainingThreads: false },
+] as const;
+
 /** 4 inputs, 8 tanh, 3 softmax: 67 parameters. */
 export const TINY = { inputSize: 4, layers: [{ units: 8, activation: 'tanh' }, { units: 3, activation: 'softmax' }], seed: 1 } as const;
 

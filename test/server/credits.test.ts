@@ -4,14 +4,11 @@
  * later message could bring, and a paused session holds producers back.
  */
 import { describe, expect, it } from 'vitest';
-import { createMessage, samples, useServers } from '../helpers/server.js';
+import { createMessage, samples, TRAINING_MODES, useServers } from '../helpers/server.js';
 
 const { start, connect } = useServers();
 
-describe.each([
-  { mode: 'on their own threads', trainingThreads: true },
-  { mode: 'inline', trainingThreads: false },
-])('credits, trained $mode', ({ trainingThreads }) => {
+describe.each(TRAINING_MODES)('credits, trained $mode', ({ trainingThreads }) => {
   it('gives a producer that ignores its credits E_NO_CREDIT, and keeps the queue bounded', async () => {
     const server = await start({ trainingThreads });
     const c = await connect(server);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createServer, createTrainer, sgd, type Mlp } from '../../src/index.js';
 import { expectSameBits } from '../helpers/bits.js';
-import { chunkValues, createMessage, produce, samples, TINY, useServers } from '../helpers/server.js';
+import { chunkValues, createMessage, produce, samples, TINY, TRAINING_MODES, useServers } from '../helpers/server.js';
 import { f32, numbers, TestClient, type Msg } from '../helpers/ws-client.js';
 
 const { start, connect } = useServers();
@@ -90,10 +90,7 @@ describe('heartbeat', () => {
   });
 });
 
-describe.each([
-  { mode: 'on their own threads', trainingThreads: true },
-  { mode: 'inline', trainingThreads: false },
-])('sessions, trained $mode', ({ trainingThreads }) => {
+describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) => {
   it('creates, lists, and refuses a duplicate name', async () => {
     const server = await start({ trainingThreads });
     const c = await connect(server);

@@ -4,7 +4,7 @@
  * and a session whose trainer fails ends cleanly while the server and the other sessions go on.
  */
 import { describe, expect, it } from 'vitest';
-import { createMessage, produce, useServers } from '../helpers/server.js';
+import { createMessage, produce, TRAINING_MODES, useServers } from '../helpers/server.js';
 import { f32 } from '../helpers/ws-client.js';
 
 const { start, connect } = useServers();
@@ -37,10 +37,7 @@ describe('training threads', () => {
   }, 90_000);
 });
 
-describe.each([
-  { mode: 'on their own threads', trainingThreads: true },
-  { mode: 'inline', trainingThreads: false },
-])('sessions trained $mode', ({ trainingThreads }) => {
+describe.each(TRAINING_MODES)('sessions trained $mode', ({ trainingThreads }) => {
 
   it('replies to a session’s controls, predictions and snapshots in the order they were sent', async () => {
     const server = await start({ trainingThreads });
