@@ -70,6 +70,7 @@ export class ServerSession {
   private offerHead = 0;
   /** Rows handed to the trainer (refused ones taken back). */
   private rowsPushed = 0;
+  private pumping = false;
   private readonly samples0: number;
   private closing = false;
   private ended = false;
@@ -152,6 +153,16 @@ export class ServerSession {
   }
 
   private pump(force = false): void {
+    if (this.pumping) return; // an inline trainer refuses a chunk inside push(): the loop below goes on
+    this.pumping = true;
+    try {
+      this.pumpOffers(force);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpOffers(force: boolean): void {
     while (this.offerHead < this.offers.length && (force || this.room()) && !this.trainer.done) {
       const o = this.offers[this.offerHead]!;
       this.offers[this.offerHead++] = undefined;
