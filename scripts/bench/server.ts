@@ -23,6 +23,8 @@ import { pack, unpack } from 'msgpackr';
 import { WebSocket } from 'ws';
 import { createServer } from '../../src/index.js';
 import { livegradTrainer } from './livegrad.js';
+import type { Trainer } from './registry.js';
+import { rxRunners } from './rx.js';
 import { median } from './measure.js';
 import type { ProducerJob, ProducerResult } from './producer.js';
 import { w2Create } from './producer.js';
@@ -48,6 +50,13 @@ export interface StreamedResult {
   readonly nativeMasking: boolean;
   /** The server's `trainingThreads`. */
   readonly trainingThreads: boolean;
+  /**
+   * The same against W2 through `train()` in process (the pipeline a session runs: validation,
+   * re-batching, events, metrics), measured right after each bare in-process run: like for like.
+   */
+  readonly pipelineSamplesPerSecond: number;
+  readonly pipelineRatio: number;
+  readonly pipelineRatios: readonly number[];
 }
 
 export interface CoreSharingResult {
@@ -98,6 +107,14 @@ function inProcessRate(t: ReturnType<typeof livegradTrainer>, seconds: number): 
   return samples / ((performance.now() - t0) / 1000);
 }
 
+/** W2 through `train()` in this process (scripts/bench/rx.ts, as the `livegrad-rx` rows): samples/s over `seconds`. */
+async function pipelineRate(t: Trainer, seconds: number): Promise<number> {
+  const t0 = performance.now();
+  let samples = 0;
+  while (performance.now() - t0 < seconds * 1000) samples += await t.run(50);
+  return samples / ((performance.now() - t0) / 1000);
+}
+
 /** True when ws finds bufferutil's native mask and unmask (ws skips it when WS_NO_BUFFER_UTIL is set). */
 function nativeMasking(): boolean {
   if (process.env['WS_NO_BUFFER_UTIL']) return false;
@@ -113,6 +130,8 @@ function nativeMasking(): boolean {
  * (a) W2 streamed from another process vs trained in process. The host is shared and noisy, so
  * the runs alternate, in-process first and last, and each streamed run is compared with the
  * mean of the in-process runs on either side of it; the result is the median of those ratios.
+ * Each in-process slot runs the bare stepper (the strict denominator, the target's) and then
+ * `train()` (the pipeline a session runs), and both ratios are reported.
  */
 export async function benchStreamedW2(
   options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number; trainingThreads?: boolean } = {},
@@ -124,8 +143,11 @@ export async function benchStreamedW2(
   const trainingThreads = options.trainingThreads ?? true;
   const server = await createServer({ port: 0, trainingThreads });
   const trainer = livegradTrainer(WORKLOADS.W2);
+  const pipeline = await rxRunners.find((r) => r.workload === 'W2')!.setup(WORKLOADS.W2);
   inProcessRate(trainer, warmupSeconds);
+  await pipelineRate(pipeline, warmupSeconds);
   const inProcess: number[] = [inProcessRate(trainer, seconds)];
+  const inPipeline: number[] = [await pipelineRate(pipeline, seconds)];
   const streamed: number[] = [];
   const producerCpu: number[] = [];
   let messageBytes = 0;
@@ -138,11 +160,14 @@ export async function benchStreamedW2(
       producerCpu.push(result.cpu);
       messageBytes = result.messageBytes;
       inProcess.push(inProcessRate(trainer, seconds));
+      inPipeline.push(await pipelineRate(pipeline, seconds));
     }
   } finally {
+    pipeline.dispose?.();
     await server.close();
   }
   const ratios = streamed.map((s, r) => s / ((inProcess[r]! + inProcess[r + 1]!) / 2));
+  const pipelineRatios = streamed.map((s, r) => s / ((inPipeline[r]! + inPipeline[r + 1]!) / 2));
   return {
     inProcessSamplesPerSecond: median(inProcess),
     streamedSamplesPerSecond: median(streamed),
@@ -154,6 +179,9 @@ export async function benchStreamedW2(
     producerCpu: median(producerCpu),
     nativeMasking: nativeMasking(),
     trainingThreads,
+    pipelineSamplesPerSecond: median(inPipeline),
+    pipelineRatio: median(pipelineRatios),
+    pipelineRatios,
   };
 }
 
@@ -324,6 +352,8 @@ export function formatServerBench(as: readonly StreamedResult[], bs: readonly La
       `server (a) W2 streamed over loopback from another process, sessions trained ${a.trainingThreads ? 'on their own threads' : 'inline'}: ${n(a.streamedSamplesPerSecond)} samples/s, ` +
         `in process ${n(a.inProcessSamplesPerSecond)} samples/s: ${(100 * a.ratio).toFixed(1)} % (target ≥ 90 %; median of ${a.runs} runs, each against the in-process runs either side: ` +
         `${a.ratios.map((r) => `${(100 * r).toFixed(0)} %`).join(', ')})`,
+      `  against train() in process (${n(a.pipelineSamplesPerSecond)} samples/s: the session's pipeline, like for like): ${(100 * a.pipelineRatio).toFixed(1)} % ` +
+        `(${a.pipelineRatios.map((r) => `${(100 * r).toFixed(0)} %`).join(', ')})`,
       `  messages of ${n(a.rowsPerMessage)} rows (${n(a.messageBytes)} bytes), producer CPU ${(100 * a.producerCpu).toFixed(0)} % of a core, ` +
         `WebSocket masking ${a.nativeMasking ? 'native (bufferutil)' : 'in JavaScript (bufferutil not loaded)'}`,
     );
