@@ -7,8 +7,9 @@
  * order, at its batch boundaries): push (a chunk, with a ticket the main thread chose),
  * calls that want an answer (control, predict, snapshot), end, close.
  *
- * Worker → main: one `Flush` per turn of the worker's event loop that produced anything: the
- * events and answers in the order they happened, then the trainer's counters at that moment.
+ * Worker → main: one `Flush` per callback of the worker (a message handled, a training slice)
+ * that produced anything: the events and answers in the order they happened, then the trainer's
+ * counters at that moment.
  */
 import type { Mlp } from '../nn/mlp.js';
 import type { OptimizerState } from '../nn/optimizers.js';

@@ -21,7 +21,7 @@ function threadError(e: unknown): ThreadError {
   return { code: undefined, message: String(e) };
 }
 
-/** Step events as rows of numbers (see STEP_COLUMNS), in a buffer that grows as needed and is handed over whole. */
+/** Step events as rows of numbers (see STEP_COLUMNS), in a buffer that grows as needed; take() hands over a copy of the rows. */
 class StepRows {
   readonly width: number;
   private data: Float64Array;
