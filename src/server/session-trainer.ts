@@ -129,6 +129,11 @@ export class InlineTrainer implements SessionTrainer {
     this.trainer.start();
   }
 
+  /**
+   * Takes the chunk now; says so (accepted / rejected) in a microtask, as the calls' promises do,
+   * so that replies keep the order of the messages: `created`, then a `controlled`, then the ack
+   * of samples sent after that control, even when they arrive in one read.
+   */
   push(batch: Batch, handlers: PushHandlers): void {
     try {
       this.trainer.push(batch, (step) => {
@@ -136,10 +141,10 @@ export class InlineTrainer implements SessionTrainer {
         if (step !== undefined) handlers.consumed(step);
       });
     } catch (e) {
-      handlers.rejected(e instanceof Error ? e : new Error(String(e)));
+      queueMicrotask(() => handlers.rejected(e instanceof Error ? e : new Error(String(e))));
       return;
     }
-    handlers.accepted();
+    queueMicrotask(() => handlers.accepted());
   }
 
   control(control: unknown, atStep: number | undefined): Promise<{ step: number }> {

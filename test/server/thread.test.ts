@@ -4,7 +4,7 @@
  * and a session whose trainer fails ends cleanly while the server and the other sessions go on.
  */
 import { describe, expect, it } from 'vitest';
-import { createMessage, produce, TRAINING_MODES, useServers } from '../helpers/server.js';
+import { createMessage, produce, samples, TRAINING_MODES, useServers } from '../helpers/server.js';
 import { f32 } from '../helpers/ws-client.js';
 
 const { start, connect } = useServers();
@@ -62,6 +62,20 @@ describe.each(TRAINING_MODES)('sessions trained $mode', ({ trainingThreads }) =>
     // the snapshot was taken after both sets were taken (they apply at the next batch boundary: no batch is queued)
     expect(replies[3]!['optimizer']).toMatchObject({ kind: 'sgd', lr: 0.2, momentum: 0.9 });
     expect(replies[4]!['output']).toMatchObject({ shape: [2, 3] });
+  });
+
+  it('keeps the order of a session’s replies to messages sent back to back, create first', async () => {
+    const server = await start({ trainingThreads });
+    const c = await connect(server);
+    c.send({ ...createMessage('s'), id: 'create' });
+    c.send({ id: 'pause', type: 'control', session: 's', control: { action: 'pause' } });
+    c.send(samples('s', 0, 4));
+    c.send({ id: 'predict', type: 'predict', session: 's', x: f32([1, 4], [0, 1, 0, 1]) });
+    c.send(samples('s', 1, 4));
+    c.send({ id: 'snapshot', type: 'snapshot', session: 's' });
+    await c.waitFor((m) => m['ref'] === 'snapshot');
+    const order = c.messages.filter((m) => m['type'] !== 'welcome').map((m) => (m['type'] === 'ack' ? `ack ${String(m['seq'])}` : m['type']));
+    expect(order).toEqual(['created', 'controlled', 'ack 0', 'prediction', 'ack 1', 'snapshot']);
   });
 
   it('ends a session whose trainer fails, and the server and another session go on', async () => {
