@@ -280,10 +280,20 @@ export class Hub implements MessageHandler {
     });
   }
 
-  /** Shutdown: no new sessions; every session stops at its current batch boundary. */
-  stop(): Promise<void> {
+  /**
+   * Shutdown: no new sessions; every session stops at its current batch boundary. A session whose
+   * training thread is still in a step `timeoutMs` later has the thread terminated (the session
+   * fails, its subscribers are told); an inline step cannot be interrupted and is waited for.
+   */
+  stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
-    const all = [...this.sessions.values()].map((s) => new Promise<void>((resolve) => s.close(false, resolve, 'shutdown')));
-    return Promise.all(all).then(() => undefined);
+    const sessions = [...this.sessions.values()];
+    const all = sessions.map((s) => new Promise<void>((resolve) => s.close(false, resolve, 'shutdown')));
+    const timer = setTimeout(() => {
+      for (const s of sessions) {
+        if (!s.trainer.done) s.trainer.terminate(`Expected session "${s.name}" to stop within ${timeoutMs} ms of shutdown, got a step still running: its training thread was terminated`);
+      }
+    }, timeoutMs);
+    return Promise.all(all).then(() => clearTimeout(timer));
   }
 }

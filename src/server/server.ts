@@ -61,7 +61,10 @@ export interface ServerOptions {
   readonly trainingThreads?: boolean;
   /** Per-connection outbox: low-water mark, lossless budget, grace period. */
   readonly outbox?: Partial<OutboxOptions>;
-  /** Longest a shutdown waits for outboxes to flush and sockets to close. Default 5 s. */
+  /**
+   * Longest a shutdown waits for each of: sessions to stop (a session thread still in a step is
+   * then terminated and its session fails), outboxes to flush, sockets to close. Default 5 s.
+   */
   readonly shutdownTimeoutMs?: number;
   /** A logger, or a level for the built-in JSON-lines logger. Default `silent`. */
   readonly log?: Logger | LogLevel;
@@ -226,7 +229,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
     log.info('shutting down', { sessions: hub.sessions.size, connections: hub.connections.size });
     const httpClosed = new Promise<void>((res) => http.close(() => res()));
     http.closeIdleConnections();
-    await hub.stop();
+    await hub.stop(o.shutdownTimeoutMs);
     const conns = [...hub.connections];
     await Promise.all(conns.map((c) => c.flushed(o.shutdownTimeoutMs)));
     for (const c of conns) c.close(1001, 'E_SHUTTING_DOWN: server shutting down');

@@ -59,6 +59,11 @@ export interface SessionTrainer {
   end(): void;
   /** Stop at the current batch boundary: drop the queue, emit `completed` with `reason`, complete. */
   close(reason: string): void;
+  /**
+   * Stop now, even inside a step: a training thread is terminated and the trainer fails
+   * (`lifecycle: failed` with `reason`). Inline, nothing can interrupt a step: a no-op (close waits).
+   */
+  terminate(reason: string): void;
 }
 
 /** Answers a call on the trainer's own thread (the training thread's, or the inline trainer's). Throws what the trainer throws. */
@@ -165,5 +170,9 @@ export class InlineTrainer implements SessionTrainer {
 
   close(reason: string): void {
     this.trainer.close(reason);
+  }
+
+  terminate(_reason: string): void {
+    // a step on this thread has already run to its end by the time anything else can run
   }
 }

@@ -199,6 +199,12 @@ export class TrainerThread implements SessionTrainer {
     this.post({ op: 'close', reason });
   }
 
+  /** Terminates the thread now, inside a step if need be: the session fails with `reason`. */
+  terminate(reason: string): void {
+    if (this.done) return;
+    this.died(new Error(reason));
+  }
+
   private received(f: Flush): void {
     const width = STEP_COLUMNS.length + this.shape.layers.length;
     for (const item of f.items) {

@@ -35,6 +35,32 @@ describe('training threads', () => {
     const step = await c.waitFor((m) => m['type'] === 'step', { timeoutMs: 60_000 });
     expect(c.messages.indexOf(pong)).toBeLessThan(c.messages.indexOf(step));
   }, 90_000);
+
+  it('terminates a thread still in a step when shutdown has waited shutdownTimeoutMs, and the session fails', async () => {
+    // one 4096-row batch of 784-1024-10: a step of seconds, far longer than the 200 ms allowed
+    const rows = 4096;
+    const server = await start({ trainingThreads: true, shutdownTimeoutMs: 200, maxPayload: 32 * 2 ** 20 });
+    const c = await connect(server);
+    await c.ok({
+      type: 'create',
+      session: 'big',
+      model: { inputSize: 784, layers: [{ units: 1024, activation: 'relu' }, { units: 10, activation: 'softmax' }], seed: 1 },
+      loss: 'crossEntropy',
+      optimizer: { kind: 'sgd', lr: 0.01 },
+      batchSize: rows,
+    });
+    await c.ok({ type: 'subscribe', session: 'big', topics: ['step', 'lifecycle'] });
+    const x = new Float32Array(rows * 784).map((_, i) => (i % 255) / 255);
+    const y = new Float32Array(rows).map((_, i) => i % 10);
+    c.send({ type: 'samples', session: 'big', seq: 0, x: f32([rows, 784], x), y: f32([rows], y) });
+    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+    await server.close();
+    expect((await c.closed).code).toBe(1001);
+    expect(c.of('step', 'big')).toHaveLength(0);
+    const lifecycle = c.of('lifecycle', 'big');
+    expect(lifecycle.at(-1)).toMatchObject({ state: 'failed', step: 0 });
+    expect(lifecycle.at(-1)!['reason']).toMatch(/^Expected session "big" to stop within 200 ms of shutdown, got a step still running/);
+  }, 90_000);
 });
 
 describe.each(TRAINING_MODES)('sessions trained $mode', ({ trainingThreads }) => {
