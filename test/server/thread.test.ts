@@ -5,29 +5,36 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMessage, produce, samples, TRAINING_MODES, useServers } from '../helpers/server.js';
-import { f32 } from '../helpers/ws-client.js';
+import { f32, type TestClient } from '../helpers/ws-client.js';
 
 const { start, connect } = useServers();
+
+/**
+ * Creates session "big" (784-1024-10, batch `rows`), subscribes `c` to `topics`, sends one batch
+ * of `rows` rows and waits for its ack: the thread then starts one long step (several GFLOP per
+ * 1024 rows, far longer than a loopback round trip).
+ */
+async function startLongStep(c: TestClient, rows: number, topics: string[]): Promise<void> {
+  await c.ok({
+    type: 'create',
+    session: 'big',
+    model: { inputSize: 784, layers: [{ units: 1024, activation: 'relu' }, { units: 10, activation: 'softmax' }], seed: 1 },
+    loss: 'crossEntropy',
+    optimizer: { kind: 'sgd', lr: 0.01 },
+    batchSize: rows,
+  });
+  await c.ok({ type: 'subscribe', session: 'big', topics });
+  const x = new Float32Array(rows * 784).map((_, i) => (i % 255) / 255);
+  const y = new Float32Array(rows).map((_, i) => i % 10);
+  c.send({ type: 'samples', session: 'big', seq: 0, x: f32([rows, 784], x), y: f32([rows], y) });
+  await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+}
 
 describe('training threads', () => {
   it('answers a ping while a long step trains on the session thread', async () => {
     const server = await start({ trainingThreads: true });
     const c = await connect(server);
-    // 784-1024-10, one batch of 1024 rows: several GFLOP, far longer than a loopback round trip
-    const rows = 1024;
-    await c.ok({
-      type: 'create',
-      session: 'big',
-      model: { inputSize: 784, layers: [{ units: 1024, activation: 'relu' }, { units: 10, activation: 'softmax' }], seed: 1 },
-      loss: 'crossEntropy',
-      optimizer: { kind: 'sgd', lr: 0.01 },
-      batchSize: rows,
-    });
-    await c.ok({ type: 'subscribe', session: 'big', topics: ['step'] });
-    const x = new Float32Array(rows * 784).map((_, i) => (i % 255) / 255);
-    const y = new Float32Array(rows).map((_, i) => i % 10);
-    c.send({ type: 'samples', session: 'big', seq: 0, x: f32([rows, 784], x), y: f32([rows], y) });
-    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+    await startLongStep(c, 1024, ['step']);
     // the thread starts the step right after taking the batch; the main thread answers meanwhile
     const pong = await c.ok({ type: 'ping' });
     expect(c.of('step', 'big')).toHaveLength(0);
@@ -37,23 +44,10 @@ describe('training threads', () => {
   }, 90_000);
 
   it('terminates a thread still in a step when shutdown has waited shutdownTimeoutMs, and the session fails', async () => {
-    // one 4096-row batch of 784-1024-10: a step of seconds, far longer than the 200 ms allowed
-    const rows = 4096;
+    // one 4096-row batch: a step of seconds, far longer than the 200 ms allowed
     const server = await start({ trainingThreads: true, shutdownTimeoutMs: 200, maxPayload: 32 * 2 ** 20 });
     const c = await connect(server);
-    await c.ok({
-      type: 'create',
-      session: 'big',
-      model: { inputSize: 784, layers: [{ units: 1024, activation: 'relu' }, { units: 10, activation: 'softmax' }], seed: 1 },
-      loss: 'crossEntropy',
-      optimizer: { kind: 'sgd', lr: 0.01 },
-      batchSize: rows,
-    });
-    await c.ok({ type: 'subscribe', session: 'big', topics: ['step', 'lifecycle'] });
-    const x = new Float32Array(rows * 784).map((_, i) => (i % 255) / 255);
-    const y = new Float32Array(rows).map((_, i) => i % 10);
-    c.send({ type: 'samples', session: 'big', seq: 0, x: f32([rows, 784], x), y: f32([rows], y) });
-    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+    await startLongStep(c, 4096, ['step', 'lifecycle']);
     await server.close();
     expect((await c.closed).code).toBe(1001);
     expect(c.of('step', 'big')).toHaveLength(0);
