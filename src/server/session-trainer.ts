@@ -18,6 +18,7 @@ import type { Batch } from '../nn/step.js';
 import type { Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
 import { createTrainer, type TrainConfig, type Trainer } from '../pipeline/trainer.js';
+import { Intake } from './intake.js';
 import type { Call, CallResults, ThreadSnapshot } from './thread-messages.js';
 
 /** What the owner of a pushed chunk hears about it. */
@@ -39,6 +40,7 @@ export interface SessionTrainer {
   readonly steps: number;
   readonly samples: number;
   readonly paused: boolean;
+  /** Batches queued in the trainer plus chunks waiting for room. */
   readonly queueDepth: number;
   readonly batchSize: number;
   /** True once the trainer has completed or failed (its last event is out). */
@@ -47,17 +49,23 @@ export interface SessionTrainer {
   readonly ready: Promise<void>;
   /** Emits `lifecycle: started`. */
   start(): void;
-  /** Hands over a chunk (the caller must not use its arrays afterwards). Exactly one of accepted / rejected follows, then consumed once trained. */
-  push(batch: Batch, handlers: PushHandlers): void;
+  /**
+   * Offers a chunk from the producer `key` (the caller must not use its arrays afterwards). It
+   * waits on the trainer's side until there is room (intake.ts); exactly one of accepted /
+   * rejected follows, then consumed once its last row is trained.
+   */
+  offer(key: object, batch: Batch, handlers: PushHandlers): void;
+  /** Forgets the chunks of producer `key` still waiting for room: they hear nothing more. */
+  withdraw(key: object): void;
   /** Validates (E_BAD_CONTROL) and queues a control; resolves with the step count when it was taken. */
   control(control: unknown, atStep: number | undefined): Promise<{ step: number }>;
   /** Inference on the live weights, with the step of the weights used. */
   predict(x: Tensor): Promise<{ output: Tensor; step: number }>;
   /** Copies of the live weights, optimizer state and hyperparameters. */
   snapshot(): Promise<ThreadSnapshot>;
-  /** No more input: train what was pushed (the partial batch too), then complete. */
+  /** No more input: take every waiting chunk, train it all (the partial batch too), then complete. */
   end(): void;
-  /** Stop at the current batch boundary: drop the queue, emit `completed` with `reason`, complete. */
+  /** Stop at the current batch boundary: drop the queue, refuse waiting chunks, emit `completed` with `reason`, complete. */
   close(reason: string): void;
   /**
    * Stop now, even inside a step: a training thread is terminated and the trainer fails
@@ -96,15 +104,20 @@ function settle<T>(f: () => T): Promise<T> {
 /** The trainer on the calling thread (see the top of this file). */
 export class InlineTrainer implements SessionTrainer {
   private readonly trainer: Trainer;
+  private readonly intake: Intake<object>;
   readonly session: string;
   readonly shape: Mlp;
   readonly loss: LossName;
   readonly events$: Observable<TrainEvent>;
   readonly ready = Promise.resolve();
 
-  /** Throws createTrainer's TypeError / RangeError / LivegradError for a bad config. */
-  constructor(config: TrainConfig) {
+  /**
+   * Throws createTrainer's TypeError / RangeError / LivegradError for a bad config.
+   * @param queueCapacity  batches handed to the trainer and not yet trained, at most (intake.ts)
+   */
+  constructor(config: TrainConfig, queueCapacity: number) {
     this.trainer = createTrainer(config);
+    this.intake = new Intake(this.trainer, queueCapacity);
     this.session = this.trainer.session;
     this.shape = cloneModel(this.trainer.model);
     this.loss = this.trainer.config.loss;
@@ -121,7 +134,7 @@ export class InlineTrainer implements SessionTrainer {
     return this.trainer.paused;
   }
   get queueDepth(): number {
-    return this.trainer.queueDepth;
+    return this.trainer.queueDepth + this.intake.count;
   }
   get batchSize(): number {
     return this.trainer.batchSize;
@@ -135,21 +148,21 @@ export class InlineTrainer implements SessionTrainer {
   }
 
   /**
-   * Takes the chunk now; says so (accepted / rejected) in a microtask, as the calls' promises do,
-   * so that replies keep the order of the messages: `created`, then a `controlled`, then the ack
-   * of samples sent after that control, even when they arrive in one read.
+   * Says accepted / rejected in a microtask, as the calls' promises settle, so that replies keep
+   * the order of the messages: `created`, then a `controlled`, then the ack of samples sent
+   * after that control, even when they arrive in one read. `consumed` too, so that it never
+   * overtakes the ack of a chunk taken and trained within one slice.
    */
-  push(batch: Batch, handlers: PushHandlers): void {
-    try {
-      this.trainer.push(batch, (step) => {
-        // the server's trainer queue never drops (policy error, unbounded): step is always a number
-        if (step !== undefined) handlers.consumed(step);
-      });
-    } catch (e) {
-      queueMicrotask(() => handlers.rejected(e instanceof Error ? e : new Error(String(e))));
-      return;
-    }
-    queueMicrotask(() => handlers.accepted());
+  offer(key: object, batch: Batch, handlers: PushHandlers): void {
+    this.intake.offer(key, batch, {
+      accepted: () => queueMicrotask(() => handlers.accepted()),
+      rejected: (e) => queueMicrotask(() => handlers.rejected(e)),
+      consumed: (step) => queueMicrotask(() => handlers.consumed(step)),
+    });
+  }
+
+  withdraw(key: object): void {
+    this.intake.withdraw((k) => k === key);
   }
 
   control(control: unknown, atStep: number | undefined): Promise<{ step: number }> {
@@ -165,11 +178,11 @@ export class InlineTrainer implements SessionTrainer {
   }
 
   end(): void {
-    this.trainer.end();
+    this.intake.end();
   }
 
   close(reason: string): void {
-    this.trainer.close(reason);
+    this.intake.close(reason);
   }
 
   terminate(_reason: string): void {

@@ -6,15 +6,13 @@
  * (session-trainer.ts); this object, on the main thread, owns everything a socket touches.
  *
  * Ingest and credits. A producer may have `credits` `samples` messages unacknowledged. A message
- * that passes validation waits in `offers` until the session has room, then goes to the trainer;
- * once the trainer has taken it, it is acknowledged (`ack`: the credit is back), or refused with
- * an error naming the problem; when its last row has been trained, the producer gets `consumed`
- * with that step. Room means fewer than `queueCapacity × batchSize` rows handed to the trainer
- * and not yet trained. Rows held back in a partial batch count, but there are always
- * fewer than `batchSize` of them, so an idle trainer always has room: acceptance never waits for
- * rows that only the producer's next message could bring, and credits cannot deadlock. While
- * the session is paused nothing trains, offers wait, and producers run out of credit: that is
- * the back-pressure.
+ * that passes validation is offered to the trainer, and waits on the trainer's side (intake.ts,
+ * on the training thread when there is one) until there is room: fewer than
+ * `queueCapacity × batchSize` rows handed over and not yet trained. Once the trainer has taken
+ * it, it is acknowledged (`ack`: the credit is back), or refused with an error naming the
+ * problem; when its last row has been trained, the producer gets `consumed` with that step.
+ * While the session is paused nothing trains, offers wait, and producers run out of credit: that
+ * is the back-pressure.
  *
  * Events. The session subscribes once to the trainer's events, wraps each in a Packet (encoded at
  * most once per format, however many subscribers), keeps lossless ones in a ring for `fromStep`
@@ -51,13 +49,6 @@ export interface SessionOptions {
   readonly thread: boolean;
 }
 
-interface Offer {
-  readonly producer: Producer;
-  readonly seq: number;
-  readonly batch: Batch;
-  readonly rows: number;
-}
-
 export class ServerSession {
   readonly name: string;
   readonly trainer: SessionTrainer;
@@ -66,12 +57,6 @@ export class ServerSession {
   readonly config: TrainConfig;
   private readonly subscribers = new Map<object, Subscription>();
   private readonly ring: Ring<Packet>;
-  private offers: (Offer | undefined)[] = [];
-  private offerHead = 0;
-  /** Rows handed to the trainer (refused ones taken back). */
-  private rowsPushed = 0;
-  private pumping = false;
-  private readonly samples0: number;
   private closing = false;
   private ended = false;
   private readonly endWaiters: (() => void)[] = [];
@@ -89,13 +74,12 @@ export class ServerSession {
     private readonly counters: Counters,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
-    this.trainer = options.thread ? new TrainerThread(config) : new InlineTrainer(config);
+    this.trainer = options.thread ? new TrainerThread(config, options.queueCapacity) : new InlineTrainer(config, options.queueCapacity);
     this.config = config;
     this.name = this.trainer.session;
     this.credits = options.credits;
     this.queueCapacity = options.queueCapacity;
     this.ring = new Ring(options.replayEvents);
-    this.samples0 = this.trainer.samples;
     this.trainer.events$.subscribe({
       next: (e) => this.fanOut(e),
       complete: () => this.end(),
@@ -121,7 +105,7 @@ export class ServerSession {
       loss: t.loss,
       batchSize: t.batchSize,
       credits: this.credits,
-      queueDepth: t.queueDepth + (this.offers.length - this.offerHead),
+      queueDepth: t.queueDepth,
       subscribers: this.subscribers.size,
     };
   }
@@ -136,58 +120,23 @@ export class ServerSession {
     if (e.type === 'step') {
       this.counters.steps++;
       this.counters.samples += e.batchSize;
-      if (this.offerHead < this.offers.length) this.pump();
     }
   }
 
-  /** A validated chunk from a producer: accepted now if there is room, else when there is. */
+  /** A validated chunk from a producer: accepted (ack) once the trainer has room for it. */
   offer(producer: Producer, seq: number, batch: Batch): void {
     if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
-    this.offers.push({ producer, seq, batch, rows: batch.x.shape[0]! });
-    this.pump();
-  }
-
-  private room(): boolean {
-    const pending = this.rowsPushed - (this.trainer.samples - this.samples0);
-    return pending < this.queueCapacity * this.trainer.batchSize;
-  }
-
-  private pump(force = false): void {
-    if (this.pumping) return; // an inline trainer refuses a chunk inside push(): the loop below goes on
-    this.pumping = true;
-    try {
-      this.pumpOffers(force);
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private pumpOffers(force: boolean): void {
-    while (this.offerHead < this.offers.length && (force || this.room()) && !this.trainer.done) {
-      const o = this.offers[this.offerHead]!;
-      this.offers[this.offerHead++] = undefined;
-      this.rowsPushed += o.rows;
-      this.trainer.push(o.batch, {
-        accepted: () => o.producer.accepted(this.name, o.seq, o.rows),
-        rejected: (e) => {
-          this.rowsPushed -= o.rows;
-          o.producer.rejected(this.name, o.seq, e);
-          if (!this.isClosing) this.pump();
-        },
-        consumed: (step) => o.producer.consumed(this.name, o.seq, step),
-      });
-    }
-    if (this.offerHead === this.offers.length) {
-      this.offers = [];
-      this.offerHead = 0;
-    }
+    const rows = batch.x.shape[0]!;
+    this.trainer.offer(producer, batch, {
+      accepted: () => producer.accepted(this.name, seq, rows),
+      rejected: (e) => producer.rejected(this.name, seq, e),
+      consumed: (step) => producer.consumed(this.name, seq, step),
+    });
   }
 
   /** Offers of a producer that went away: never acknowledged, so dropped. */
   dropProducer(producer: Producer): void {
-    for (let i = this.offerHead; i < this.offers.length; i++) if (this.offers[i]?.producer === producer) this.offers[i] = undefined;
-    this.offers = this.offers.slice(this.offerHead).filter((o) => o !== undefined);
-    this.offerHead = 0;
+    this.trainer.withdraw(producer);
   }
 
   /**
@@ -228,7 +177,6 @@ export class ServerSession {
     if (this.closing) return;
     this.closing = true;
     if (drain) {
-      this.pump(true);
       this.trainer.end();
     } else {
       this.trainer.close(reason);
@@ -240,12 +188,6 @@ export class ServerSession {
     this.failure = error;
     this.ended = true;
     this.closing = true;
-    for (let i = this.offerHead; i < this.offers.length; i++) {
-      const o = this.offers[i];
-      o?.producer.rejected(this.name, o.seq, new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" ended before the samples were accepted`));
-    }
-    this.offers = [];
-    this.offerHead = 0;
     for (const sub of this.subscribers.values()) sub.close();
     this.subscribers.clear();
     this.onEnd(this);

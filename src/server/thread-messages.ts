@@ -4,7 +4,8 @@
  * package's code; nothing here comes from a client unchecked.
  *
  * Main → worker, in the order the main thread decided them (the worker handles them in that
- * order, at its batch boundaries): push (a chunk, with a ticket the main thread chose),
+ * order, at its batch boundaries): offer (a chunk, with a ticket the main thread chose; it waits
+ * in the thread's intake for room), withdraw (tickets of a producer gone, if still waiting),
  * calls that want an answer (control, predict, snapshot), end, close.
  *
  * Worker → main: one `Flush` per callback of the worker (a message handled, a training slice)
@@ -21,6 +22,8 @@ import type { TrainConfig } from '../pipeline/trainer.js';
 /** `workerData` of a training thread. */
 export interface WorkerInit {
   readonly config: TrainConfig;
+  /** The session's queueCapacity, in batches (intake.ts). */
+  readonly queueCapacity: number;
 }
 
 export type Call =
@@ -29,7 +32,8 @@ export type Call =
   | { readonly call: 'snapshot' };
 
 export type ToWorker =
-  | { readonly op: 'push'; readonly ticket: number; readonly batch: Batch }
+  | { readonly op: 'offer'; readonly ticket: number; readonly batch: Batch }
+  | { readonly op: 'withdraw'; readonly tickets: readonly number[] }
   | ({ readonly op: 'call'; readonly id: number } & Call)
   | { readonly op: 'end' }
   | { readonly op: 'close'; readonly reason: string };

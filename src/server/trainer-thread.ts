@@ -7,7 +7,8 @@
  * What the main thread needs to know synchronously it mirrors from what the thread reports, in
  * the order it happened: `steps` and `samples` from `step` events, `paused` from lifecycle
  * events, the rest from the counters at the end of each flush. Everything else is a message: a
- * chunk is pushed with callbacks (accepted, rejected, consumed), and control, predict and
+ * chunk is offered with callbacks (accepted, rejected, consumed; it waits for room in the
+ * thread's intake, beside the trainer), and control, predict and
  * snapshot are calls answered with a promise. The thread handles messages in the order they were
  * sent, so a control sent after a chunk is taken after that chunk, as in the same thread.
  *
@@ -99,7 +100,7 @@ export class TrainerThread implements SessionTrainer {
   private ending = false;
   private started = false;
   private readonly worker: Worker;
-  private readonly pushes = new Map<number, { readonly handlers: PushHandlers; accepted: boolean }>();
+  private readonly offers = new Map<number, { readonly key: object; readonly handlers: PushHandlers; accepted: boolean }>();
   private readonly calls = new Map<number, Waiting>();
   private nextTicket = 0;
   private nextCall = 0;
@@ -109,8 +110,11 @@ export class TrainerThread implements SessionTrainer {
     this.whenReady = { resolve, reject };
   });
 
-  /** Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError) and starts the thread. */
-  constructor(config: TrainConfig) {
+  /**
+   * Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError) and starts the thread.
+   * @param queueCapacity  batches handed to the trainer and not yet trained, at most (the thread's intake.ts)
+   */
+  constructor(config: TrainConfig, queueCapacity: number) {
     const probe = createTrainer(config);
     this.session = probe.session;
     this.shape = probe.model;
@@ -119,7 +123,7 @@ export class TrainerThread implements SessionTrainer {
     this.samples = probe.samples;
     this.batchSize = probe.batchSize;
     this.ready.catch(() => undefined); // a thread that dies early also fails the session: that is reported there
-    this.worker = spawn({ config });
+    this.worker = spawn({ config, queueCapacity });
     this.worker.unref();
     this.worker.on('message', (f: Flush) => this.received(f));
     this.worker.on('error', (e) => this.died(e));
@@ -144,20 +148,32 @@ export class TrainerThread implements SessionTrainer {
   }
 
   /**
-   * Hands a chunk to the thread (the caller must not use its arrays afterwards: they may be
-   * transferred). Exactly one of accepted / rejected follows, then consumed once it is trained.
+   * Hands a chunk to the thread, where it waits for room (the caller must not use its arrays
+   * afterwards: they may be transferred). Exactly one of accepted / rejected follows, then
+   * consumed once it is trained.
    */
-  push(batch: Batch, handlers: PushHandlers): void {
+  offer(key: object, batch: Batch, handlers: PushHandlers): void {
     if (this.done) {
       handlers.rejected(new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended`));
       return;
     }
     const ticket = this.nextTicket++;
-    this.pushes.set(ticket, { handlers, accepted: false });
+    this.offers.set(ticket, { key, handlers, accepted: false });
     const x: Tensor = { ...batch.x, data: owned(batch.x.data) };
     const y: Tensor = { ...batch.y, data: owned(batch.y.data) };
     const transfer = x.data.buffer === y.data.buffer ? [x.data.buffer] : [x.data.buffer, y.data.buffer];
-    this.post({ op: 'push', ticket, batch: { x, y } }, transfer as ArrayBuffer[]);
+    this.post({ op: 'offer', ticket, batch: { x, y } }, transfer as ArrayBuffer[]);
+  }
+
+  /** Forgets the chunks of `key`; those the thread has not accepted yet it drops (one it accepts before it hears this still trains, unheard of). */
+  withdraw(key: object): void {
+    const tickets: number[] = [];
+    for (const [ticket, p] of this.offers) {
+      if (p.key !== key) continue;
+      this.offers.delete(ticket);
+      if (!p.accepted) tickets.push(ticket);
+    }
+    if (tickets.length > 0 && !this.done) this.post({ op: 'withdraw', tickets });
   }
 
   private call<K extends Call['call']>(c: Extract<Call, { call: K }>): Promise<CallResults[K]> {
@@ -185,14 +201,14 @@ export class TrainerThread implements SessionTrainer {
     return this.call({ call: 'snapshot' });
   }
 
-  /** No more input: train what was pushed (the partial batch too), then complete. */
+  /** No more input: take every waiting chunk, train it all (the partial batch too), then complete. */
   end(): void {
     if (this.done || this.ending) return;
     this.ending = true;
     this.post({ op: 'end' });
   }
 
-  /** Stop at the current batch boundary: drop the queue, emit `completed` with `reason`, complete. */
+  /** Stop at the current batch boundary: drop the queue, refuse waiting chunks, emit `completed` with `reason`, complete. */
   close(reason: string): void {
     if (this.done) return;
     this.ending = true;
@@ -231,7 +247,7 @@ export class TrainerThread implements SessionTrainer {
           break;
         }
         case 'accepted': {
-          const p = this.pushes.get(item.ticket);
+          const p = this.offers.get(item.ticket);
           if (p) {
             p.accepted = true;
             p.handlers.accepted();
@@ -239,14 +255,14 @@ export class TrainerThread implements SessionTrainer {
           break;
         }
         case 'rejected': {
-          const p = this.pushes.get(item.ticket);
-          this.pushes.delete(item.ticket);
+          const p = this.offers.get(item.ticket);
+          this.offers.delete(item.ticket);
           p?.handlers.rejected(toError(item.error));
           break;
         }
         case 'consumed': {
-          const p = this.pushes.get(item.ticket);
-          this.pushes.delete(item.ticket);
+          const p = this.offers.get(item.ticket);
+          this.offers.delete(item.ticket);
           p?.handlers.consumed(item.step);
           break;
         }
@@ -291,8 +307,8 @@ export class TrainerThread implements SessionTrainer {
     const closed = (what: string) => new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`);
     for (const w of this.calls.values()) w.reject(closed('it answered'));
     this.calls.clear();
-    for (const p of this.pushes.values()) if (!p.accepted) p.handlers.rejected(closed('the samples were accepted'));
-    this.pushes.clear();
+    for (const p of this.offers.values()) if (!p.accepted) p.handlers.rejected(closed('the samples were accepted'));
+    this.offers.clear();
     void this.worker.terminate();
   }
 

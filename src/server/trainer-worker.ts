@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { LivegradError } from '../errors.js';
 import type { StepEvent } from '../pipeline/events.js';
 import { createTrainer } from '../pipeline/trainer.js';
+import { Intake } from './intake.js';
 import { answer } from './session-trainer.js';
 import { STEP_COLUMNS, type Flush, type Item, type ThreadError, type ToWorker, type WorkerInit } from './thread-messages.js';
 
@@ -66,6 +67,7 @@ class StepRows {
 
 function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   const trainer = createTrainer(init.config);
+  const intake = new Intake<number>(trainer, init.queueCapacity);
   const rows = new StepRows(trainer.model.layers.length);
   let items: (Item | number)[] = [];
   let pending = false;
@@ -76,17 +78,21 @@ function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
     const out: Flush = {
       items,
       steps,
-      state: { steps: trainer.steps, samples: trainer.samples, paused: trainer.paused, queueDepth: trainer.queueDepth, dropped: trainer.dropped, batchSize: trainer.batchSize },
+      state: { steps: trainer.steps, samples: trainer.samples, paused: trainer.paused, queueDepth: trainer.queueDepth + intake.count, dropped: trainer.dropped, batchSize: trainer.batchSize },
     };
     items = [];
     port.postMessage(out, [steps.buffer as ArrayBuffer]);
   };
-  const add = (item: Item | number): void => {
-    items.push(item);
+  /** Schedules a flush at the end of this callback: to send items, or counters that changed (a chunk now waiting). */
+  const touch = (): void => {
     if (!pending) {
       pending = true;
       queueMicrotask(flush);
     }
+  };
+  const add = (item: Item | number): void => {
+    items.push(item);
+    touch();
   };
   const finish = (item: Item): void => {
     finished = true;
@@ -108,17 +114,22 @@ function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   port.on('message', (m: ToWorker) => {
     if (finished && m.op !== 'call') return;
     switch (m.op) {
-      case 'push':
-        try {
-          trainer.push(m.batch, (step) => {
-            // the server's trainer queue never drops (policy error, unbounded): step is always a number
-            if (step !== undefined) add({ k: 'consumed', ticket: m.ticket, step });
-          });
-          add({ k: 'accepted', ticket: m.ticket });
-        } catch (e) {
-          add({ k: 'rejected', ticket: m.ticket, error: threadError(e) });
-        }
+      case 'offer': {
+        const ticket = m.ticket;
+        intake.offer(ticket, m.batch, {
+          accepted: () => add({ k: 'accepted', ticket }),
+          rejected: (e) => add({ k: 'rejected', ticket, error: threadError(e) }),
+          consumed: (step) => add({ k: 'consumed', ticket, step }),
+        });
+        touch(); // the main thread's queueDepth counts a chunk waiting for room
         return;
+      }
+      case 'withdraw': {
+        const gone = new Set(m.tickets);
+        intake.withdraw((t) => gone.has(t));
+        touch();
+        return;
+      }
       case 'call':
         try {
           if (finished) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${trainer.session}" ended`);
@@ -128,10 +139,10 @@ function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
         }
         return;
       case 'end':
-        trainer.end();
+        intake.end();
         return;
       case 'close':
-        trainer.close(m.reason);
+        intake.close(m.reason);
         return;
     }
   });

@@ -75,5 +75,10 @@ describe.each(TRAINING_MODES)('credits, trained $mode', ({ trainingThreads }) =>
     await new Promise((r) => setTimeout(r, 50));
     const list = (await watcher.ok({ type: 'list' }))['sessions'];
     expect(list[0]).toMatchObject({ queueDepth: 1 });
+    // resumed, it trains the one it had acknowledged, and nothing of the four it forgot
+    await watcher.ok({ type: 'control', session: 's', control: { action: 'resume' } });
+    await expect.poll(async () => ((await watcher.ok({ type: 'list' }))['sessions'] as { samples: number }[])[0]!.samples).toBe(4);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(((await watcher.ok({ type: 'list' }))['sessions'] as Record<string, unknown>[])[0]).toMatchObject({ samples: 4, queueDepth: 0 });
   });
 });
