@@ -41,9 +41,11 @@ export interface ConnectionOptions {
 /**
  * What handles a connection's valid messages (the hub). A message's bins are views of the frame
  * it was decoded from, which nothing reads afterwards: the handler may adopt them (`adoptTensor`).
+ * `frame` is the frame's ArrayBuffer when the frame fills it alone (a frame ws assembled from
+ * several reads, not a slice of a read or of Node's pool): the handler may transfer it.
  */
 export interface MessageHandler {
-  handle(conn: Connection, message: ClientMessage, format: Format): void;
+  handle(conn: Connection, message: ClientMessage, format: Format, frame: ArrayBuffer | undefined): void;
   disconnected(conn: Connection): void;
 }
 
@@ -161,7 +163,8 @@ export class Connection implements SubscriberTarget, Producer {
       return;
     }
     try {
-      this.handler.handle(this, message, format);
+      const frame = binary && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data.buffer : undefined;
+      this.handler.handle(this, message, format, frame);
     } catch (e) {
       this.fail(e, refOf(raw), format, sessionOf(raw));
     }

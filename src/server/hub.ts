@@ -47,14 +47,14 @@ export class Hub implements MessageHandler {
     private readonly log: Logger,
   ) {}
 
-  handle(conn: Connection, m: ClientMessage, format: Format): void {
+  handle(conn: Connection, m: ClientMessage, format: Format, frame: ArrayBuffer | undefined): void {
     switch (m.type) {
       case 'create':
         return this.create(conn, m, format);
       case 'list':
         return conn.reply({ type: 'sessions', ref: m.id ?? null, sessions: [...this.sessions.values()].map((s) => s.info()) }, format);
       case 'samples':
-        return this.samples(conn, m, format);
+        return this.samples(conn, m, format, frame);
       case 'subscribe':
         return this.subscribe(conn, m, format);
       case 'unsubscribe':
@@ -136,7 +136,7 @@ export class Hub implements MessageHandler {
     });
   }
 
-  private samples(conn: Connection, m: SamplesMessage, format: Format): void {
+  private samples(conn: Connection, m: SamplesMessage, format: Format, frame: ArrayBuffer | undefined): void {
     const s = this.open(m.session);
     const p = conn.producer(m.session, s.credits, format);
     if (m.seq <= p.lastSeq) {
@@ -147,12 +147,14 @@ export class Hub implements MessageHandler {
       throw new LivegradError('E_NO_CREDIT', `Expected at most ${p.credits} unacknowledged samples messages in flight, got one more (seq ${m.seq}): wait for an ack`);
     }
     const dtype = s.trainer.shape.dtype;
-    // views of the frame's bytes where aligned; the trainer thread gets them copied (or transferred)
+    // views of the frame's bytes where aligned; a trainer thread gets the frame transferred when
+    // both are views of a frame that fills its buffer alone, else copies of them
     const batch = { x: adoptTensor(m.x, dtype, 'x'), y: adoptTensor(m.y, dtype, 'y') };
+    const transferable = frame !== undefined && batch.x.data.buffer === frame && batch.y.data.buffer === frame ? frame : undefined;
     // shapes, finiteness and labels are checked once, by the trainer when it takes the batch (then ack, or error)
     p.inFlight++; // until the trainer has taken the batch (ack) or refused it
     try {
-      s.offer(conn, m.seq, batch);
+      s.offer(conn, m.seq, batch, transferable);
     } catch (e) {
       p.inFlight--;
       throw e;

@@ -123,15 +123,18 @@ export class ServerSession {
     }
   }
 
-  /** A validated chunk from a producer: accepted (ack) once the trainer has room for it. */
-  offer(producer: Producer, seq: number, batch: Batch): void {
+  /**
+   * A validated chunk from a producer: accepted (ack) once the trainer has room for it.
+   * `frame`: the buffer its arrays are views of, which nothing else uses (it may be transferred).
+   */
+  offer(producer: Producer, seq: number, batch: Batch, frame?: ArrayBuffer): void {
     if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
     const rows = batch.x.shape[0]!;
     this.trainer.offer(producer, batch, {
       accepted: () => producer.accepted(this.name, seq, rows),
       rejected: (e) => producer.rejected(this.name, seq, e),
       consumed: (step) => producer.consumed(this.name, seq, step),
-    });
+    }, frame);
   }
 
   /** Offers of a producer that went away: never acknowledged, so dropped. */

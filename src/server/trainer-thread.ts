@@ -152,13 +152,18 @@ export class TrainerThread implements SessionTrainer {
    * afterwards: they may be transferred). Exactly one of accepted / rejected follows, then
    * consumed once it is trained.
    */
-  offer(key: object, batch: Batch, handlers: PushHandlers): void {
+  offer(key: object, batch: Batch, handlers: PushHandlers, frame?: ArrayBuffer): void {
     if (this.done) {
       handlers.rejected(new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended`));
       return;
     }
     const ticket = this.nextTicket++;
     this.offers.set(ticket, { key, handlers, accepted: false });
+    if (frame !== undefined && batch.x.data.buffer === frame && batch.y.data.buffer === frame) {
+      // the frame goes as it is: its views arrive as views of the same bytes, nothing copied
+      this.post({ op: 'offer', ticket, batch }, [frame]);
+      return;
+    }
     const x: Tensor = { ...batch.x, data: owned(batch.x.data) };
     const y: Tensor = { ...batch.y, data: owned(batch.y.data) };
     const transfer = x.data.buffer === y.data.buffer ? [x.data.buffer] : [x.data.buffer, y.data.buffer];

@@ -3,7 +3,8 @@
  * acks and credits, events to subscribers, predict, snapshot and resume, controls, JSON text
  * frames, fromStep replay, per-topic rates, closing, several sessions, float64.
  */
-import { describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { createServer, createTrainer, sgd, type Mlp } from '../../src/index.js';
 import { expectSameBits } from '../helpers/bits.js';
@@ -315,5 +316,37 @@ describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) =
     c.send({ type: 'samples', session: 's', seq: 0, x: { dtype: 'float32', shape: [4, 4], data: [...Array(16).keys()].map((i) => i / 16) }, y: f32([4], [0, 1, 2, 0]) });
     const consumed = await c.waitFor((m) => m['type'] === 'consumed');
     expect(consumed).toEqual({ type: 'consumed', session: 's', seq: 0, step: 1 });
+  });
+});
+
+describe('frames to a session thread', () => {
+  it('takes a large frame to the thread as it is (transferred, not copied) and trains it to the same weights', async () => {
+    const server = await start({ trainingThreads: true });
+    const p = await connect(server);
+    await p.ok(createMessage('s', { credits: 2 }));
+    const post = vi.spyOn(Worker.prototype, 'postMessage');
+    try {
+      // 8192 rows: a 160 KB frame, which arrives in several reads and fills a buffer of its own
+      await produce(p, 's', 3, 8192, { credits: 2 });
+      await p.waitFor((m) => m['type'] === 'consumed' && m['seq'] === 2, { timeoutMs: 20_000 });
+      const offers = post.mock.calls.filter(([m]) => (m as { op?: string }).op === 'offer');
+      expect(offers).toHaveLength(3);
+      for (const [m, transfer] of offers) {
+        const { x, y } = (m as { batch: { x: { data: Float32Array }; y: { data: Float32Array } } }).batch;
+        // one buffer moved: the whole frame, header and all, x and y views into it (not copies of their own)
+        expect(transfer as ArrayBuffer[]).toHaveLength(1);
+        expect(x.data.buffer.byteLength).toBe(0); // detached here: it was transferred
+        expect(y.data.buffer).toBe(x.data.buffer);
+      }
+    } finally {
+      post.mockRestore();
+    }
+    const snap = await p.ok({ type: 'snapshot', session: 's' });
+    expect(snap).toMatchObject({ step: (3 * 8192) / 4, samples: 3 * 8192 });
+    const local = trainLocally(3, 8192);
+    snap['model']['layers'].forEach((l: Msg, i: number) => {
+      expectSameBits(Float32Array.from(numbers(l['w'])), local.layers[i]!.w as Float32Array, `layers[${i}].w`);
+      expectSameBits(Float32Array.from(numbers(l['b'])), local.layers[i]!.b as Float32Array, `layers[${i}].b`);
+    });
   });
 });
