@@ -71,9 +71,12 @@ function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
   const rows = new StepRows(trainer.model.layers.length);
   let items: (Item | number)[] = [];
   let pending = false;
+  /** Only the counters changed (a chunk now waits for room): they go with the next flush, or soon. */
+  let stale = false;
   let finished = false;
   const flush = (): void => {
     pending = false;
+    stale = false;
     const steps = rows.take();
     const out: Flush = {
       items,
@@ -83,16 +86,25 @@ function run(port: NonNullable<typeof parentPort>, init: WorkerInit): void {
     items = [];
     port.postMessage(out, [steps.buffer as ArrayBuffer]);
   };
-  /** Schedules a flush at the end of this callback: to send items, or counters that changed (a chunk now waiting). */
-  const touch = (): void => {
+  /** Items go at the end of the callback that produced them (a microtask): acks and answers at once, one message per slice. */
+  const add = (item: Item | number): void => {
+    items.push(item);
     if (!pending) {
       pending = true;
       queueMicrotask(flush);
     }
   };
-  const add = (item: Item | number): void => {
-    items.push(item);
-    touch();
+  /**
+   * Counters alone can wait for the flush of the slice that follows (while streaming, a chunk
+   * arrives about every slice and waits: a message of its own for each would double the
+   * messages); when nothing trains, they go on the next turn of the loop.
+   */
+  const touch = (): void => {
+    if (stale || pending) return;
+    stale = true;
+    setImmediate(() => {
+      if (stale && !pending) flush();
+    });
   };
   const finish = (item: Item): void => {
     finished = true;
