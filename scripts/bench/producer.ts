@@ -41,13 +41,12 @@ const W2 = WORKLOADS.W2;
 
 /**
  * The W2 session: digits 64-64-10, sigmoid, softmax + cross-entropy, SGD lr 0.5, batch 32, seed 1,
- * default event rates. A streaming producer asks for 32 credits and a 64-batch queue so that a
- * loopback round trip never leaves the trainer without queued work.
+ * default event rates, and the server's default credits (8) and queueCapacity (16): what a
+ * producer that sets nothing gets. (Chunks wait for room beside the trainer, so the queue need not
+ * cover a round trip; a side-by-side run of 32 credits and 64 batches read the same.)
  */
 export function w2Create(session: string): Msg {
   return {
-    credits: 32,
-    queueCapacity: 64,
     type: 'create',
     id: 'create',
     session,
