@@ -2,9 +2,13 @@
  * The bench's producer, a separate process (forked by scripts/bench/server.ts with IPC): it
  * connects to a livegrad server over loopback and either streams W2 as fast as credits allow, or
  * sends one W2 batch at a steady rate and times each batch to its `step` event. It measures on
- * its own clock and reports one result message to its parent.
+ * its own clock and reports to its parent.
  *
- *   { mode: 'stream',  url, seconds, warmupSeconds, chunkBatches }  → { samplesPerSecond, steps, messageBytes, cpu }
+ *   { mode: 'stream',  url, rounds, seconds, warmupSeconds, chunkBatches }
+ *        → one { samplesPerSecond, steps, messageBytes, cpu } per round: the producer connects,
+ *          creates its session and warms up once, then for each round waits for the parent's
+ *          'go', streams for `seconds`, lets everything in flight train, and reports; between
+ *          rounds the parent has the machine to itself (to measure in process beside it)
  *   { mode: 'latency', url, seconds, warmupSeconds, rate }          → { latenciesMs: number[] }
  *
  * The streaming producer is a plain client: it packs every `samples` message anew (x as float32
@@ -20,6 +24,7 @@ export type ProducerJob =
       readonly mode: 'stream';
       readonly url: string;
       readonly session: string;
+      readonly rounds: number;
       readonly seconds: number;
       readonly warmupSeconds: number;
       /** Batches of 32 rows per `samples` message. */
@@ -95,8 +100,36 @@ function waitFor(pred: () => boolean): Promise<void> {
   });
 }
 
-/** Streams whole W2 chunks, keeping `credits` in flight; samples/s from `consumed` over the timed window. */
-async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<ProducerResult> {
+/** The parent's 'go' messages, counted as they come (one may arrive before the producer waits for it). */
+let gos = 0;
+let onGo: (() => void) | undefined;
+process.on('message', (m) => {
+  if (m !== 'go') return;
+  gos++;
+  onGo?.();
+});
+
+/** Resolves once the parent has said 'go' (again). */
+function nextGo(): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (gos === 0) {
+        onGo = check;
+        return;
+      }
+      gos--;
+      onGo = undefined;
+      resolve();
+    };
+    check();
+  });
+}
+
+/**
+ * Streams whole W2 chunks in rounds, keeping at most its credits in flight; a round's samples/s
+ * counts rows from `consumed` over its timed window, then waits for everything sent to be trained.
+ */
+async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<void> {
   const batches = digitsBatches();
   const pool = Array.from({ length: 16 }, () => chunk(batches, job.chunkBatches));
   let credits = 0;
@@ -121,9 +154,11 @@ async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<Pr
         consumedRows += rowsOf.get(m['seq'] as number) ?? 0;
         rowsOf.delete(m['seq'] as number);
         lastStep = m['step'] as number;
+        wake?.();
         break;
       case 'error':
         failure = `${String(m['code'])}: ${String(m['message'])}`;
+        wake?.();
         break;
     }
   });
@@ -132,35 +167,50 @@ async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<Pr
   await waitFor(() => created || failure !== undefined);
   let seq = 0;
   let messageBytes = 0;
-  const t0 = performance.now();
-  const warmEnd = t0 + job.warmupSeconds * 1000;
-  const end = warmEnd + job.seconds * 1000;
-  let mark: { t: number; rows: number; step: number; cpu: NodeJS.CpuUsage } | undefined;
-  while (performance.now() < end && failure === undefined) {
-    if (mark === undefined && performance.now() >= warmEnd) mark = { t: performance.now(), rows: consumedRows, step: lastStep, cpu: process.cpuUsage() };
-    if (inFlight < credits) {
-      const c = pool[seq % pool.length]!;
-      rowsOf.set(seq, c.rows);
-      const message = pack({ type: 'samples', session: job.session, seq, x: { dtype: 'float32', shape: [c.rows, 64], data: c.x }, y: { dtype: 'float32', shape: [c.rows], data: c.y } });
-      messageBytes = message.length;
-      ws.send(message);
-      inFlight++;
-      seq++;
-    } else {
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 50);
-      });
+  const idle = (): Promise<void> =>
+    new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, 50);
+    }).then(() => {
       wake = undefined;
+    });
+  /** Sends while credits allow, until `end`. */
+  const sendUntil = async (end: number): Promise<void> => {
+    while (performance.now() < end && failure === undefined) {
+      if (inFlight < credits) {
+        const c = pool[seq % pool.length]!;
+        rowsOf.set(seq, c.rows);
+        const message = pack({ type: 'samples', session: job.session, seq, x: { dtype: 'float32', shape: [c.rows, 64], data: c.x }, y: { dtype: 'float32', shape: [c.rows], data: c.y } });
+        messageBytes = message.length;
+        ws.send(message);
+        inFlight++;
+        seq++;
+      } else {
+        await idle();
+      }
     }
+  };
+  /** Everything sent is trained (or the session failed). */
+  const drained = async (): Promise<void> => {
+    while (rowsOf.size > 0 && failure === undefined) await idle();
+  };
+  await nextGo();
+  await sendUntil(performance.now() + job.warmupSeconds * 1000);
+  for (let r = 0; r < job.rounds && failure === undefined; r++) {
+    if (r > 0) await nextGo();
+    const mark = { t: performance.now(), rows: consumedRows, step: lastStep, cpu: process.cpuUsage() };
+    await sendUntil(mark.t + job.seconds * 1000);
+    const t1 = performance.now();
+    const cpu = process.cpuUsage(mark.cpu);
+    const rows = consumedRows - mark.rows;
+    const steps = lastStep - mark.step;
+    await drained();
+    if (failure !== undefined) break;
+    const ms = t1 - mark.t;
+    process.send!({ mode: 'stream', samplesPerSecond: rows / (ms / 1000), steps, messageBytes, cpu: (cpu.user + cpu.system) / 1000 / ms } satisfies ProducerResult);
   }
-  const t1 = performance.now();
-  const cpu = process.cpuUsage(mark?.cpu);
-  const rows = consumedRows - (mark?.rows ?? 0);
   ws.close();
-  if (failure !== undefined) return { error: failure };
-  const ms = t1 - (mark?.t ?? t0);
-  return { mode: 'stream', samplesPerSecond: rows / (ms / 1000), steps: lastStep - (mark?.step ?? 0), messageBytes, cpu: (cpu.user + cpu.system) / 1000 / ms };
+  if (failure !== undefined) throw new Error(failure);
 }
 
 /** One 32-row batch every 1/rate s; latency = arrival of its `step` event − its send. */
@@ -205,8 +255,9 @@ async function latency(job: Extract<ProducerJob, { mode: 'latency' }>): Promise<
 }
 
 process.once('message', (job: ProducerJob) => {
-  (job.mode === 'stream' ? stream(job) : latency(job)).then(
-    (r) => process.send!(r, () => process.exit(0)),
+  const done = job.mode === 'stream' ? stream(job).then(() => undefined) : latency(job);
+  done.then(
+    (r) => (r === undefined ? process.exit(0) : process.send!(r, () => process.exit(0))),
     (e: unknown) => process.send!({ error: e instanceof Error ? e.message : String(e) }, () => process.exit(1)),
   );
 });

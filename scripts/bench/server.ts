@@ -99,6 +99,38 @@ function runProducer(job: ProducerJob): Promise<ProducerResult> {
   });
 }
 
+/** A streaming producer child: `round()` lets it stream one round and resolves with what it measured. */
+function streamingProducer(job: Extract<ProducerJob, { mode: 'stream' }>): { round(): Promise<Extract<ProducerResult, { mode: 'stream' }>>; exited: Promise<void> } {
+  const child = fork(PRODUCER, [], { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const results: ProducerResult[] = [];
+  let waiting: { resolve(r: ProducerResult): void; reject(e: Error): void } | undefined;
+  let failed: Error | undefined;
+  child.on('message', (r: ProducerResult) => {
+    if (waiting) waiting.resolve(r);
+    else results.push(r);
+    waiting = undefined;
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      if (code !== 0) failed = new Error(`producer exited with ${code}`);
+      waiting?.reject(failed ?? new Error('producer exited before reporting'));
+      resolve();
+    }),
+  );
+  child.send(job);
+  return {
+    exited,
+    round: async () => {
+      if (failed) throw failed;
+      child.send('go');
+      const r = results.shift() ?? (await new Promise<ProducerResult>((resolve, reject) => (waiting = { resolve, reject })));
+      if ('error' in r) throw new Error(`producer: ${r.error}`);
+      if (r.mode !== 'stream') throw new Error('Expected a stream result');
+      return r;
+    },
+  };
+}
+
 /** W2 trained in this process with `createStepper` (the in-process rate): samples/s over `seconds`. */
 function inProcessRate(t: ReturnType<typeof livegradTrainer>, seconds: number): number {
   const t0 = performance.now();
@@ -128,40 +160,42 @@ function nativeMasking(): boolean {
 
 /**
  * (a) W2 streamed from another process vs trained in process. The host is shared and noisy, so
- * the runs alternate, in-process first and last, and each streamed run is compared with the
- * mean of the in-process runs on either side of it; the result is the median of those ratios.
- * Each in-process slot runs the bare stepper (the strict denominator, the target's) and then
- * `train()` (the pipeline a session runs), and both ratios are reported.
+ * the two take turns in short rounds, in-process first and last: one producer process stays
+ * connected to one session and streams a round when told, and each streamed round is compared
+ * with the mean of the in-process rounds on either side of it; the result is the median of those
+ * ratios. Each in-process slot runs the bare stepper (the strict denominator, the target's) and
+ * then `train()` (the pipeline a session runs), and both ratios are reported.
  */
 export async function benchStreamedW2(
   options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number; trainingThreads?: boolean } = {},
 ): Promise<StreamedResult> {
-  const seconds = options.seconds ?? 2;
+  const seconds = options.seconds ?? 1.5;
   const warmupSeconds = options.warmupSeconds ?? 1;
-  const runs = options.runs ?? 4;
+  const runs = options.runs ?? 8;
   const chunkBatches = options.chunkBatches ?? 16;
   const trainingThreads = options.trainingThreads ?? true;
   const server = await createServer({ port: 0, trainingThreads });
   const trainer = livegradTrainer(WORKLOADS.W2);
   const pipeline = await rxRunners.find((r) => r.workload === 'W2')!.setup(WORKLOADS.W2);
+  const producer = streamingProducer({ mode: 'stream', url: server.url, session: 'w2', rounds: runs, seconds, warmupSeconds, chunkBatches });
   inProcessRate(trainer, warmupSeconds);
   await pipelineRate(pipeline, warmupSeconds);
-  const inProcess: number[] = [inProcessRate(trainer, seconds)];
-  const inPipeline: number[] = [await pipelineRate(pipeline, seconds)];
+  const inProcess: number[] = [];
+  const inPipeline: number[] = [];
   const streamed: number[] = [];
   const producerCpu: number[] = [];
   let messageBytes = 0;
   try {
-    for (let r = 0; r < runs; r++) {
-      const result = await runProducer({ mode: 'stream', url: server.url, session: `w2-${r}`, seconds, warmupSeconds, chunkBatches });
-      if ('error' in result) throw new Error(`producer: ${result.error}`);
-      if (result.mode !== 'stream') throw new Error('Expected a stream result');
+    for (let r = 0; r <= runs; r++) {
+      inProcess.push(inProcessRate(trainer, seconds));
+      inPipeline.push(await pipelineRate(pipeline, seconds));
+      if (r === runs) break;
+      const result = await producer.round(); // the first round warms up first
       streamed.push(result.samplesPerSecond);
       producerCpu.push(result.cpu);
       messageBytes = result.messageBytes;
-      inProcess.push(inProcessRate(trainer, seconds));
-      inPipeline.push(await pipelineRate(pipeline, seconds));
     }
+    await producer.exited;
   } finally {
     pipeline.dispose?.();
     await server.close();
