@@ -30,18 +30,27 @@ export interface MlpSpec {
   readonly biasInit?: BiasInit;
 }
 
-/** One dense layer. `w` is [nin, nout] row-major, `b` is [nout]. */
-export interface Dense {
+/** A dense layer's sizes and activation, without its weights. */
+export interface DenseShape {
   readonly nin: number;
   readonly nout: number;
   readonly activation: Activation;
+}
+
+/** One dense layer. `w` is [nin, nout] row-major, `b` is [nout]. */
+export interface Dense extends DenseShape {
   readonly w: FloatArray;
   readonly b: FloatArray;
 }
 
-export interface Mlp {
+/** An MLP's dtype, sizes and activations, without its weights: what checking a batch, a loss or a state needs. Every `Mlp` is one. */
+export interface MlpShape {
   readonly dtype: DType;
   readonly inputSize: number;
+  readonly layers: readonly DenseShape[];
+}
+
+export interface Mlp extends MlpShape {
   readonly layers: readonly Dense[];
 }
 
@@ -69,8 +78,8 @@ function assertActivations(activations: readonly unknown[]): void {
   });
 }
 
-/** Builds a freshly initialised MLP; the same spec (seed included) gives the same weights bit for bit. */
-export function mlp(spec: MlpSpec): Mlp {
+/** Checks a spec as `mlp()` does (the same errors) and gives the shape it describes, without allocating or initialising a weight. */
+export function mlpShape(spec: MlpSpec): MlpShape {
   if (typeof spec !== 'object' || spec === null) throw new TypeError(`Expected an MLP spec object, got ${describe(spec)}`);
   const dtype = spec.dtype ?? 'float32';
   assertDType(dtype);
@@ -80,23 +89,38 @@ export function mlp(spec: MlpSpec): Mlp {
   }
   spec.layers.forEach((l, i) => assertPositiveInt(l?.units, `layers[${i}].units`));
   assertActivations(spec.layers.map((l) => l.activation));
-  const init = spec.init ?? 'glorotUniform';
-  if (!isInitName(init)) throw new TypeError(`Expected init to be one of ${INITS.join(', ')}, got ${describe(init)}`);
+  if (!isInitName(spec.init ?? 'glorotUniform')) throw new TypeError(`Expected init to be one of ${INITS.join(', ')}, got ${describe(spec.init)}`);
   const biasInit = spec.biasInit ?? 'zeros';
   if (biasInit !== 'zeros' && biasInit !== 'normal') throw new TypeError(`Expected biasInit "zeros" or "normal", got ${describe(biasInit)}`);
-
-  const random = rng(spec.seed ?? 0);
   let nin = spec.inputSize;
   const layers = spec.layers.map((l) => {
-    const w = allocate(dtype, nin * l.units);
-    const b = allocate(dtype, l.units);
-    initWeights(init, w, nin, l.units, random);
-    if (biasInit === 'normal') for (let j = 0; j < b.length; j++) b[j] = random.normal();
-    const layer: Dense = { nin, nout: l.units, activation: l.activation, w, b };
+    const layer: DenseShape = { nin, nout: l.units, activation: l.activation };
     nin = l.units;
     return layer;
   });
   return { dtype, inputSize: spec.inputSize, layers };
+}
+
+/** A model's shape: its dtype, sizes and activations, no weights. */
+export function shapeOf(model: MlpShape): MlpShape {
+  return { dtype: model.dtype, inputSize: model.inputSize, layers: model.layers.map((l) => ({ nin: l.nin, nout: l.nout, activation: l.activation })) };
+}
+
+/** Builds a freshly initialised MLP; the same spec (seed included) gives the same weights bit for bit. */
+export function mlp(spec: MlpSpec): Mlp {
+  const shape = mlpShape(spec);
+  const init = spec.init ?? 'glorotUniform';
+  const biasInit = spec.biasInit ?? 'zeros';
+  const random = rng(spec.seed ?? 0);
+  const layers = shape.layers.map((l) => {
+    const w = allocate(shape.dtype, l.nin * l.nout);
+    const b = allocate(shape.dtype, l.nout);
+    initWeights(init, w, l.nin, l.nout, random);
+    if (biasInit === 'normal') for (let j = 0; j < b.length; j++) b[j] = random.normal();
+    const layer: Dense = { ...l, w, b };
+    return layer;
+  });
+  return { dtype: shape.dtype, inputSize: shape.inputSize, layers };
 }
 
 /** Builds an MLP from explicit weights (e.g. the tutorial's, or PyTorch's transposed). Values are copied. */
@@ -142,13 +166,13 @@ export function cloneModel(model: Mlp): Mlp {
 }
 
 /** Output size of the model (units of the last layer). */
-export function outputSize(model: Mlp): number {
+export function outputSize(model: MlpShape): number {
   return model.layers[model.layers.length - 1]!.nout;
 }
 
 /** Number of trainable parameters. */
-export function parameterCount(model: Mlp): number {
-  return model.layers.reduce((n, l) => n + l.w.length + l.b.length, 0);
+export function parameterCount(model: MlpShape): number {
+  return model.layers.reduce((n, l) => n + l.nin * l.nout + l.nout, 0);
 }
 
 /**

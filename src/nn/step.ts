@@ -18,7 +18,7 @@ import { LivegradError } from '../errors.js';
 import { activate, activateBackward } from './activations.js';
 import { matmul, matmulTA, matmulTB, scale, sumRows } from './kernels.js';
 import { lossAndDeltaInto, requiredActivation, type LossName, type Targets } from './losses.js';
-import { cloneModel, type Mlp } from './mlp.js';
+import { cloneModel, type Mlp, type MlpShape } from './mlp.js';
 import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
 import { SIMD, simdAllFinite, worthSimdFinite } from './simd.js';
 import { allocate, sizeOf, type FloatArray, type Tensor } from './tensor.js';
@@ -207,13 +207,13 @@ export function updateInto(
   info.skipReason = undefined;
 }
 
-export function checkStepConfig(model: Mlp, config: StepConfig): void {
+export function checkStepConfig(model: MlpShape, config: StepConfig): void {
   checkLossFits(model, config.loss);
   checkClipNorm(config.clipNorm);
 }
 
 /** TypeError unless the model's output activation is the one the loss needs (bce: sigmoid, crossEntropy: softmax). */
-export function checkLossFits(model: Mlp, loss: LossName): void {
+export function checkLossFits(model: MlpShape, loss: LossName): void {
   const need = requiredActivation(loss);
   const out = model.layers[model.layers.length - 1]!.activation;
   if (need !== undefined && out !== need) {
@@ -232,7 +232,7 @@ export function checkClipNorm(clipNorm: number | undefined): void {
  * Checks a batch against a model: shapes, finiteness of x and y, label range.
  * Returns the number of rows and the targets view. Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE).
  */
-export function checkBatch(model: Mlp, batch: Batch): { m: number; targets: Targets } {
+export function checkBatch(model: MlpShape, batch: Batch): { m: number; targets: Targets } {
   const m = checkBatchRows(model, batch);
   return { m, targets: { labels: batch.y.shape.length === 1, data: batch.y.data } };
 }
@@ -261,7 +261,7 @@ export function allFinite(a: FloatArray): boolean {
 }
 
 /** `checkBatch` returning only the number of rows: what a hot path needs, without an allocation. */
-export function checkBatchRows(model: Mlp, batch: Batch): number {
+export function checkBatchRows(model: MlpShape, batch: Batch): number {
   const { x, y } = batch;
   const nout = model.layers[model.layers.length - 1]!.nout;
   if (x.shape.length !== 2 || x.shape[1] !== model.inputSize || x.shape[0]! < 1 || sizeOf(x.shape) !== x.data.length) {
@@ -315,16 +315,17 @@ export function newOptimizerState(model: Mlp, optimizer: Optimizer): OptimizerSt
 }
 
 /** Throws E_BAD_STATE unless the state belongs to this optimizer kind and these parameter sizes. */
-export function checkOptimizerState(model: Mlp, optimizer: Optimizer, state: OptimizerState): void {
+export function checkOptimizerState(model: MlpShape, optimizer: Optimizer, state: OptimizerState): void {
   if (state.kind !== optimizer.kind) throw new LivegradError('E_BAD_STATE', `Expected optimizer state for ${optimizer.kind}, got state for ${state.kind}`);
-  const params = parameters(model);
+  const sizes = model.layers.flatMap((l) => [l.nin * l.nout, l.nout]);
+  const type = model.dtype === 'float64' ? Float64Array : Float32Array;
   const per = optimizer.kind === 'sgd' ? 1 : 2;
   const ok =
-    state.buffers.length === params.length &&
-    state.buffers.every((bs, i) => bs.length === per && bs.every((b) => b.length === params[i]!.length && b.constructor === params[i]!.constructor));
+    state.buffers.length === sizes.length &&
+    state.buffers.every((bs, i) => bs.length === per && bs.every((b) => b.length === sizes[i] && b.constructor === type));
   if (!ok) {
     const got = state.buffers.map((bs) => `[${bs.map((b) => b.length).join(', ')}]`).join(', ');
-    throw new LivegradError('E_BAD_STATE', `Expected ${per} optimizer state buffer(s) per parameter, for parameter sizes [${params.map((p) => p.length).join(', ')}] (${model.dtype}), got buffer sizes [${got}]`);
+    throw new LivegradError('E_BAD_STATE', `Expected ${per} optimizer state buffer(s) per parameter, for parameter sizes [${sizes.join(', ')}] (${model.dtype}), got buffer sizes [${got}]`);
   }
 }
 

@@ -153,7 +153,8 @@ function rowsOf(chunk: Batch, from: number, to: number): Batch {
 /** Arrays kept for reuse at most: enough for x and y of a few batches in flight. */
 const POOL_LIMIT = 8;
 
-function checkSize(size: number): number {
+/** The batch size, or a RangeError naming it. */
+export function checkSize(size: number): number {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`Expected batch size to be a positive integer, got ${size}`);
   return size;
 }

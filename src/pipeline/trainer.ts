@@ -12,7 +12,7 @@
 import { Observable, type Subscriber } from 'rxjs';
 import { LivegradError, describe } from '../errors.js';
 import { isLossName, LOSSES, type LossName, type Targets } from '../nn/losses.js';
-import { cloneModel, mlp, outputSize, predict, type Mlp, type MlpSpec } from '../nn/mlp.js';
+import { cloneModel, mlp, mlpShape, outputSize, predict, type Mlp, type MlpShape, type MlpSpec } from '../nn/mlp.js';
 import { checkOptimizer, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
 import {
   checkBatch,
@@ -32,7 +32,7 @@ import type { FloatArray, Tensor } from '../nn/tensor.js';
 import { checkControl, type Control, type HyperParams } from './controls.js';
 import type { LayerTensors, LifecycleState, TrainEvent } from './events.js';
 import { actualClass, countCorrect, predictedClass, RunningWindow } from './metrics.js';
-import { Rebatcher } from './rebatch.js';
+import { checkSize, Rebatcher } from './rebatch.js';
 
 export interface EventRates {
   /** A `metrics` event every this many steps (0: never). Default 10. */
@@ -162,17 +162,40 @@ function tensorsOf(model: Mlp, w: readonly FloatArray[], b: readonly FloatArray[
   }));
 }
 
-export function createTrainer(config: TrainConfig): Trainer {
+/** A TrainConfig as checkTrainConfig found it: its values with their defaults, and the model's shape. */
+export interface CheckedTrainConfig {
+  readonly session: string;
+  /** The model's dtype, sizes and activations (a spec's, before any weight exists). */
+  readonly shape: MlpShape;
+  readonly loss: LossName;
+  readonly stepConfig: StepConfig;
+  readonly rates: EventRates;
+  readonly queue: { readonly capacity: number; readonly policy: QueuePolicy };
+  readonly onNonFinite: NonFinitePolicy;
+  readonly sliceMs: number;
+  /** The eval set's rows and targets, when there is one. */
+  readonly evalSet: { readonly m: number; readonly targets: Targets } | undefined;
+  readonly batchSize: number;
+  readonly startStep: number;
+  readonly startSamples: number;
+}
+
+/**
+ * Checks a config as createTrainer does, with the same errors, without building anything: a spec
+ * is checked and described, not initialised (for a model of millions of parameters that is the
+ * difference between microseconds and a fraction of a second). For a caller that builds the
+ * trainer elsewhere (the server's training thread) and must refuse a bad config at once.
+ */
+export function checkTrainConfig(config: TrainConfig): CheckedTrainConfig {
   if (typeof config !== 'object' || config === null) throw new TypeError(`Expected a train config object, got ${describe(config)}`);
   const session = config.session ?? 'default';
   if (typeof session !== 'string' || session.length === 0) throw new TypeError(`Expected session to be a non-empty string, got ${describe(session)}`);
   if (!isLossName(config.loss)) throw new TypeError(`Expected loss one of ${LOSSES.join(', ')}, got ${describe(config.loss)}`);
   if (config.model === null || typeof config.model !== 'object') throw new TypeError(`Expected model to be an MLP or an MLP spec, got ${describe(config.model)}`);
-  const initial = isSpec(config.model) ? mlp(config.model) : cloneModel(config.model);
-  const model = cloneModel(initial);
-  let stepConfig: StepConfig = { loss: config.loss, optimizer: checkOptimizer(config.optimizer), ...(config.clipNorm === undefined ? {} : { clipNorm: config.clipNorm }) };
-  checkStepConfig(model, stepConfig);
-  if (config.optimizerState) checkOptimizerState(model, stepConfig.optimizer, config.optimizerState);
+  const shape: MlpShape = isSpec(config.model) ? mlpShape(config.model) : config.model;
+  const stepConfig: StepConfig = { loss: config.loss, optimizer: checkOptimizer(config.optimizer), ...(config.clipNorm === undefined ? {} : { clipNorm: config.clipNorm }) };
+  checkStepConfig(shape, stepConfig);
+  if (config.optimizerState) checkOptimizerState(shape, stepConfig.optimizer, config.optimizerState);
   const rates: EventRates = { ...DEFAULT_EVENT_RATES, ...config.events };
   for (const key of ['metricsEvery', 'weightsEvery', 'gradientsEvery', 'evalEvery'] as const) positiveInt(rates[key], `events.${key}`, true);
   positiveInt(rates.metricsWindow, 'events.metricsWindow');
@@ -183,17 +206,30 @@ export function createTrainer(config: TrainConfig): Trainer {
   if (onNonFinite !== 'skip' && onNonFinite !== 'pause' && onNonFinite !== 'fail') throw new TypeError(`Expected onNonFinite "skip", "pause" or "fail", got ${describe(onNonFinite)}`);
   const sliceMs = config.sliceMs ?? 4;
   if (typeof sliceMs !== 'number' || !(sliceMs >= 0)) throw new RangeError(`Expected sliceMs to be a number ≥ 0, got ${describe(sliceMs)}`);
+  const evalSet = config.evalSet ? checkBatch(shape, config.evalSet) : undefined;
+  const batchSize = checkSize(config.batchSize ?? 32);
+  const startStep = positiveInt(config.startStep ?? 0, 'startStep', true);
+  const startSamples = positiveInt(config.startSamples ?? 0, 'startSamples', true);
+  return { session, shape, loss: config.loss, stepConfig, rates, queue: { capacity, policy }, onNonFinite, sliceMs, evalSet, batchSize, startStep, startSamples };
+}
+
+export function createTrainer(config: TrainConfig): Trainer {
+  const checked = checkTrainConfig(config);
+  const { session, rates, onNonFinite, sliceMs, evalSet } = checked;
+  const { capacity, policy } = checked.queue;
+  const initial = isSpec(config.model) ? mlp(config.model) : cloneModel(config.model);
+  const model = cloneModel(initial);
+  let stepConfig: StepConfig = checked.stepConfig;
   // NOTE: the global `performance` is a getter in Node: read once, not on every step
   const clock = performance;
   const origin = clock.timeOrigin;
   const now = config.now ?? (() => origin + clock.now());
-  const evalSet = config.evalSet ? checkBatch(model, config.evalSet) : undefined;
   const evalWs = evalSet ? createWorkspace(model, evalSet.m) : undefined;
   const nout = outputSize(model);
   const classification = config.loss === 'crossEntropy' || config.loss === 'bce';
 
-  const stepper: Stepper = createStepper(model, stepConfig, config.optimizerState ? cloneOptimizerState(config.optimizerState) : undefined, config.batchSize ?? 32);
-  const rebatcher = new Rebatcher(config.batchSize ?? 32);
+  const stepper: Stepper = createStepper(model, stepConfig, config.optimizerState ? cloneOptimizerState(config.optimizerState) : undefined, checked.batchSize);
+  const rebatcher = new Rebatcher(checked.batchSize);
   const window = new RunningWindow(rates.metricsWindow);
   /**
    * Who listens to events$. NOTE: a list rather than a Subject, which costs a closure and an
@@ -217,8 +253,8 @@ export function createTrainer(config: TrainConfig): Trainer {
   const queue: Queued[] = [];
   const tickets: Ticket[] = [];
   const pendingControls: { atStep: number; control: Control }[] = [];
-  let steps = positiveInt(config.startStep ?? 0, 'startStep', true);
-  let samples = positiveInt(config.startSamples ?? 0, 'startSamples', true);
+  let steps = checked.startStep;
+  let samples = checked.startSamples;
   let rowsIn = 0; // rows accepted by push()
   let batchEnd = 0; // rows handed to the queue (rowsIn minus what the re-batcher holds)
   let dropped = 0;

@@ -6,10 +6,12 @@ import {
   cloneModel,
   mlp,
   mlpFromWeights,
+  mlpShape,
   outputSize,
   parameterCount,
   predict,
   rng,
+  shapeOf,
   tensor,
   type Activation,
   type MlpSpec,
@@ -95,7 +97,28 @@ describe('mlp', () => {
     for (const [s, type, message] of cases) {
       expect(() => mlp(s)).toThrow(type);
       expect(() => mlp(s)).toThrow(message);
+      // mlpShape checks exactly as mlp does
+      expect(() => mlpShape(s)).toThrow(type);
+      expect(() => mlpShape(s)).toThrow(message);
     }
+  });
+
+  it('describes a spec without building it: mlpShape gives the sizes mlp builds, and no weights', () => {
+    const wide: MlpSpec = { inputSize: 5, layers: [{ units: 7, activation: 'relu' }, { units: 3, activation: 'softmax' }], dtype: 'float64', seed: 3 };
+    const shape = mlpShape(wide);
+    const built = mlp(wide);
+    expect(shape).toEqual({
+      dtype: 'float64',
+      inputSize: 5,
+      layers: [
+        { nin: 5, nout: 7, activation: 'relu' },
+        { nin: 7, nout: 3, activation: 'softmax' },
+      ],
+    });
+    expect(shapeOf(built)).toEqual(shape);
+    expect(parameterCount(shape)).toBe(parameterCount(built));
+    expect(parameterCount(shape)).toBe(5 * 7 + 7 + 7 * 3 + 3);
+    expect(shape.layers.some((l) => 'w' in l || 'b' in l)).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@ import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   adam,
+  checkTrainConfig,
   cloneModel,
   createStepper,
   createTrainer,
@@ -62,6 +63,56 @@ function expectLivegradError(fn: () => unknown, code: string): LivegradError {
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('checkTrainConfig', () => {
+  const good: TrainConfig = { model: TINY, loss: 'crossEntropy', optimizer: SGD };
+  const bad: [string, TrainConfig][] = [
+    ['no config', null as unknown as TrainConfig],
+    ['empty session', { ...good, session: '' }],
+    ['unknown loss', { ...good, loss: 'hinge' as never }],
+    ['no model', { ...good, model: undefined as never }],
+    ['a spec without layers', { ...good, model: { ...TINY, layers: [] } }],
+    ['a loss the output does not fit', { ...good, loss: 'bce' }],
+    ['a bad optimizer', { ...good, optimizer: { kind: 'sgd', lr: -1 } as never }],
+    ['a bad clipNorm', { ...good, clipNorm: 0 }],
+    ['a state of another optimizer', { ...good, optimizerState: { kind: 'adam', t: 0, hasMomentum: false, buffers: [] } }],
+    ['a state of other sizes', { ...good, optimizerState: { kind: 'sgd', t: 0, hasMomentum: true, buffers: [[new Float32Array(1)], [new Float32Array(1)], [new Float32Array(1)], [new Float32Array(1)]] } }],
+    ['a bad event rate', { ...good, events: { weightsEvery: -1 } }],
+    ['a bad queue capacity', { ...good, queue: { capacity: 0 } }],
+    ['a bad queue policy', { ...good, queue: { policy: 'drop' as never } }],
+    ['a bad onNonFinite', { ...good, onNonFinite: 'ignore' as never }],
+    ['a bad sliceMs', { ...good, sliceMs: -1 }],
+    ['an eval set of the wrong width', { ...good, evalSet: { x: tensor([[1, 2, 3]]), y: tensor([0]) } }],
+    ['an eval label out of range', { ...good, evalSet: { x: tensor([[1, 2]]), y: tensor([7]) } }],
+    ['a bad batch size', { ...good, batchSize: 0 }],
+    ['a bad startStep', { ...good, startStep: -1 }],
+    ['a bad startSamples', { ...good, startSamples: 1.5 }],
+  ];
+
+  it.each(bad)('refuses %s with the error createTrainer gives', (_, config) => {
+    let expected: unknown;
+    try {
+      createTrainer(config);
+    } catch (e) {
+      expected = e;
+    }
+    expect(expected).toBeInstanceOf(Error);
+    expect(() => checkTrainConfig(config)).toThrow(expected as Error);
+    expect(() => checkTrainConfig(config)).toThrow((expected as Error).constructor as ErrorConstructor);
+  });
+
+  it('gives the values with their defaults and the shape, building nothing', () => {
+    const c = checkTrainConfig({ ...good, batchSize: 4, startStep: 10, startSamples: 40 });
+    expect(c).toMatchObject({ session: 'default', loss: 'crossEntropy', batchSize: 4, startStep: 10, startSamples: 40, onNonFinite: 'skip', sliceMs: 4, queue: { capacity: 8, policy: 'block' } });
+    expect(c.shape).toEqual({ dtype: 'float32', inputSize: 2, layers: [{ nin: 2, nout: 3, activation: 'sigmoid' }, { nin: 3, nout: 3, activation: 'softmax' }] });
+    // a model of a billion parameters is described, not allocated (mlp() would need 4 GB)
+    const huge = checkTrainConfig({ ...good, model: { inputSize: 100_000, layers: [{ units: 10_000, activation: 'relu' }, { units: 3, activation: 'softmax' }] } });
+    expect(huge.shape.layers[0]).toEqual({ nin: 100_000, nout: 10_000, activation: 'relu' });
+    // an existing model is taken as it is
+    const model = mlp(TINY);
+    expect(checkTrainConfig({ ...good, model }).shape).toBe(model);
+  });
+});
 
 describe('createTrainer: the ingest queue', () => {
   it("'block' trains inside push() when the queue is full and never holds more than its capacity", async () => {
