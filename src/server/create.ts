@@ -8,7 +8,7 @@
  *   optimizerState                          E_BAD_STATE
  */
 import { LivegradError, type ErrorCode } from '../errors.js';
-import { mlp, mlpFromWeights, type LayerWeights, type Mlp, type MlpSpec } from '../nn/mlp.js';
+import { mlpFromWeights, mlpShape, type LayerWeights, type Mlp, type MlpShape, type MlpSpec } from '../nn/mlp.js';
 import { checkOptimizer, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
 import { checkBatch, type Batch } from '../nn/step.js';
 import type { DType } from '../nn/tensor.js';
@@ -38,7 +38,12 @@ function wrap<T>(code: 'E_BAD_MODEL' | 'E_BAD_CONFIG', f: () => T): T {
   }
 }
 
-function buildModel(m: ModelSpecWire | ModelWeightsWire, limits: CreateLimits): Mlp {
+/**
+ * The model of a `create`: explicit weights are built (they are here already), a spec is only
+ * checked: its weights are initialised where the session trains (on its thread, if it has one),
+ * so a large model never holds up the main thread.
+ */
+function buildModel(m: ModelSpecWire | ModelWeightsWire, limits: CreateLimits): { model: Mlp | MlpSpec; shape: MlpShape } {
   if (isWeights(m)) {
     const dtype: DType = m.dtype ?? m.layers[0]!.w.dtype ?? 'float32';
     let parameters = 0;
@@ -49,7 +54,8 @@ function buildModel(m: ModelSpecWire | ModelWeightsWire, limits: CreateLimits): 
       weights: toTensor(l.w, dtype, `model.layers[${i}].w`),
       bias: toTensor(l.b, dtype, `model.layers[${i}].b`),
     }));
-    return wrap('E_BAD_MODEL', () => mlpFromWeights(layers, dtype));
+    const model = wrap('E_BAD_MODEL', () => mlpFromWeights(layers, dtype));
+    return { model, shape: model };
   }
   let parameters = 0;
   let nin = m.inputSize;
@@ -66,7 +72,7 @@ function buildModel(m: ModelSpecWire | ModelWeightsWire, limits: CreateLimits): 
     ...(m.init === undefined ? {} : { init: m.init as InitName }),
     ...(m.biasInit === undefined ? {} : { biasInit: m.biasInit as BiasInit }),
   };
-  return wrap('E_BAD_MODEL', () => mlp(spec));
+  return { model: spec, shape: wrap('E_BAD_MODEL', () => mlpShape(spec)) };
 }
 
 function optimizerState(s: OptimizerStateWire, dtype: DType): OptimizerState {
@@ -80,12 +86,12 @@ function optimizerState(s: OptimizerStateWire, dtype: DType): OptimizerState {
 }
 
 /** Units summed over layers: a batch of m rows keeps about 3·m times this many activations. */
-export function unitsOf(model: Mlp): number {
+export function unitsOf(model: MlpShape): number {
   return model.layers.reduce((n, l) => n + l.nout, 0);
 }
 
 /** Throws `code` (default E_BAD_CONFIG) unless a batch of `rows` fits the activation budget. */
-export function checkBatchRows(model: Mlp, rows: number, limits: CreateLimits, code: ErrorCode = 'E_BAD_CONFIG'): void {
+export function checkBatchRows(model: MlpShape, rows: number, limits: CreateLimits, code: ErrorCode = 'E_BAD_CONFIG'): void {
   const n = rows * unitsOf(model);
   if (n > limits.maxActivations) {
     throw new LivegradError(code, `Expected batchSize × units (${rows} × ${unitsOf(model)}) at most ${limits.maxActivations}, got ${n}`);
@@ -97,15 +103,15 @@ export function checkBatchRows(model: Mlp, rows: number, limits: CreateLimits, c
  * trainer's own is made unbounded in batches and never refuses.
  */
 export function trainConfig(msg: CreateMessage, limits: CreateLimits): TrainConfig {
-  const model = buildModel(msg.model, limits);
+  const { model, shape } = buildModel(msg.model, limits);
   const batchSize = msg.batchSize ?? 32;
-  checkBatchRows(model, batchSize, limits);
+  checkBatchRows(shape, batchSize, limits);
   const optimizer: Optimizer = wrap('E_BAD_CONFIG', () => checkOptimizer(msg.optimizer));
   let evalSet: Batch | undefined;
   if (msg.evalSet) {
-    evalSet = { x: toTensor(msg.evalSet.x, model.dtype, 'evalSet.x'), y: toTensor(msg.evalSet.y, model.dtype, 'evalSet.y') };
+    evalSet = { x: toTensor(msg.evalSet.x, shape.dtype, 'evalSet.x'), y: toTensor(msg.evalSet.y, shape.dtype, 'evalSet.y') };
     try {
-      checkBatch(model, evalSet);
+      checkBatch(shape, evalSet);
     } catch (e) {
       if (e instanceof LivegradError) throw new LivegradError(e.code, `evalSet: ${e.message}`, { cause: e });
       throw e;
@@ -122,7 +128,7 @@ export function trainConfig(msg: CreateMessage, limits: CreateLimits): TrainConf
     ...(msg.events === undefined ? {} : { events: msg.events }),
     ...(evalSet === undefined ? {} : { evalSet }),
     ...(msg.onNonFinite === undefined ? {} : { onNonFinite: msg.onNonFinite }),
-    ...(msg.optimizerState === undefined ? {} : { optimizerState: optimizerState(msg.optimizerState, model.dtype) }),
+    ...(msg.optimizerState === undefined ? {} : { optimizerState: optimizerState(msg.optimizerState, shape.dtype) }),
     ...(msg.startStep === undefined ? {} : { startStep: msg.startStep }),
     ...(msg.startSamples === undefined ? {} : { startSamples: msg.startSamples }),
   };

@@ -13,7 +13,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { LossName } from '../nn/losses.js';
-import { cloneModel, type Mlp } from '../nn/mlp.js';
+import { shapeOf, type MlpShape } from '../nn/mlp.js';
 import type { Batch } from '../nn/step.js';
 import type { Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
@@ -33,8 +33,8 @@ export interface PushHandlers {
 
 export interface SessionTrainer {
   readonly session: string;
-  /** The model as created: dtype, sizes, activations. Not the live weights (ask `snapshot`). */
-  readonly shape: Mlp;
+  /** The model's dtype, sizes and activations (`snapshot` has the weights). */
+  readonly shape: MlpShape;
   readonly loss: LossName;
   readonly events$: Observable<TrainEvent>;
   readonly steps: number;
@@ -107,7 +107,7 @@ export class InlineTrainer implements SessionTrainer {
   private readonly trainer: Trainer;
   private readonly intake: Intake<object>;
   readonly session: string;
-  readonly shape: Mlp;
+  readonly shape: MlpShape;
   readonly loss: LossName;
   readonly events$: Observable<TrainEvent>;
   readonly ready = Promise.resolve();
@@ -120,7 +120,7 @@ export class InlineTrainer implements SessionTrainer {
     this.trainer = createTrainer(config);
     this.intake = new Intake(this.trainer, queueCapacity);
     this.session = this.trainer.session;
-    this.shape = cloneModel(this.trainer.model);
+    this.shape = shapeOf(this.trainer.model);
     this.loss = this.trainer.config.loss;
     this.events$ = this.trainer.events$;
   }

@@ -12,8 +12,9 @@
  * snapshot are calls answered with a promise. The thread handles messages in the order they were
  * sent, so a control sent after a chunk is taken after that chunk, as in the same thread.
  *
- * The config is checked on the main thread first (`createTrainer` builds and drops a trainer),
- * so a bad config is a synchronous error, never a thread that dies on start.
+ * The config is checked on the main thread first (`checkTrainConfig`, which builds nothing: a
+ * spec's weights are initialised on the thread), so a bad config is a synchronous error, never a
+ * thread that dies on start, and a large model never holds up the main thread.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,11 +23,11 @@ import { Worker, type Transferable } from 'node:worker_threads';
 import { Subject, type Observable } from 'rxjs';
 import { LivegradError, type ErrorCode } from '../errors.js';
 import type { LossName } from '../nn/losses.js';
-import type { Mlp } from '../nn/mlp.js';
+import { shapeOf, type MlpShape } from '../nn/mlp.js';
 import type { Batch } from '../nn/step.js';
 import type { FloatArray, Tensor } from '../nn/tensor.js';
 import type { StepEvent, TrainEvent } from '../pipeline/events.js';
-import { createTrainer, type TrainConfig } from '../pipeline/trainer.js';
+import { checkTrainConfig, type TrainConfig } from '../pipeline/trainer.js';
 import type { PushHandlers, SessionTrainer } from './session-trainer.js';
 import { STEP_COLUMNS, type Call, type CallResults, type Flush, type ThreadError, type ThreadSnapshot, type ToWorker, type WorkerInit } from './thread-messages.js';
 
@@ -84,8 +85,8 @@ function stepEvent(session: string, rows: Float64Array, o: number, width: number
 
 export class TrainerThread implements SessionTrainer {
   readonly session: string;
-  /** The model as created: its dtype, sizes and activations. Its weights are the initial ones, never the live ones (ask `snapshot`). */
-  readonly shape: Mlp;
+  /** The model's dtype, sizes and activations (`snapshot` has the weights). */
+  readonly shape: MlpShape;
   readonly loss: LossName;
   private readonly subject = new Subject<TrainEvent>();
   readonly events$: Observable<TrainEvent> = this.subject.asObservable();
@@ -111,17 +112,17 @@ export class TrainerThread implements SessionTrainer {
   });
 
   /**
-   * Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError) and starts the thread.
+   * Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError, without building anything) and starts the thread.
    * @param queueCapacity  batches handed to the trainer and not yet trained, at most (the thread's intake.ts)
    */
   constructor(config: TrainConfig, queueCapacity: number) {
-    const probe = createTrainer(config);
-    this.session = probe.session;
-    this.shape = probe.model;
-    this.loss = probe.config.loss;
-    this.steps = probe.steps;
-    this.samples = probe.samples;
-    this.batchSize = probe.batchSize;
+    const checked = checkTrainConfig(config);
+    this.session = checked.session;
+    this.shape = shapeOf(checked.shape);
+    this.loss = checked.loss;
+    this.steps = checked.startStep;
+    this.samples = checked.startSamples;
+    this.batchSize = checked.batchSize;
     this.ready.catch(() => undefined); // a thread that dies early also fails the session: that is reported there
     this.worker = spawn({ config, queueCapacity });
     this.worker.unref();
