@@ -58,6 +58,8 @@ export class ServerSession {
   private readonly subscribers = new Map<object, Subscription>();
   private readonly ring: Ring<Packet>;
   private closing = false;
+  /** Closing with drain (a close without drain may still stop it). */
+  private draining = false;
   private ended = false;
   private readonly endWaiters: (() => void)[] = [];
   /** Why the trainer failed (events$ errored), when it did. */
@@ -168,8 +170,11 @@ export class ServerSession {
   }
 
   /**
-   * Ends the session: `drain` trains every accepted row (the partial batch too) first; otherwise
-   * it stops at the current batch boundary. `done` runs once the last event has gone out.
+   * Ends the session. `drain`: a paused session is resumed (nothing could resume it once it is
+   * closing), the messages waiting for room are taken, and every row trains, the partial batch
+   * too. Otherwise it stops at the current batch boundary, and so does a session already draining
+   * (a second close without drain, or shutdown, never waits for a drain). `done` runs once the
+   * last event has gone out.
    */
   close(drain: boolean, done: () => void, reason = 'closed'): void {
     if (this.ended) {
@@ -177,9 +182,12 @@ export class ServerSession {
       return;
     }
     this.endWaiters.push(done);
-    if (this.closing) return;
+    if (this.closing && (drain || !this.draining)) return;
     this.closing = true;
+    this.draining = drain;
     if (drain) {
+      // ordered before end(): the trainer takes it at its next batch boundary (a no-op when not paused)
+      this.trainer.control({ action: 'resume' }, undefined).catch(() => undefined);
       this.trainer.end();
     } else {
       this.trainer.close(reason);

@@ -280,6 +280,66 @@ describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) =
     await c.waitFor((m) => m['type'] === 'ack' && m['session'] === 's' && m['seq'] === 0 && c.of('ack', 's').length === 3);
   });
 
+  it('closes a paused session with drain: it resumes, takes the messages waiting for room (ack) and trains them all', async () => {
+    const server = await start({ trainingThreads });
+    const c = await connect(server);
+    await c.ok(createMessage('s', { credits: 4, queueCapacity: 1 }));
+    await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
+    for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4)); // one fits, three wait for room
+    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+    await expect.poll(async () => ((await c.ok({ type: 'list' }))['sessions'] as { queueDepth: number }[])[0]!.queueDepth).toBe(4);
+    expect(c.of('ack', 's').map((m) => m['seq'])).toEqual([0]);
+    const closed = await c.ok({ type: 'close', session: 's', drain: true });
+    expect(closed).toMatchObject({ type: 'closed', session: 's', step: 4, samples: 16 });
+    expect(c.of('ack', 's').map((m) => m['seq'])).toEqual([0, 1, 2, 3]);
+    expect(c.of('consumed', 's').map((m) => [m['seq'], m['step']])).toEqual([[0, 1], [1, 2], [2, 3], [3, 4]]);
+    expect(c.of('error', 's')).toEqual([]);
+  });
+
+  it('stops a drain that cannot finish when closed again without drain', async () => {
+    const server = await start({ trainingThreads });
+    const c = await connect(server);
+    // a linear regression at this learning rate overflows float32 at once; the guard pauses on every such step
+    const model = { inputSize: 4, layers: [{ units: 3, activation: 'linear' }], seed: 1 };
+    await c.ok(createMessage('s', { model, loss: 'sse', optimizer: { kind: 'sgd', lr: 1e30 }, onNonFinite: 'pause', credits: 8 }));
+    await c.ok({ type: 'subscribe', session: 's', topics: ['lifecycle'] });
+    const x = f32([4, 4], [1, 2, 3, 4, 4, 3, 2, 1, 1, 0, 1, 0, 0, 1, 0, 1]);
+    const y = f32([4, 3], [1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1]);
+    for (let seq = 0; seq < 6; seq++) c.send({ type: 'samples', session: 's', seq, x, y });
+    await c.waitFor((m) => m['type'] === 'lifecycle' && m['state'] === 'paused');
+    // the drain resumes it, and the guard pauses it again at the next step: it cannot finish
+    c.send({ type: 'close', id: 'drain', session: 's', drain: true });
+    await c.waitFor(() => c.of('lifecycle', 's').filter((m) => m['state'] === 'paused').length === 2);
+    expect(c.of('closed')).toEqual([]);
+    // a close without drain stops it at the batch boundary: both closes are answered
+    const stop = await c.ok({ type: 'close', session: 's' });
+    expect(stop).toMatchObject({ type: 'closed', session: 's' });
+    await c.waitFor(() => c.of('closed').length === 2);
+    expect(c.of('closed').map((m) => m['ref'])).toContain('drain');
+    expect(c.of('lifecycle', 's').at(-1)).toMatchObject({ state: 'completed' });
+    expect((await c.ok({ type: 'list' }))['sessions']).toEqual([]);
+  });
+
+  it('closes without drain: messages waiting for room are refused with E_SESSION_CLOSED', async () => {
+    const server = await start({ trainingThreads });
+    const c = await connect(server);
+    await c.ok(createMessage('s', { credits: 4, queueCapacity: 1 }));
+    await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
+    for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4));
+    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+    await expect.poll(async () => ((await c.ok({ type: 'list' }))['sessions'] as { queueDepth: number }[])[0]!.queueDepth).toBe(4);
+    const closed = await c.ok({ type: 'close', session: 's' });
+    expect(closed).toMatchObject({ type: 'closed', session: 's', step: 0, samples: 0 });
+    await c.waitFor(() => c.of('error', 's').length === 3);
+    expect(c.of('error', 's').map((m) => [m['code'], m['ref']])).toEqual([
+      ['E_SESSION_CLOSED', 1],
+      ['E_SESSION_CLOSED', 2],
+      ['E_SESSION_CLOSED', 3],
+    ]);
+    expect(c.of('ack', 's').map((m) => m['seq'])).toEqual([0]);
+    expect(c.of('consumed', 's')).toEqual([]);
+  });
+
   it('runs several sessions at once, each with its own model', async () => {
     const server = await start({ trainingThreads });
     const c = await connect(server);
