@@ -260,23 +260,32 @@ export function allFinite(a: FloatArray): boolean {
   return s0 + s1 + s2 + s3 === 0;
 }
 
+/** The rows m of model input x, which must be [m ≥ 1, inputSize] and hold that many values. Throws LivegradError E_SHAPE. */
+export function checkInputShape(model: MlpShape, x: Tensor): number {
+  if (x.shape.length !== 2 || x.shape[1] !== model.inputSize || x.shape[0]! < 1 || sizeOf(x.shape) !== x.data.length) {
+    throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
+  }
+  return x.shape[0]!;
+}
+
+/** Throws LivegradError E_NON_FINITE, naming the first row and column, unless every value of model input x is finite. */
+export function checkInputFinite(model: MlpShape, x: Tensor): void {
+  if (allFinite(x.data)) return;
+  const i = x.data.findIndex((v) => !Number.isFinite(v));
+  throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
+}
+
 /** `checkBatch` returning only the number of rows: what a hot path needs, without an allocation. */
 export function checkBatchRows(model: MlpShape, batch: Batch): number {
   const { x, y } = batch;
   const nout = model.layers[model.layers.length - 1]!.nout;
-  if (x.shape.length !== 2 || x.shape[1] !== model.inputSize || x.shape[0]! < 1 || sizeOf(x.shape) !== x.data.length) {
-    throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
-  }
-  const m = x.shape[0]!;
+  const m = checkInputShape(model, x);
   const labels = y.shape.length === 1;
   if (labels ? y.shape[0] !== m : y.shape.length !== 2 || y.shape[0] !== m || y.shape[1] !== nout) {
     throw new LivegradError('E_SHAPE', `Expected y of shape [${m}, ${nout}] or class indices [${m}], got [${y.shape.join(', ')}]`);
   }
   if (sizeOf(y.shape) !== y.data.length) throw new LivegradError('E_SHAPE', `Expected y to hold ${sizeOf(y.shape)} values, got ${y.data.length}`);
-  if (!allFinite(x.data)) {
-    const i = x.data.findIndex((v) => !Number.isFinite(v));
-    throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
-  }
+  checkInputFinite(model, x);
   if (!allFinite(y.data)) {
     const i = y.data.findIndex((v) => !Number.isFinite(v));
     throw new LivegradError('E_NON_FINITE', `Expected finite y, got ${y.data[i]} at index ${i}`);

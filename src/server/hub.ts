@@ -19,6 +19,7 @@ import type {
   UnsubscribeMessage,
 } from '../protocol/messages.js';
 import { parameterCount } from '../nn/mlp.js';
+import { checkInputFinite, checkInputShape } from '../nn/step.js';
 import { adoptTensor, wireTensor } from '../protocol/tensors.js';
 import type { Connection, MessageHandler } from './connection.js';
 import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
@@ -147,14 +148,13 @@ export class Hub implements MessageHandler {
       throw new LivegradError('E_NO_CREDIT', `Expected at most ${p.credits} unacknowledged samples messages in flight, got one more (seq ${m.seq}): wait for an ack`);
     }
     const dtype = s.trainer.shape.dtype;
-    // views of the frame's bytes where aligned; a trainer thread gets the frame transferred when
-    // both are views of a frame that fills its buffer alone, else copies of them
+    // views of the frame's bytes where aligned; a trainer thread takes the frame itself when both
+    // are views of it (TrainerThread.offer), else copies of them
     const batch = { x: adoptTensor(m.x, dtype, 'x'), y: adoptTensor(m.y, dtype, 'y') };
-    const transferable = frame !== undefined && batch.x.data.buffer === frame && batch.y.data.buffer === frame ? frame : undefined;
     // shapes, finiteness and labels are checked once, by the trainer when it takes the batch (then ack, or error)
     p.inFlight++; // until the trainer has taken the batch (ack) or refused it
     try {
-      s.offer(conn, m.seq, batch, transferable);
+      s.offer(conn, m.seq, batch, frame);
     } catch (e) {
       p.inFlight--;
       throw e;
@@ -224,13 +224,8 @@ export class Hub implements MessageHandler {
     const s = this.get(m.session);
     const model = s.trainer.shape;
     const x = adoptTensor(m.x, model.dtype, 'x');
-    if (x.shape.length !== 2 || x.shape[0]! < 1 || x.shape[1] !== model.inputSize) {
-      throw new LivegradError('E_SHAPE', `Expected x of shape [m ≥ 1, ${model.inputSize}], got [${x.shape.join(', ')}]`);
-    }
-    checkBatchRows(model, x.shape[0]!, this.options.limits, 'E_SHAPE');
-    for (let i = 0; i < x.data.length; i++) {
-      if (!Number.isFinite(x.data[i]!)) throw new LivegradError('E_NON_FINITE', `Expected finite x, got ${x.data[i]} at row ${Math.floor(i / model.inputSize)}, column ${i % model.inputSize}`);
-    }
+    checkBatchRows(model, checkInputShape(model, x), this.options.limits, 'E_SHAPE');
+    checkInputFinite(model, x);
     const ref = m.id ?? null;
     this.answer(conn, ref, m.session, format, s.trainer.predict(x), ({ output, step }) => ({
       type: 'prediction',

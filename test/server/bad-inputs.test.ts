@@ -63,6 +63,7 @@ const ROWS: Row[] = [
   { name: 'an unknown control action', send: (c) => c.send({ type: 'control', id: 'k1', session: 'v', control: { action: 'rewind' } }), code: 'E_BAD_CONTROL', ref: 'k1' },
   { name: 'a control batch size over the limit', send: (c) => c.send({ type: 'control', id: 'k2', session: 'v', control: { action: 'set', batchSize: 1_000_000 } }), code: 'E_BAD_CONTROL', ref: 'k2' },
   { name: 'predict on the wrong width', send: (c) => c.send({ type: 'predict', id: 'p1', session: 'v', x: [[1, 2, 3]] }), code: 'E_SHAPE', ref: 'p1' },
+  { name: 'predict on Infinity', send: (c) => c.send({ type: 'predict', id: 'p2', session: 'v', x: f32([2, 4], [0, 0, 0, 0, 0, 0, -Infinity, 0]) }), code: 'E_NON_FINITE', ref: 'p2', says: 'got -Infinity at row 1, column 2' },
   { name: 'samples from a read-only token', token: READER, send: (c) => c.send(samples('v', 0, 4)), code: 'E_FORBIDDEN', ref: 0, says: 'producer token' },
   { name: 'a frame over maxPayload', send: (c) => c.sendRaw(Buffer.alloc(100_000, 0x91)), code: 'E_TOO_LARGE', close: 1009 },
   { name: 'a text frame that is not UTF-8', send: (c) => rawFrame(c, 0x81, Buffer.from([0x22, 0xff, 0x22])), code: 'E_BAD_UTF8', close: 1007 },
