@@ -94,7 +94,7 @@ export class Intake<K> {
   }
 
   private pump(force = false): void {
-    if (this.pumping) return; // a chunk refused inside push() calls back here: the loop below goes on
+    if (this.pumping) return; // a trainer that trains inside push() (sliceMs Infinity) reports a step here: the loop below goes on
     this.pumping = true;
     try {
       while (this.head < this.waiting.length && (force || this.room()) && !this.trainer.done) {

@@ -52,8 +52,8 @@ export interface SessionTrainer {
   /**
    * Offers a chunk from the producer `key` (the caller must not use its arrays afterwards). It
    * waits on the trainer's side until there is room (intake.ts); exactly one of accepted /
-   * rejected follows, then consumed once its last row is trained. `frame`, when given, is the
-   * one buffer both arrays are views of, used by nothing else: a thread may take it as it is.
+   * rejected follows, then consumed once its last row is trained. `frame`, when given, is a
+   * buffer nothing else uses: when both arrays are views of it, a thread may take it as it is.
    */
   offer(key: object, batch: Batch, handlers: PushHandlers, frame?: ArrayBuffer): void;
   /** Forgets the chunks of producer `key` still waiting for room: they hear nothing more. */

@@ -53,8 +53,6 @@ export class ServerSession {
   readonly name: string;
   readonly trainer: SessionTrainer;
   readonly credits: number;
-  readonly queueCapacity: number;
-  readonly config: TrainConfig;
   private readonly subscribers = new Map<object, Subscription>();
   private readonly ring: Ring<Packet>;
   private closing = false;
@@ -77,10 +75,8 @@ export class ServerSession {
     private readonly onEnd: (session: ServerSession) => void,
   ) {
     this.trainer = options.thread ? new TrainerThread(config, options.queueCapacity) : new InlineTrainer(config, options.queueCapacity);
-    this.config = config;
     this.name = this.trainer.session;
     this.credits = options.credits;
-    this.queueCapacity = options.queueCapacity;
     this.ring = new Ring(options.replayEvents);
     this.trainer.events$.subscribe({
       next: (e) => this.fanOut(e),
@@ -127,7 +123,7 @@ export class ServerSession {
 
   /**
    * A validated chunk from a producer: accepted (ack) once the trainer has room for it.
-   * `frame`: the buffer its arrays are views of, which nothing else uses (it may be transferred).
+   * `frame`: the frame's buffer, which nothing else uses (taken as it is when the arrays are views of it).
    */
   offer(producer: Producer, seq: number, batch: Batch, frame?: ArrayBuffer): void {
     if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
