@@ -31,6 +31,18 @@ async function stepReached(c: TestClient, session: string, step: number): Promis
   await c.waitFor((m) => m['type'] === 'step' && m['session'] === session && m['step'] === step, { timeoutMs: 20_000 });
 }
 
+/**
+ * Creates session "s" (batches of 4, room for one), pauses it and sends `samples` seq 0-3 of 4
+ * rows: one is accepted (ack), three wait for room.
+ */
+async function pauseWithThreeWaiting(c: TestClient): Promise<void> {
+  await c.ok(createMessage('s', { credits: 4, queueCapacity: 1 }));
+  await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
+  for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4)); // one fits, three wait for room
+  await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
+  await expect.poll(async () => ((await c.ok({ type: 'list' }))['sessions'] as { queueDepth: number }[])[0]!.queueDepth).toBe(4);
+}
+
 describe('options', () => {
   it('refuses bad server options with an error naming the option', async () => {
     await expect(createServer({ port: -1 })).rejects.toThrow('Expected port to be an integer in [0, 65535], got -1');
@@ -281,13 +293,8 @@ describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) =
   });
 
   it('closes a paused session with drain: it resumes, takes the messages waiting for room (ack) and trains them all', async () => {
-    const server = await start({ trainingThreads });
-    const c = await connect(server);
-    await c.ok(createMessage('s', { credits: 4, queueCapacity: 1 }));
-    await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
-    for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4)); // one fits, three wait for room
-    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
-    await expect.poll(async () => ((await c.ok({ type: 'list' }))['sessions'] as { queueDepth: number }[])[0]!.queueDepth).toBe(4);
+    const c = await connect(await start({ trainingThreads }));
+    await pauseWithThreeWaiting(c);
     expect(c.of('ack', 's').map((m) => m['seq'])).toEqual([0]);
     const closed = await c.ok({ type: 'close', session: 's', drain: true });
     expect(closed).toMatchObject({ type: 'closed', session: 's', step: 4, samples: 16 });
@@ -321,13 +328,8 @@ describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) =
   });
 
   it('closes without drain: messages waiting for room are refused with E_SESSION_CLOSED', async () => {
-    const server = await start({ trainingThreads });
-    const c = await connect(server);
-    await c.ok(createMessage('s', { credits: 4, queueCapacity: 1 }));
-    await c.ok({ type: 'control', session: 's', control: { action: 'pause' } });
-    for (let seq = 0; seq < 4; seq++) c.send(samples('s', seq, 4));
-    await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
-    await expect.poll(async () => ((await c.ok({ type: 'list' }))['sessions'] as { queueDepth: number }[])[0]!.queueDepth).toBe(4);
+    const c = await connect(await start({ trainingThreads }));
+    await pauseWithThreeWaiting(c);
     const closed = await c.ok({ type: 'close', session: 's' });
     expect(closed).toMatchObject({ type: 'closed', session: 's', step: 0, samples: 0 });
     await c.waitFor(() => c.of('error', 's').length === 3);
