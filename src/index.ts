@@ -27,7 +27,6 @@ export {
   createStepper,
   newOptimizerState,
   cloneOptimizerState,
-  checkBatch,
   checkStepConfig,
   checkOptimizerState,
   createWorkspace,
@@ -38,7 +37,9 @@ export {
   parameters,
   gradientList,
 } from './nn/step.js';
-export type { Batch, StepConfig, StepInfo, StepResult, Stepper, SkipReason, Workspace } from './nn/step.js';
+export type { StepConfig, StepInfo, StepResult, Stepper, SkipReason, Workspace } from './nn/step.js';
+export { checkBatch } from './nn/batch.js';
+export type { Batch } from './nn/batch.js';
 export {
   modelToJSON,
   modelFromJSON,

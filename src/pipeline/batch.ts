@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import { Rebatcher } from './rebatch.js';
 
 /**

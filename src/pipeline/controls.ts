@@ -4,6 +4,7 @@
  * deterministic: the same batches and the same controls at the same steps give the same weights.
  */
 import { describe } from '../errors.js';
+import { MAX_BATCH_SIZE } from './limits.js';
 
 export interface HyperParams {
   readonly lr?: number;
@@ -56,7 +57,7 @@ export function checkControl(value: unknown): Control {
         if (key === 'clipNorm' && v === null) {
           out[key] = null;
         } else if (key === 'batchSize') {
-          if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1_000_000) throw new RangeError(`Expected batchSize to be an integer in [1, 1000000], got ${describe(v)}`);
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_BATCH_SIZE) throw new RangeError(`Expected batchSize to be an integer in [1, ${MAX_BATCH_SIZE}], got ${describe(v)}`);
           out[key] = v;
         } else {
           if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (key === 'clipNorm' && v === 0)) {

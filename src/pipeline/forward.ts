@@ -1,5 +1,6 @@
 import { defer, map, type OperatorFunction } from 'rxjs';
-import { checkBatch, createWorkspace, forwardInto, type Batch } from '../nn/step.js';
+import { checkBatch, type Batch } from '../nn/batch.js';
+import { createWorkspace, forwardInto } from '../nn/step.js';
 import type { Mlp } from '../nn/mlp.js';
 import type { Pass, PassContext } from './pass.js';
 

@@ -6,7 +6,7 @@
  */
 import { LivegradError } from '../errors.js';
 import { allocate, dtypeOf, type DType, type FloatArray, type Tensor } from '../nn/tensor.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 
 export class Rebatcher {
   private size: number;

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { Observable } from 'rxjs';
 import { LivegradError, describe } from '../errors.js';
 import { rng } from '../nn/rng.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import { allocate, tensor, type DType, type Tensor } from '../nn/tensor.js';
 
 /** A finite data set: x [n, features], y [n, outputs] or [n] class indices. */

@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { LivegradError } from '../errors.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import type { Control } from './controls.js';
 import type { TrainEvent } from './events.js';
 import { createTrainer, type TrainConfig } from './trainer.js';

@@ -14,9 +14,8 @@ import { LivegradError, describe } from '../errors.js';
 import { isLossName, LOSSES, type LossName, type Targets } from '../nn/losses.js';
 import { cloneModel, mlp, mlpShape, outputSize, predict, type Mlp, type MlpShape, type MlpSpec } from '../nn/mlp.js';
 import { checkOptimizer, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
+import { checkBatch, checkBatchRows, type Batch } from '../nn/batch.js';
 import {
-  checkBatch,
-  checkBatchRows,
   checkOptimizerState,
   checkStepConfig,
   cloneOptimizerState,
@@ -24,7 +23,6 @@ import {
   createWorkspace,
   forwardInto,
   lossInto,
-  type Batch,
   type StepConfig,
   type Stepper,
 } from '../nn/step.js';

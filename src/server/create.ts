@@ -10,7 +10,7 @@
 import { LivegradError, type ErrorCode } from '../errors.js';
 import { mlpFromWeights, mlpShape, type LayerWeights, type Mlp, type MlpShape, type MlpSpec } from '../nn/mlp.js';
 import { checkOptimizer, type Optimizer, type OptimizerState } from '../nn/optimizers.js';
-import { checkBatch, type Batch } from '../nn/step.js';
+import { checkBatch, type Batch } from '../nn/batch.js';
 import type { DType } from '../nn/tensor.js';
 import type { InitName, BiasInit } from '../nn/init.js';
 import type { TrainConfig } from '../pipeline/trainer.js';

@@ -19,7 +19,7 @@ import type {
   UnsubscribeMessage,
 } from '../protocol/messages.js';
 import { parameterCount } from '../nn/mlp.js';
-import { checkInputFinite, checkInputShape } from '../nn/step.js';
+import { checkInputFinite, checkInputShape } from '../nn/batch.js';
 import { adoptTensor, wireTensor } from '../protocol/tensors.js';
 import type { Connection, MessageHandler } from './connection.js';
 import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';

@@ -16,7 +16,7 @@
  * time with the default capacity of 16 batches, streaming W2.)
  */
 import { LivegradError } from '../errors.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import type { Trainer } from '../pipeline/trainer.js';
 import type { PushHandlers } from './session-trainer.js';
 

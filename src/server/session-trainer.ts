@@ -14,7 +14,7 @@
 import type { Observable } from 'rxjs';
 import type { LossName } from '../nn/losses.js';
 import { shapeOf, type MlpShape } from '../nn/mlp.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import type { Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
 import { createTrainer, type TrainConfig, type Trainer } from '../pipeline/trainer.js';

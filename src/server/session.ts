@@ -20,7 +20,7 @@
  */
 import { LivegradError } from '../errors.js';
 import { outputSize, parameterCount } from '../nn/mlp.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import type { TrainEvent } from '../pipeline/events.js';
 import type { TrainConfig } from '../pipeline/trainer.js';
 import type { SessionInfo } from '../protocol/messages.js';

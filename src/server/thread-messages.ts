@@ -14,7 +14,8 @@
  */
 import type { Mlp } from '../nn/mlp.js';
 import type { OptimizerState } from '../nn/optimizers.js';
-import type { Batch, StepConfig } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
+import type { StepConfig } from '../nn/step.js';
 import type { Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
 import type { TrainConfig } from '../pipeline/trainer.js';

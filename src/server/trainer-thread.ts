@@ -24,7 +24,7 @@ import { Subject, type Observable } from 'rxjs';
 import { LivegradError, type ErrorCode } from '../errors.js';
 import type { LossName } from '../nn/losses.js';
 import { shapeOf, type MlpShape } from '../nn/mlp.js';
-import type { Batch } from '../nn/step.js';
+import type { Batch } from '../nn/batch.js';
 import type { FloatArray, Tensor } from '../nn/tensor.js';
 import type { StepEvent, TrainEvent } from '../pipeline/events.js';
 import { checkTrainConfig, type TrainConfig } from '../pipeline/trainer.js';

@@ -26,7 +26,7 @@ import {
   type StepConfig,
 } from '../../src/index.js';
 import { SIMD } from '../../src/nn/simd.js';
-import { allFinite } from '../../src/nn/step.js';
+import { allFinite } from '../../src/nn/batch.js';
 import { expectSameBits, expectSameModel, expectSameState } from '../helpers/bits.js';
 
 interface TutorialWeights {
