@@ -111,6 +111,14 @@ describe('activate / activateBackward', () => {
     );
   });
 
+  it('throws a TypeError for a name that is not an activation (also one Object.prototype has)', () => {
+    const z = new Float64Array(1);
+    for (const kind of ['swish', 'toString']) {
+      expect(() => activate(kind as Activation, z, z, 1, 1)).toThrow(new TypeError(`Unexpected value ${kind}`));
+      expect(() => activateBackward(kind as Activation, z, z, z, z, 1, 1)).toThrow(TypeError);
+    }
+  });
+
   it('gives the softmax Jacobian-vector product a ⊙ (da - Σ da ⊙ a)', () => {
     const z = new Float64Array([0.5, -1, 2]);
     const a = new Float64Array(3);
