@@ -1,6 +1,7 @@
 /**
  * The codec: what goes out is plain MessagePack (checked with an independent strict decoder),
- * float64 stays float64, decode(encode(m)) = m, and undecodable frames are E_BAD_FRAME.
+ * float64 stays float64, decode(encode(m)) = m, and undecodable frames are E_BAD_FRAME; what comes
+ * in is scanned first, so extension types and frames over the limits are never decoded.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -84,6 +85,44 @@ describe('decodeFrame', () => {
     expect(codeOf(() => decodeFrame(Buffer.concat([good, good]), true))).toBe('E_BAD_FRAME');
     expect(codeOf(() => decodeFrame(Buffer.from('{"type":'), false))).toBe('E_BAD_FRAME');
     expect(decodeFrame(Buffer.from('{"type":"ping"}'), false)).toEqual({ type: 'ping' });
+  });
+
+  it('decodes no extension type: a BigInt, a Date, undefined, a Set are E_BAD_FRAME naming the byte', () => {
+    const head = encodeMsgpack({ type: 'ping', id: 0 }).subarray(0, -1); // the value of id starts at byte 14
+    const bigint = Buffer.concat([Buffer.from([0xc9, 0x00, 0x30, 0x00, 0x00, 0x42]), Buffer.alloc(3 * 2 ** 20, 0x7f)]);
+    for (const ext of [bigint, Buffer.from([0xd6, 0xff, 0, 0, 0, 1]), Buffer.from([0xd4, 0x00, 0x00]), Buffer.from([0xc7, 0x01, 0x73, 0x90])]) {
+      const frame = Buffer.concat([head, ext]);
+      expect(() => decodeFrame(frame, true)).toThrow(new RegExp(`^Expected one plain MessagePack value in a binary frame, got an extension type \\(0x${ext[0]!.toString(16)}, (fixext|ext) \\d+\\) at byte 14$`));
+    }
+  });
+
+  it('refuses the never-used byte 0xc1 wherever it is, not only as the whole frame', () => {
+    expect(codeOf(() => decodeFrame(Buffer.from([0xc1]), true))).toBe('E_BAD_FRAME');
+    expect(() => decodeFrame(Buffer.from([0x81, 0xa1, 0x61, 0x91, 0xc1]), true)).toThrow('got the never-used byte 0xc1 at byte 4');
+  });
+
+  it('never allocates what a length claims: a str of 4 GiB in a 10-byte frame is E_BAD_FRAME', () => {
+    const frame = Buffer.from([0xdb, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5]);
+    expect(() => decodeFrame(frame, true)).toThrow('got a str 32 of 4294967295 bytes that runs past the end of the frame (10 bytes) at byte 0');
+    expect(() => decodeFrame(Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5]), true)).toThrow('got an array 32 of 4294967295 items, more than the 5 bytes left in the frame at byte 0');
+  });
+
+  it('refuses frames over the limits in both encodings: deep nesting, too many values', () => {
+    expect(() => decodeFrame(Buffer.concat([Buffer.alloc(100_000, 0x91), Buffer.from([0])]), true)).toThrow('got arrays and maps nested deeper than 64 at byte 64');
+    expect(() => decodeFrame(Buffer.from(`{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), false)).toThrow('Expected a JSON message in a text frame, got arrays and objects nested deeper than 64 at byte 68');
+    expect(() => decodeFrame(Buffer.concat([Buffer.from([0xdd, 0x00, 0x3f, 0xff, 0xff]), Buffer.alloc(0x3fffff, 0x80)]), true)).toThrow('got more than 65536 strings, bins, arrays and maps at byte 65540');
+    expect(() => decodeFrame(Buffer.from(`[${'0,'.repeat(2 ** 21)}0]`), false)).toThrow(/^Expected a JSON message in a text frame, got more than 1048576 values at byte \d+$/);
+  });
+
+  it('still refuses, in validation, 64-bit integers that do not fit a double', () => {
+    const withSeq = (seq: bigint): Buffer => {
+      const u64 = Buffer.alloc(9);
+      u64[0] = 0xcf;
+      u64.writeBigUInt64BE(seq, 1);
+      return Buffer.concat([encodeMsgpack({ type: 'samples', session: 's', x: [[1]], y: [0], seq: 0 }).subarray(0, -1), u64]);
+    };
+    expect(parseClientMessage(decodeFrame(withSeq(2n ** 53n - 1n), true))).toMatchObject({ seq: 2 ** 53 - 1 });
+    expect(() => parseClientMessage(decodeFrame(withSeq(2n ** 53n + 1n), true))).toThrow('Expected seq to be an integer in [0, 9007199254740991], got 9007199254740993');
   });
 
   it('never throws anything but a LivegradError on random bytes, nor does validation after it', () => {
