@@ -95,11 +95,29 @@ function optional<K extends string, T>(o: Obj, key: K, read: (o: Obj, key: K) =>
   return absent(o[key]) ? {} : ({ [key]: read(o, key) } as { [P in K]?: T });
 }
 
+/** Longest `id` string, in Unicode code points (what "characters" means here: Python's len, not UTF-16 units). */
+const MAX_ID_LENGTH = 128;
+
+/** Code points in `s` (a lone surrogate counts as one); counting stops once past `max`. */
+function codePoints(s: string, max = Infinity): number {
+  let n = 0;
+  for (const _ of s) if (++n > max) break;
+  return n;
+}
+
+function isMessageId(v: unknown): v is MessageId {
+  if (typeof v === 'number') return Number.isFinite(v);
+  // at most 128 UTF-16 units are at most 128 code points; more than 256 units are more than 128 code points
+  return typeof v === 'string' && (v.length <= MAX_ID_LENGTH || (v.length <= 2 * MAX_ID_LENGTH && codePoints(v, MAX_ID_LENGTH) <= MAX_ID_LENGTH));
+}
+
+/** The message's `id` when it has one; a present `id` that is not a valid one is refused on every message type. */
 function id(o: Obj): { id?: MessageId } {
   const v = o['id'];
   if (absent(v)) return {};
-  if ((typeof v === 'string' && v.length <= 128) || (typeof v === 'number' && Number.isFinite(v))) return { id: v };
-  throw fieldError('id', 'a string of at most 128 characters or a finite number', v);
+  if (isMessageId(v)) return { id: v };
+  const shown = typeof v === 'string' ? `a string of ${codePoints(v)} code points` : got(v);
+  throw new LivegradError('E_BAD_FIELD', `Expected id to be a string of at most ${MAX_ID_LENGTH} characters (Unicode code points) or a finite number, got ${shown}`);
 }
 
 function tensorField(o: Obj, key: string, path: string): TensorInput {
@@ -258,6 +276,8 @@ export function parseClientMessage(value: unknown): ClientMessage {
     case 'ping':
       return { type, ...id(o) };
     case 'samples':
+      // replies to samples echo its seq, never an id; an id sent anyway is checked like any other, then dropped
+      id(o);
       return { type, session: sessionName(o), seq: int(o, 'seq', 'seq', 0), x: tensorField(o, 'x', 'x'), y: tensorField(o, 'y', 'y') };
     case 'subscribe':
       return {
@@ -293,7 +313,7 @@ export function refOf(value: unknown): MessageId | null {
     return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
   }
   const v = value['id'];
-  return (typeof v === 'string' && v.length <= 128) || (typeof v === 'number' && Number.isFinite(v)) ? v : null;
+  return isMessageId(v) ? v : null;
 }
 
 /** The `session` a (possibly invalid) message names, when it is a valid name. */

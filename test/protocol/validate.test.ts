@@ -83,6 +83,67 @@ describe('parseClientMessage', () => {
   });
 });
 
+/** One valid message of every client type, without an id. */
+const EVERY_TYPE: Record<string, Record<string, unknown>> = {
+  create,
+  list: { type: 'list' },
+  samples: { type: 'samples', session: 's', seq: 0, x: [[1, 2]], y: [1] },
+  subscribe: { type: 'subscribe', session: 's' },
+  unsubscribe: { type: 'unsubscribe', session: 's' },
+  control: { type: 'control', session: 's', control: { action: 'pause' } },
+  predict: { type: 'predict', session: 's', x: [[1, 2]] },
+  snapshot: { type: 'snapshot', session: 's' },
+  close: { type: 'close', session: 's' },
+  ping: { type: 'ping' },
+};
+
+describe('id', () => {
+  it('covers every client message type', () => {
+    expect(Object.keys(EVERY_TYPE)).toEqual([...CLIENT_MESSAGE_TYPES]);
+  });
+
+  const expected = 'Expected id to be a string of at most 128 characters (Unicode code points) or a finite number, got';
+  const emoji = '\u{1F600}'; // one code point, two UTF-16 units
+  describe.each(Object.keys(EVERY_TYPE))('on %s', (type) => {
+    it.each([
+      ['a map', { a: 1 }, `${expected} an object`],
+      ['an empty map', {}, `${expected} an object`],
+      ['an array', [1], `${expected} an array of length 1`],
+      ['a boolean', true, `${expected} true`],
+      ['NaN', NaN, `${expected} NaN`],
+      ['Infinity', Infinity, `${expected} Infinity`],
+      ['-Infinity', -Infinity, `${expected} -Infinity`],
+      ['129 characters', 'a'.repeat(129), `${expected} a string of 129 code points`],
+      ['129 characters, 130 UTF-16 units', `${'a'.repeat(128)}${emoji}`, `${expected} a string of 129 code points`],
+      ['129 characters, 258 UTF-16 units', emoji.repeat(129), `${expected} a string of 129 code points`],
+    ])('refuses %s', (_what, id, message) => {
+      expect(failure({ ...EVERY_TYPE[type], id })).toEqual({ code: 'E_BAD_FIELD', message });
+    });
+
+    it.each([
+      ['128 characters', 'a'.repeat(128)],
+      ['128 characters in 129 UTF-16 units', `${'a'.repeat(127)}${emoji}`],
+      ['128 characters in 256 UTF-16 units', emoji.repeat(128)],
+      ['an empty string', ''],
+      ['zero', 0],
+      ['a negative fraction', -1.5],
+      ['a huge finite number', Number.MAX_VALUE],
+    ])('accepts %s', (_what, id) => {
+      const m = parseClientMessage({ ...EVERY_TYPE[type], id });
+      // samples replies echo seq: its id, once checked, is not kept
+      expect((m as { id?: unknown }).id).toBe(type === 'samples' ? undefined : id);
+    });
+  });
+
+  it('is what refOf echoes: a valid id, else null', () => {
+    expect(refOf({ type: 'list', id: 'a'.repeat(128) })).toBe('a'.repeat(128));
+    expect(refOf({ type: 'list', id: '\u{1F600}'.repeat(128) })).toBe('\u{1F600}'.repeat(128));
+    expect(refOf({ type: 'list', id: 'a'.repeat(129) })).toBeNull();
+    expect(refOf({ type: 'ping', id: NaN })).toBeNull();
+    expect(refOf({ type: 'create', id: { a: 1 } })).toBeNull();
+  });
+});
+
 describe('refOf / sessionOf', () => {
   it('echoes the seq of samples, the id of anything else, null when unusable', () => {
     expect(refOf({ type: 'samples', seq: 4, id: 'x' })).toBe(4);
