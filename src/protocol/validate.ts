@@ -17,10 +17,11 @@
 import { LivegradError, describe } from '../errors.js';
 import { checkControl, type Control } from '../pipeline/controls.js';
 import { EVENT_TYPES, type TrainEventType } from '../pipeline/events.js';
+import { MAX_BATCH_SIZE, MAX_START_COUNT } from '../pipeline/limits.js';
 import { CLIENT_MESSAGE_TYPES, type ClientMessage, type EventRatesWire, type MessageId, type ModelSpecWire, type ModelWeightsWire, type OptimizerStateWire, type OptimizerWire, type TensorInput } from './messages.js';
 import { readTensor } from './tensors.js';
 import type { Activation } from '../nn/activations.js';
-import type { LossName } from '../nn/losses.js';
+import { LOSSES } from '../nn/losses.js';
 import type { DType } from '../nn/tensor.js';
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -231,7 +232,6 @@ function control(o: Obj): Control {
   }
 }
 
-const LOSS_NAMES = ['sse', 'mse', 'bce', 'crossEntropy'];
 const NON_FINITE = ['skip', 'pause', 'fail'] as const;
 
 function oneOf<T extends string>(o: Obj, key: string, path: string, values: readonly T[]): T {
@@ -256,10 +256,10 @@ export function parseClientMessage(value: unknown): ClientMessage {
         ...id(o),
         session: sessionName(o),
         model: model(o),
-        loss: oneOf(o, 'loss', 'loss', LOSS_NAMES) as LossName,
+        loss: oneOf(o, 'loss', 'loss', LOSSES),
         optimizer: optimizer(o),
         ...optional(o, 'clipNorm', (x, k) => num(x, k, 'clipNorm')),
-        ...optional(o, 'batchSize', (x, k) => int(x, k, 'batchSize', 1, 65_536)),
+        ...optional(o, 'batchSize', (x, k) => int(x, k, 'batchSize', 1, MAX_BATCH_SIZE)),
         ...optional(o, 'events', events),
         ...optional(o, 'evalSet', (x, k) => {
           const e = map(x, k, 'evalSet');
@@ -269,8 +269,8 @@ export function parseClientMessage(value: unknown): ClientMessage {
         ...optional(o, 'credits', (x, k) => int(x, k, 'credits', 1, 1024)),
         ...optional(o, 'queueCapacity', (x, k) => int(x, k, 'queueCapacity', 1, 4096)),
         ...optional(o, 'optimizerState', optimizerState),
-        ...optional(o, 'startStep', (x, k) => int(x, k, 'startStep', 0)),
-        ...optional(o, 'startSamples', (x, k) => int(x, k, 'startSamples', 0)),
+        ...optional(o, 'startStep', (x, k) => int(x, k, 'startStep', 0, MAX_START_COUNT)),
+        ...optional(o, 'startSamples', (x, k) => int(x, k, 'startSamples', 0, MAX_START_COUNT)),
       };
     case 'list':
     case 'ping':

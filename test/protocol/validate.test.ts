@@ -3,7 +3,8 @@
  * LivegradError with its stable code and an "Expected X, got Y" message naming the field.
  */
 import { describe, expect, it } from 'vitest';
-import { CLIENT_MESSAGE_TYPES, LivegradError, parseClientMessage, refOf, sessionOf } from '../../src/index.js';
+import { CLIENT_MESSAGE_TYPES, LivegradError, LOSSES, parseClientMessage, refOf, sessionOf } from '../../src/index.js';
+import { MAX_BATCH_SIZE, MAX_START_COUNT } from '../../src/pipeline/limits.js';
 
 function failure(value: unknown): { code: string; message: string } {
   try {
@@ -141,6 +142,24 @@ describe('id', () => {
     expect(refOf({ type: 'list', id: 'a'.repeat(129) })).toBeNull();
     expect(refOf({ type: 'ping', id: NaN })).toBeNull();
     expect(refOf({ type: 'create', id: { a: 1 } })).toBeNull();
+  });
+});
+
+describe('create limits', () => {
+  it.each(['startStep', 'startSamples'])('bounds %s by MAX_START_COUNT, where counters still count', (key) => {
+    expect(parseClientMessage({ ...create, [key]: MAX_START_COUNT })).toMatchObject({ [key]: 2 ** 50 });
+    expect(failure({ ...create, [key]: MAX_START_COUNT + 1 })).toEqual({ code: 'E_BAD_FIELD', message: `Expected ${key} to be an integer in [0, 1125899906842624], got 1125899906842625` });
+    expect(failure({ ...create, [key]: 2 ** 53 - 1 })).toEqual({ code: 'E_BAD_FIELD', message: `Expected ${key} to be an integer in [0, 1125899906842624], got 9007199254740991` });
+  });
+
+  it('bounds batchSize by MAX_BATCH_SIZE', () => {
+    expect(parseClientMessage({ ...create, batchSize: MAX_BATCH_SIZE })).toMatchObject({ batchSize: 65_536 });
+    expect(failure({ ...create, batchSize: MAX_BATCH_SIZE + 1 })).toEqual({ code: 'E_BAD_FIELD', message: 'Expected batchSize to be an integer in [1, 65536], got 65537' });
+  });
+
+  it('takes every loss the library has, and names them when refusing one', () => {
+    for (const loss of LOSSES) expect(parseClientMessage({ ...create, loss })).toMatchObject({ loss });
+    expect(failure({ ...create, loss: 'hinge' }).message).toBe(`Expected loss to be one of ${LOSSES.join(', ')}, got "hinge"`);
   });
 });
 
