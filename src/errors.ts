@@ -40,7 +40,12 @@ export type ErrorCode =
   | 'E_RATE_LIMIT'
   | 'E_SLOW_CONSUMER'
   | 'E_SHUTTING_DOWN'
-  | 'E_INTERNAL';
+  | 'E_INTERNAL'
+  // session recording (docs/recording.md)
+  | 'E_RECORD_WRITE'
+  | 'E_RECORD_READ'
+  | 'E_RECORD_CORRUPT'
+  | 'E_RECORD_VERSION';
 
 export class LivegradError extends Error {
   override readonly name = 'LivegradError';

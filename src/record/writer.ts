@@ -1,0 +1,424 @@
+/**
+ * The session log writer: appends records to segment files (format.ts, docs/recording.md) and
+ * says when each one is durable.
+ *
+ *   append:  --r1--r2--r3--------r4--|
+ *   disk:    ------[r1 r2 r3]-----[r4]        one writev + one fsync per round ('batch')
+ *   result:  ------p1 p2 p3-------p4           each promise resolves with its record's position
+ *
+ * Records are encoded and given their position synchronously in `append`, in call order, and
+ * queued; one pump writes what is queued in rounds (a writev, then an fsync by policy), one round
+ * at a time, so records are never interleaved and each promise resolves only when its round is
+ * done. What a round covers is all that was queued when it started: appends made while a round
+ * is on disk go in the next one (group commit).
+ *
+ * A segment that has reached `segmentBytes` ends at the next append: that append starts a new
+ * segment (header, then the checkpoint `options.checkpoint()` returns, called right there), then
+ * its own record. Once a new segment's checkpoint is durable, retention deletes the oldest
+ * segments beyond `retainSegments` / `retainBytes`; what remains starts at a checkpoint.
+ *
+ * Any failure of the file system fails the writer for good: the records of the round and every
+ * later append reject with the same LivegradError E_RECORD_WRITE (path and errno), and the file
+ * is closed. A rejected append's record may or may not be in the log; a resolved one is.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { LivegradError, describe } from '../errors.js';
+import { encodeFrame } from './encode-frame.js';
+import { fsError } from './fs-error.js';
+import { FORMAT_VERSION, FRAME_HEAD_BYTES, RESERVED_HEADER_FIELDS, SEGMENT_EXTENSION, segmentName, segmentPrefix, type LogRecordInput, type RecordPosition } from './format.js';
+import { nodeLogFs, type FileIdentity, type LogFileHandle, type LogFs } from './log-fs.js';
+import { LIVEGRAD_VERSION } from './package-version.js';
+
+/**
+ * When an append counts as durable:
+ * - `always`: written and fsynced; the round starts at once (a round holds the appends made while
+ *   the previous one was on disk);
+ * - `batch`: the same, but a round waits up to `batchMs` after the first append to gather more;
+ * - `never`: written to the operating system (survives a crash of the process, not of the machine).
+ */
+export type FsyncPolicy = 'always' | 'batch' | 'never';
+
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'batch', 'never'];
+
+export interface LogWriterOptions<R extends LogRecordInput> {
+  /**
+   * The checkpoint each segment starts with, right after its header: called synchronously when
+   * the writer is created (segment 1) and inside the `append` that starts a new segment, before
+   * that append's record. It must describe the state after every record appended before it, so
+   * that a replay can start at any segment. A throw propagates from `createLogWriter` / `append`.
+   */
+  readonly checkpoint: () => R;
+  /** Fields added to every segment's header (the session config, …): plain values, none of type, format, livegrad, segment, created. */
+  readonly header?: Readonly<Record<string, unknown>>;
+  /** Default `batch`. */
+  readonly fsync?: FsyncPolicy;
+  /** How long a `batch` round waits for more appends, in ms: [0, 1000], default 2. */
+  readonly batchMs?: number;
+  /** A segment that has reached this many bytes ends at the next append. Integer ≥ 1, default 64 MiB. */
+  readonly segmentBytes?: number;
+  /** Keep at most this many segments (integer ≥ 1, default Infinity). */
+  readonly retainSegments?: number;
+  /** Keep the newest segments that together hold at most this many bytes, and always the current one (> 0, default Infinity). */
+  readonly retainBytes?: number;
+  /** The file system (tests inject failures through it); default node:fs/promises. */
+  readonly fs?: LogFs;
+}
+
+export const DEFAULT_LOG_WRITER_OPTIONS = {
+  fsync: 'batch',
+  batchMs: 2,
+  segmentBytes: 64 * 2 ** 20,
+  retainSegments: Infinity,
+  retainBytes: Infinity,
+} as const satisfies Partial<LogWriterOptions<LogRecordInput>>;
+
+export interface LogWriter<R extends LogRecordInput> {
+  /** The log's directory, as an absolute path. */
+  readonly dir: string;
+  /**
+   * Appends one record. Resolves with its position once it is durable by the fsync policy;
+   * rejects with LivegradError E_RECORD_WRITE once the writer has failed or is closed. Throws
+   * TypeError / RangeError at once for a record it cannot write (encode-frame.ts).
+   */
+  append(record: R): Promise<RecordPosition>;
+  /** Bytes appended (headers and checkpoints included) whose round has not completed: for back-pressure. */
+  readonly pendingBytes: number;
+  /**
+   * Writes what is queued, closes the file, leaves no timer or handle. Idempotent: every call
+   * returns the same promise, which rejects with the writer's E_RECORD_WRITE if it failed.
+   */
+  close(): Promise<void>;
+}
+
+interface Segment {
+  readonly number: number;
+  readonly file: string;
+  /** Bytes given to the segment so far (queued or written). */
+  bytes: number;
+}
+
+interface Waiter {
+  readonly position: RecordPosition;
+  readonly resolve: (position: RecordPosition) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Item {
+  readonly segment: Segment;
+  readonly frame: Buffer;
+  /** The segment's first bytes (prefix and header): writing them creates its file. */
+  readonly opens: boolean;
+  /** The append waiting for it; none for headers and checkpoints. */
+  readonly done: Waiter | undefined;
+}
+
+/** Most buffers in one writev (Linux's IOV_MAX is 1024). */
+const MAX_IOV = 1024;
+
+async function attempt<T>(what: string, path: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw fsError('E_RECORD_WRITE', what, path, e);
+  }
+}
+
+type Resolved<R extends LogRecordInput> = Required<Omit<LogWriterOptions<R>, 'header'>> & { readonly header: Readonly<Record<string, unknown>> };
+
+function resolveOptions<R extends LogRecordInput>(options: LogWriterOptions<R>): Resolved<R> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected log writer options with a checkpoint function, got ${describe(options)}`);
+  const o = { ...DEFAULT_LOG_WRITER_OPTIONS, fs: nodeLogFs, header: {}, ...options };
+  if (typeof o.checkpoint !== 'function') throw new TypeError(`Expected options.checkpoint to be a function returning the checkpoint record, got ${describe(o.checkpoint)}`);
+  if (typeof o.header !== 'object' || o.header === null || Array.isArray(o.header)) throw new TypeError(`Expected options.header to be a plain object, got ${describe(o.header)}`);
+  const reserved = Object.keys(o.header).filter((k) => RESERVED_HEADER_FIELDS.includes(k));
+  if (reserved.length > 0) throw new TypeError(`Expected header fields other than ${RESERVED_HEADER_FIELDS.join(', ')} (the writer sets them), got ${reserved.join(', ')}`);
+  if (!FSYNC_POLICIES.includes(o.fsync)) throw new TypeError(`Expected options.fsync to be one of ${FSYNC_POLICIES.join(', ')}, got ${describe(o.fsync)}`);
+  if (typeof o.batchMs !== 'number' || !(o.batchMs >= 0 && o.batchMs <= 1000)) throw new RangeError(`Expected options.batchMs in [0, 1000], got ${describe(o.batchMs)}`);
+  if (!Number.isSafeInteger(o.segmentBytes) || o.segmentBytes < 1) throw new RangeError(`Expected options.segmentBytes to be an integer ≥ 1, got ${describe(o.segmentBytes)}`);
+  if (o.retainSegments !== Infinity && (!Number.isSafeInteger(o.retainSegments) || o.retainSegments < 1)) {
+    throw new RangeError(`Expected options.retainSegments to be an integer ≥ 1 or Infinity, got ${describe(o.retainSegments)}`);
+  }
+  if (typeof o.retainBytes !== 'number' || !(o.retainBytes > 0)) throw new RangeError(`Expected options.retainBytes > 0 or Infinity, got ${describe(o.retainBytes)}`);
+  const fsOps = ['mkdir', 'readdir', 'open', 'stat', 'unlink'] as const;
+  const missing = fsOps.filter((op) => typeof (o.fs as Partial<LogFs> | null)?.[op] !== 'function');
+  if (missing.length > 0) throw new TypeError(`Expected options.fs to have the functions ${fsOps.join(', ')}, got one without ${missing.join(', ')}`);
+  return o;
+}
+
+class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
+  pendingBytes = 0;
+  private readonly options: Resolved<R>;
+  private readonly fs: LogFs;
+  private current: Segment;
+  private queue: Item[] = [];
+  private failure: unknown = undefined;
+  private closing: Promise<void> | undefined;
+  private scheduled = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private pump: Promise<void> | undefined;
+  private prepared = false;
+  private handle: LogFileHandle | undefined;
+  private handleSegment: Segment | undefined;
+  private identity: FileIdentity | undefined;
+  /** Segments whose files exist, oldest first: what retention deletes from. */
+  private readonly files: Segment[] = [];
+  private released: Promise<void> = Promise.resolve();
+  readonly dir: string;
+
+  constructor(dir: string, options: LogWriterOptions<R>) {
+    if (typeof dir !== 'string' || dir === '') throw new TypeError(`Expected the log directory as a non-empty path, got ${describe(dir)}`);
+    this.dir = resolve(dir);
+    this.options = resolveOptions(options);
+    this.fs = this.options.fs;
+    this.current = this.startSegment(1);
+  }
+
+  append(record: R): Promise<RecordPosition> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closing !== undefined) return Promise.reject(new LivegradError('E_RECORD_WRITE', `Expected an open log writer for ${this.dir}, got one that is closed`));
+    const frame = encodeFrame(record, 'record');
+    if (this.current.bytes >= this.options.segmentBytes) this.current = this.startSegment(this.current.number + 1);
+    const segment = this.current;
+    const position: RecordPosition = { segment: segment.number, file: segment.file, offset: segment.bytes, length: frame.length - FRAME_HEAD_BYTES };
+    return new Promise<RecordPosition>((resolve, reject) => this.enqueue({ segment, frame, opens: false, done: { position, resolve, reject } }));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** Queues segment `n`'s header and checkpoint; the checkpoint is asked for first, so a throw changes nothing. */
+  private startSegment(n: number): Segment {
+    const checkpoint = encodeFrame(this.options.checkpoint(), 'checkpoint');
+    const header = encodeFrame({ type: 'header', format: FORMAT_VERSION, livegrad: LIVEGRAD_VERSION, segment: n, created: Date.now(), ...this.options.header }, 'header');
+    const segment: Segment = { number: n, file: join(this.dir, segmentName(n)), bytes: 0 };
+    this.enqueue({ segment, frame: Buffer.concat([segmentPrefix(), header]), opens: true, done: undefined });
+    this.enqueue({ segment, frame: checkpoint, opens: false, done: undefined });
+    return segment;
+  }
+
+  private enqueue(item: Item): void {
+    item.segment.bytes += item.frame.length;
+    this.pendingBytes += item.frame.length;
+    this.queue.push(item);
+    if (this.pump !== undefined || this.scheduled) return; // the running or coming round picks it up
+    this.scheduled = true;
+    if (this.options.fsync === 'batch') this.timer = setTimeout(this.run, this.options.batchMs);
+    else queueMicrotask(this.run);
+  }
+
+  private readonly run = (): void => {
+    if (!this.scheduled) return;
+    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pump = this.drain();
+  };
+
+  /** Rounds until the queue is empty or the writer fails. Never rejects. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && this.failure === undefined) {
+        const round = this.queue;
+        this.queue = [];
+        let opened: boolean;
+        try {
+          opened = await this.commit(round);
+        } catch (e) {
+          this.fail(e, round);
+          return;
+        }
+        let bytes = 0;
+        for (const item of round) {
+          bytes += item.frame.length;
+          item.done?.resolve(item.done.position);
+        }
+        this.pendingBytes -= bytes;
+        if (opened) {
+          try {
+            await this.retain();
+          } catch (e) {
+            this.fail(e, []);
+          }
+        }
+      }
+    } finally {
+      this.pump = undefined;
+    }
+  }
+
+  /** Writes one round and makes it durable by policy; true when it started a segment. */
+  private async commit(round: readonly Item[]): Promise<boolean> {
+    if (!this.prepared) await this.prepare();
+    let opened = false;
+    let buffers: Buffer[] = [];
+    for (const item of round) {
+      if (item.opens) {
+        await this.writeAll(buffers);
+        buffers = [];
+        await this.openSegment(item.segment);
+        opened = true;
+      }
+      buffers.push(item.frame);
+    }
+    await this.writeAll(buffers);
+    if (this.options.fsync !== 'never') await this.syncFile();
+    await this.checkIdentity();
+    if (opened && this.options.fsync !== 'never') await this.syncDir(this.dir);
+    return opened;
+  }
+
+  /** Creates the directory (and makes its entry durable) and checks it holds no log yet. */
+  private async prepare(): Promise<void> {
+    const made = await attempt('create the directory', this.dir, () => this.fs.mkdir(this.dir, { recursive: true }));
+    if (made !== undefined && this.options.fsync !== 'never') {
+      // each directory created needs its parent synced for its entry to survive a power cut
+      for (let d = this.dir; dirname(d) !== d; d = dirname(d)) {
+        await this.syncDir(dirname(d));
+        if (d === resolve(made)) break;
+      }
+    }
+    const names = await attempt('read the directory', this.dir, () => this.fs.readdir(this.dir));
+    const segments = names.filter((name) => name.endsWith(SEGMENT_EXTENSION)).sort();
+    if (segments.length > 0) {
+      throw new LivegradError('E_RECORD_WRITE', `Expected a directory without log segments at ${this.dir} (a new log needs a directory of its own), got ${segments.length}: ${segments.slice(0, 3).join(', ')}${segments.length > 3 ? ', …' : ''}`);
+    }
+    this.prepared = true;
+  }
+
+  /** Ends the open segment (durable by policy, checked, closed) and creates the file of `segment`. */
+  private async openSegment(segment: Segment): Promise<void> {
+    if (this.handle !== undefined) {
+      if (this.options.fsync !== 'never') await this.syncFile();
+      await this.checkIdentity();
+      await this.closeFile();
+    }
+    const handle = await attempt('create', segment.file, () => this.fs.open(segment.file, 'wx'));
+    this.handle = handle;
+    this.handleSegment = segment;
+    this.files.push(segment);
+    this.identity = await attempt('stat', segment.file, () => handle.stat());
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    if (buffers.length === 0) return;
+    const handle = this.handle!;
+    const file = this.handleSegment!.file;
+    let i = 0;
+    let done = 0; // bytes of buffers[i] already written
+    while (i < buffers.length) {
+      const batch = buffers.slice(i, i + MAX_IOV);
+      if (done > 0) batch[0] = batch[0]!.subarray(done);
+      const { bytesWritten } = await attempt('write', file, () => handle.writev(batch));
+      if (!(bytesWritten > 0)) throw new LivegradError('E_RECORD_WRITE', `Expected to write ${file}, got ${describe(bytesWritten)} bytes written`);
+      // a short write (the disk filling up, a signal) goes on from where it stopped
+      let n = bytesWritten + done;
+      done = 0;
+      while (n > 0 && i < buffers.length) {
+        const length = buffers[i]!.length;
+        if (n >= length) {
+          n -= length;
+          i++;
+        } else {
+          done = n;
+          n = 0;
+        }
+      }
+    }
+  }
+
+  private syncFile(): Promise<void> {
+    const handle = this.handle!;
+    return attempt('fsync', this.handleSegment!.file, () => handle.sync());
+  }
+
+  private async syncDir(dir: string): Promise<void> {
+    if (process.platform === 'win32') return; // NOTE: Windows cannot open a directory to fsync it, nor needs to
+    await attempt('fsync the directory', dir, async () => {
+      const handle = await this.fs.open(dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  /** Fails when the open segment's path no longer names the file being written (removed or replaced underneath). */
+  private async checkIdentity(): Promise<void> {
+    const file = this.handleSegment!.file;
+    const now = await attempt('find', file, () => this.fs.stat(file));
+    if (now.ino !== this.identity!.ino || now.dev !== this.identity!.dev) {
+      throw new LivegradError('E_RECORD_WRITE', `Expected ${file} to be the segment being written, got another file in its place (replaced underneath)`);
+    }
+  }
+
+  private async closeFile(): Promise<void> {
+    const handle = this.handle!;
+    this.handle = undefined;
+    await attempt('close', this.handleSegment!.file, () => handle.close());
+  }
+
+  /** Deletes the oldest segments beyond the retention limits, never the open one. */
+  private async retain(): Promise<void> {
+    const { retainSegments, retainBytes } = this.options;
+    let total = 0;
+    for (const s of this.files) total += s.bytes;
+    while (this.files.length > 1 && (this.files.length > retainSegments || total > retainBytes)) {
+      const oldest = this.files[0]!;
+      try {
+        await this.fs.unlink(oldest.file);
+      } catch (e) {
+        if ((e as { code?: unknown } | null)?.code !== 'ENOENT') throw fsError('E_RECORD_WRITE', 'delete', oldest.file, e); // already gone is what was wanted
+      }
+      this.files.shift();
+      total -= oldest.bytes;
+    }
+  }
+
+  /** The writer fails for good: every waiting append rejects, the file is closed. */
+  private fail(error: unknown, round: readonly Item[]): void {
+    this.failure = error;
+    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const item of round) item.done?.reject(error);
+    for (const item of this.queue) item.done?.reject(error);
+    this.queue = [];
+    this.pendingBytes = 0;
+    const handle = this.handle;
+    this.handle = undefined;
+    // NOTE: a close that fails after a failed write has nothing to add to the error already given
+    if (handle !== undefined) this.released = handle.close().catch(() => undefined);
+  }
+
+  private async shutdown(): Promise<void> {
+    this.run(); // a round waiting for its batch window goes now
+    while (this.pump !== undefined) await this.pump;
+    if (this.failure === undefined && this.handle !== undefined) {
+      try {
+        await this.closeFile();
+      } catch (e) {
+        this.failure = e;
+      }
+    }
+    await this.released;
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/**
+ * Starts a new log in `dir` (created if needed; it must hold no segments): segment 1's header
+ * and checkpoint are queued at once, written by the first round.
+ *
+ * @param dir      the log's directory, one per session.
+ * @param options  `checkpoint` is required; the rest default to DEFAULT_LOG_WRITER_OPTIONS.
+ * @example
+ * const log = createLogWriter('runs/s1', { checkpoint: () => ({ type: 'checkpoint', step, model }), header: { config } });
+ * await log.append({ type: 'samples', seq, x, y });
+ * await log.close();
+ */
+export function createLogWriter<R extends LogRecordInput>(dir: string, options: LogWriterOptions<R>): LogWriter<R> {
+  return new SegmentLogWriter(dir, options);
+}
