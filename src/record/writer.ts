@@ -25,7 +25,7 @@ import { dirname, join, resolve } from 'node:path';
 import { LivegradError, describe } from '../errors.js';
 import { encodeFrame } from './encode-frame.js';
 import { fsError } from './fs-error.js';
-import { FORMAT_VERSION, FRAME_HEAD_BYTES, RESERVED_HEADER_FIELDS, SEGMENT_EXTENSION, segmentName, segmentPrefix, type LogRecordInput, type RecordPosition } from './format.js';
+import { FORMAT_VERSION, FRAME_HEAD_BYTES, RESERVED_HEADER_FIELDS, SEGMENT_EXTENSION, segmentName, segmentPrefix, type LogRecord, type LogRecordInput, type RecordPosition } from './format.js';
 import { nodeLogFs, type FileIdentity, type LogFileHandle, type LogFs } from './log-fs.js';
 import { LIVEGRAD_VERSION } from './package-version.js';
 
@@ -412,6 +412,8 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
  * Starts a new log in `dir` (created if needed; it must hold no segments): segment 1's header
  * and checkpoint are queued at once, written by the first round.
  *
+ * @typeParam R    the records appended (checkpoints included): any map with a string `type` by
+ *                 default; pass a union of record interfaces to have appends checked against it.
  * @param dir      the log's directory, one per session.
  * @param options  `checkpoint` is required; the rest default to DEFAULT_LOG_WRITER_OPTIONS.
  * @example
@@ -419,6 +421,6 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
  * await log.append({ type: 'samples', seq, x, y });
  * await log.close();
  */
-export function createLogWriter<R extends LogRecordInput>(dir: string, options: LogWriterOptions<R>): LogWriter<R> {
+export function createLogWriter<R extends LogRecordInput = LogRecord>(dir: string, options: LogWriterOptions<NoInfer<R>>): LogWriter<R> {
   return new SegmentLogWriter(dir, options);
 }
