@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'E_SESSION_LIMIT'
   | 'E_SESSION_CLOSED'
   | 'E_NO_CREDIT'
+  | 'E_BACKLOG'
   | 'E_BAD_SEQ'
   | 'E_FORBIDDEN'
   | 'E_UNAUTHORIZED'

@@ -3,7 +3,8 @@ import { LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import type { Control } from './controls.js';
 import type { TrainEvent } from './events.js';
-import { createTrainer, type TrainConfig } from './trainer.js';
+import { checkTrainConfig, type TrainConfig } from './trainer/config.js';
+import { createTrainer } from './trainer/trainer.js';
 
 export interface TrainOptions extends TrainConfig {
   /** Controls to apply at batch boundaries, in arrival order. */
@@ -30,7 +31,7 @@ export interface TrainOptions extends TrainConfig {
  */
 export function train(config: TrainOptions): OperatorFunction<Batch, TrainEvent> {
   const { control$, ...trainConfig } = config;
-  createTrainer(trainConfig).close(); // validate the config now, synchronously
+  checkTrainConfig(trainConfig); // validate the config now, synchronously (building nothing)
   return function trainOperator(source) {
     return new Observable<TrainEvent>((subscriber) => {
       const trainer = createTrainer(trainConfig);

@@ -112,6 +112,8 @@ export interface SamplesMessage {
   readonly x: TensorInput;
   /** [m, outputs] targets, or [m] class indices. */
   readonly y: TensorInput;
+  /** Train these rows as exactly one step of their own, whatever the session's batchSize. */
+  readonly step?: boolean;
 }
 
 export interface SubscribeMessage {
@@ -147,12 +149,16 @@ export interface PredictMessage {
   readonly session: string;
   /** [m, inputSize]. */
   readonly x: TensorInput;
+  /** Answer at once with the weights as they are, not at its turn after the rows received before it. */
+  readonly now?: boolean;
 }
 
 export interface SnapshotMessage {
   readonly type: 'snapshot';
   readonly id?: MessageId;
   readonly session: string;
+  /** Answer at once with the weights as they are, not at its turn after the rows received before it. */
+  readonly now?: boolean;
 }
 
 export interface CloseMessage {

@@ -278,7 +278,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
     case 'samples':
       // replies to samples echo its seq, never an id; an id sent anyway is checked like any other, then dropped
       id(o);
-      return { type, session: sessionName(o), seq: int(o, 'seq', 'seq', 0), x: tensorField(o, 'x', 'x'), y: tensorField(o, 'y', 'y') };
+      return { type, session: sessionName(o), seq: int(o, 'seq', 'seq', 0), x: tensorField(o, 'x', 'x'), y: tensorField(o, 'y', 'y'), ...optional(o, 'step', (x, k) => bool(x, k, 'step')) };
     case 'subscribe':
       return {
         type,
@@ -289,12 +289,13 @@ export function parseClientMessage(value: unknown): ClientMessage {
         ...optional(o, 'fromStep', (x, k) => int(x, k, 'fromStep', 0)),
       };
     case 'unsubscribe':
-    case 'snapshot':
       return { type, ...id(o), session: sessionName(o) };
+    case 'snapshot':
+      return { type, ...id(o), session: sessionName(o), ...optional(o, 'now', (x, k) => bool(x, k, 'now')) };
     case 'control':
       return { type, ...id(o), session: sessionName(o), control: control(o), ...optional(o, 'atStep', (x, k) => int(x, k, 'atStep', 0)) };
     case 'predict':
-      return { type, ...id(o), session: sessionName(o), x: tensorField(o, 'x', 'x') };
+      return { type, ...id(o), session: sessionName(o), x: tensorField(o, 'x', 'x'), ...optional(o, 'now', (x, k) => bool(x, k, 'now')) };
     case 'close':
       return { type, ...id(o), session: sessionName(o), ...optional(o, 'drain', (x, k) => bool(x, k, 'drain')) };
     default:

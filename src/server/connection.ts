@@ -36,6 +36,8 @@ export interface ConnectionOptions {
   readonly maxPayload: number;
   readonly heartbeatMs: number;
   readonly serverName: string;
+  /** Told in `welcome`: how many sessions the server holds, how long an unattended one lives, the backlog each may have. */
+  readonly sessionLimits: { readonly maxSessions: number; readonly sessionIdleMs: number; readonly maxBacklogMessages: number; readonly maxBacklogBytes: number };
 }
 
 /**
@@ -124,7 +126,7 @@ export class Connection implements SubscriberTarget, Producer {
       protocol: PROTOCOL_VERSION,
       server: options.serverName,
       permissions,
-      limits: { maxPayload: options.maxPayload, messagesPerSecond: options.messagesPerSecond, burst: options.burst },
+      limits: { maxPayload: options.maxPayload, messagesPerSecond: options.messagesPerSecond, burst: options.burst, ...options.sessionLimits },
       heartbeatMs: options.heartbeatMs,
     });
   }

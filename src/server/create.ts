@@ -13,7 +13,7 @@ import { checkOptimizer, type Optimizer, type OptimizerState } from '../nn/optim
 import { checkBatch, type Batch } from '../nn/batch.js';
 import type { DType } from '../nn/tensor.js';
 import type { InitName, BiasInit } from '../nn/init.js';
-import type { TrainConfig } from '../pipeline/trainer.js';
+import type { TrainConfig } from '../pipeline/trainer/config.js';
 import type { CreateMessage, ModelSpecWire, ModelWeightsWire, OptimizerStateWire } from '../protocol/messages.js';
 import { toTensor } from '../protocol/tensors.js';
 
@@ -98,10 +98,7 @@ export function checkBatchRows(model: MlpShape, rows: number, limits: CreateLimi
   }
 }
 
-/**
- * The TrainConfig of a new session. The ingest queue is the session's (see session.ts): the
- * trainer's own is made unbounded in batches and never refuses.
- */
+/** The TrainConfig of a new session (its queue capacity is the session's, set where the trainer is built). */
 export function trainConfig(msg: CreateMessage, limits: CreateLimits): TrainConfig {
   const { model, shape } = buildModel(msg.model, limits);
   const batchSize = msg.batchSize ?? 32;
@@ -123,7 +120,6 @@ export function trainConfig(msg: CreateMessage, limits: CreateLimits): TrainConf
     loss: msg.loss,
     optimizer,
     batchSize,
-    queue: { capacity: Number.MAX_SAFE_INTEGER, policy: 'error' },
     ...(msg.clipNorm === undefined ? {} : { clipNorm: msg.clipNorm }),
     ...(msg.events === undefined ? {} : { events: msg.events }),
     ...(evalSet === undefined ? {} : { evalSet }),

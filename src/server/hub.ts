@@ -21,11 +21,14 @@ import type {
 import { parameterCount } from '../nn/mlp.js';
 import { checkInputFinite, checkInputShape } from '../nn/batch.js';
 import { adoptTensor, wireTensor } from '../protocol/tensors.js';
+import type { Tensor } from '../nn/tensor.js';
 import type { Connection, MessageHandler } from './connection.js';
+import type { HostSnapshot } from './thread-messages.js';
 import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
 import type { Logger } from './log.js';
 import type { Counters } from './metrics.js';
 import { ServerSession, type SessionOptions } from './session.js';
+import type { Reply } from './session-trainer.js';
 import { Subscription } from './subscriber.js';
 
 export interface HubOptions {
@@ -79,10 +82,7 @@ export class Hub implements MessageHandler {
 
   disconnected(conn: Connection): void {
     this.connections.delete(conn);
-    for (const s of this.sessions.values()) {
-      s.unsubscribe(conn);
-      s.dropProducer(conn);
-    }
+    for (const s of this.sessions.values()) s.disconnected(conn);
   }
 
   private get(name: string): ServerSession {
@@ -114,10 +114,9 @@ export class Hub implements MessageHandler {
       session = new ServerSession(
         config,
         {
+          ...this.options.session,
           credits: m.credits ?? this.options.session.credits,
           queueCapacity: m.queueCapacity ?? this.options.session.queueCapacity,
-          replayEvents: this.options.session.replayEvents,
-          thread: this.options.session.thread,
         },
         this.counters,
         this.ended,
@@ -127,14 +126,17 @@ export class Hub implements MessageHandler {
       throw new LivegradError('E_BAD_CONFIG', (e as Error).message, { cause: e });
     }
     this.sessions.set(m.session, session);
+    session.attach(conn);
     session.trainer.start();
     this.log.info('session created', { session: m.session, parameters: parameterCount(session.trainer.shape), connection: conn.id });
-    // `created` once the session's thread is up: from then on acks come as fast as the trainer takes samples
+    // `created` once the session's thread is up, in order with the answers to what follows
     const ref = m.id ?? null;
-    this.answer(conn, ref, m.session, format, session.trainer.ready, () => {
-      const { paused: _p, queueDepth: _q, subscribers: _s, ...info } = session.info();
-      return { type: 'created', ref, ...info };
-    });
+    session.trainer.whenReady(
+      this.reply(conn, ref, m.session, format, () => {
+        const { paused: _p, queueDepth: _q, subscribers: _s, ...info } = session.info();
+        return { type: 'created', ref, ...info };
+      }),
+    );
   }
 
   private samples(conn: Connection, m: SamplesMessage, format: Format, frame: ArrayBuffer | undefined): void {
@@ -147,14 +149,17 @@ export class Hub implements MessageHandler {
     if (p.inFlight >= p.credits) {
       throw new LivegradError('E_NO_CREDIT', `Expected at most ${p.credits} unacknowledged samples messages in flight, got one more (seq ${m.seq}): wait for an ack`);
     }
-    const dtype = s.trainer.shape.dtype;
+    const model = s.trainer.shape;
     // views of the frame's bytes where aligned; a trainer thread takes the frame itself when both
-    // are views of it (TrainerThread.offer), else copies of them
-    const batch = { x: adoptTensor(m.x, dtype, 'x'), y: adoptTensor(m.y, dtype, 'y') };
-    // shapes, finiteness and labels are checked once, by the trainer when it takes the batch (then ack, or error)
-    p.inFlight++; // until the trainer has taken the batch (ack) or refused it
+    // are views of it (SessionTrainer.offer), else copies of them
+    const batch = { x: adoptTensor(m.x, model.dtype, 'x'), y: adoptTensor(m.y, model.dtype, 'y') };
+    const step = m.step ?? false;
+    // one step of m rows must fit the activation budget, as a batch of m would
+    if (step) checkBatchRows(model, batch.x.shape[0] ?? 0, this.options.limits, 'E_SHAPE');
+    // shapes, finiteness and labels are checked once, by the trainer when it admits the batch (then ack, or error)
+    p.inFlight++; // until the trainer has admitted the batch (ack) or refused it
     try {
-      s.offer(conn, m.seq, batch, frame);
+      s.offer(conn, m.seq, batch, step, frame);
     } catch (e) {
       p.inFlight--;
       throw e;
@@ -192,32 +197,27 @@ export class Hub implements MessageHandler {
   }
 
   /**
-   * Answers a call to a session's training thread: `reply` with its result, or the error it was
-   * refused with (E_BAD_CONTROL, E_SESSION_CLOSED, …) as an `error` reply to the message's id.
+   * How the answer to a session message reaches its connection: `reply` with its result, or the
+   * error it was refused with (E_BAD_CONTROL, E_SESSION_CLOSED, …) as an `error` reply to its id.
    */
-  private answer<T>(conn: Connection, ref: MessageId | null, session: string, format: Format, call: Promise<T>, reply: (value: T) => object): void {
-    call.then(
-      (value) => conn.reply(reply(value), format),
-      (e: unknown) => conn.fail(e, ref, format, session),
-    ).catch((e: unknown) => this.log.error('internal error answering a call', { connection: conn.id, session, error: e instanceof Error ? e.stack : String(e) }));
+  private reply<T>(conn: Connection, ref: MessageId | null, session: string, format: Format, reply: (value: T) => object): Reply<T> {
+    return {
+      ok: (value) => conn.reply(reply(value), format),
+      fail: (e) => conn.fail(e, ref, format, session),
+    };
   }
 
   private control(conn: Connection, m: ControlMessage, format: Format): void {
     const s = this.open(m.session);
     const c = m.control;
-    if (c.action === 'set' && c.batchSize !== undefined) {
-      if (c.batchSize > 65_536) throw new LivegradError('E_BAD_CONTROL', `Expected batchSize at most 65536, got ${c.batchSize}`);
-      checkBatchRows(s.trainer.shape, c.batchSize, this.options.limits, 'E_BAD_CONTROL');
-    }
+    if (c.action === 'set' && c.batchSize !== undefined) checkBatchRows(s.trainer.shape, c.batchSize, this.options.limits, 'E_BAD_CONTROL');
+    s.attach(conn);
     const ref = m.id ?? null;
-    this.answer(conn, ref, m.session, format, s.trainer.control(c, m.atStep), ({ step }) => ({
-      type: 'controlled',
-      ref,
-      session: m.session,
-      action: c.action,
-      step,
-      atStep: m.atStep ?? null,
-    }));
+    s.trainer.control(
+      c,
+      m.atStep,
+      this.reply(conn, ref, m.session, format, ({ step }: { step: number }) => ({ type: 'controlled', ref, session: m.session, action: c.action, step, atStep: m.atStep ?? null })),
+    );
   }
 
   private predict(conn: Connection, m: PredictMessage, format: Format): void {
@@ -227,19 +227,17 @@ export class Hub implements MessageHandler {
     checkBatchRows(model, checkInputShape(model, x), this.options.limits, 'E_SHAPE');
     checkInputFinite(model, x);
     const ref = m.id ?? null;
-    this.answer(conn, ref, m.session, format, s.trainer.predict(x), ({ output, step }) => ({
-      type: 'prediction',
-      ref,
-      session: m.session,
-      step,
-      output: wireTensor(output),
-    }));
+    s.trainer.predict(
+      x,
+      m.now ?? false,
+      this.reply(conn, ref, m.session, format, ({ output, step }: { output: Tensor; step: number }) => ({ type: 'prediction', ref, session: m.session, step, output: wireTensor(output) })),
+    );
   }
 
   private snapshot(conn: Connection, m: SnapshotMessage, format: Format): void {
     const s = this.get(m.session);
     const ref = m.id ?? null;
-    this.answer(conn, ref, m.session, format, s.trainer.snapshot(), ({ model, state, step, samples, config, batchSize }) => {
+    s.trainer.snapshot(m.now ?? false, this.reply(conn, ref, m.session, format, ({ model, state, step, samples, config, batchSize }: HostSnapshot) => {
       const dtype = model.dtype;
       return {
         type: 'snapshot',
@@ -267,7 +265,7 @@ export class Hub implements MessageHandler {
         clipNorm: config.clipNorm ?? null,
         batchSize,
       };
-    });
+    }));
   }
 
   private close(conn: Connection, m: CloseMessage, format: Format): void {

@@ -10,7 +10,6 @@
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { WebSocketServer } from 'ws';
 import { describe } from '../errors.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
@@ -53,10 +52,20 @@ export interface ServerOptions {
   /** Lossless events per session kept for `fromStep` replay. Default 4096. */
   readonly replayEvents?: number;
   /**
-   * Train each session on a worker thread of its own: training never delays the sockets, and
-   * sessions train side by side on spare cores. false: on the main thread, between socket events
-   * (no thread hand-off). Default: true on a machine with more than two CPUs; on one or two, where
-   * anything running beside training slows it down, false (docs/benchmarks.md, "Server").
+   * Most messages waiting their turn in one session (samples not yet acknowledged, controls and
+   * calls not yet answered), and most bytes of samples among them: one more is refused with
+   * E_BACKLOG. Default 4096 messages, 64 MiB.
+   */
+  readonly maxBacklogMessages?: number;
+  readonly maxBacklogBytes?: number;
+  /** Close a session that has had no producer and no subscriber for this long, ms; 0: never. Default 10 minutes. */
+  readonly sessionIdleMs?: number;
+  /**
+   * Train each session on a worker thread of its own (the default): training never delays the
+   * sockets — a step of a large model can take seconds — and sessions train side by side on
+   * spare cores. false: on the main thread, between socket events (no thread hand-off; on a
+   * machine with one or two CPUs a little faster, but every socket waits while a step runs:
+   * docs/benchmarks.md, "Server").
    */
   readonly trainingThreads?: boolean;
   /** Per-connection outbox: low-water mark, lossless budget, grace period. */
@@ -84,7 +93,10 @@ export const DEFAULT_SERVER_OPTIONS = {
   credits: 8,
   queueCapacity: 16,
   replayEvents: 4096,
-  trainingThreads: availableParallelism() > 2,
+  maxBacklogMessages: 4096,
+  maxBacklogBytes: 64 * 2 ** 20,
+  sessionIdleMs: 10 * 60_000,
+  trainingThreads: true,
   outbox: { lowWaterBytes: 256 * 2 ** 10, maxBytes: 8 * 2 ** 20, maxMessages: 50_000, graceMs: 5000 } satisfies OutboxOptions,
   shutdownTimeoutMs: 5000,
 } as const;
@@ -120,10 +132,11 @@ function resolve(options: ServerOptions) {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`Expected port to be an integer in [0, 65535], got ${describe(o.port)}`);
   const origins = options.origins ?? [];
   if (!Array.isArray(origins) || origins.some((x) => typeof x !== 'string')) throw new TypeError(`Expected origins to be an array of strings, got ${describe(origins)}`);
-  for (const key of ['maxPayload', 'messagesPerSecond', 'burst', 'heartbeatMs', 'maxConnections', 'maxSessions', 'maxParameters', 'maxActivations', 'credits', 'queueCapacity', 'shutdownTimeoutMs'] as const) {
+  for (const key of ['maxPayload', 'messagesPerSecond', 'burst', 'heartbeatMs', 'maxConnections', 'maxSessions', 'maxParameters', 'maxActivations', 'credits', 'queueCapacity', 'maxBacklogMessages', 'maxBacklogBytes', 'shutdownTimeoutMs'] as const) {
     positive(o[key], key);
   }
   positive(o.replayEvents, 'replayEvents', 0);
+  positive(o.sessionIdleMs, 'sessionIdleMs', 0);
   if (typeof o.trainingThreads !== 'boolean') throw new TypeError(`Expected trainingThreads to be a boolean, got ${describe(o.trainingThreads)}`);
   positive(o.outbox.lowWaterBytes, 'outbox.lowWaterBytes');
   positive(o.outbox.maxBytes, 'outbox.maxBytes');
@@ -142,7 +155,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
   const hub = new Hub(
     {
       maxSessions: o.maxSessions,
-      session: { credits: o.credits, queueCapacity: o.queueCapacity, replayEvents: o.replayEvents, thread: o.trainingThreads },
+      session: {
+        credits: o.credits,
+        queueCapacity: o.queueCapacity,
+        replayEvents: o.replayEvents,
+        thread: o.trainingThreads,
+        backlog: { messages: o.maxBacklogMessages, bytes: o.maxBacklogBytes },
+        idleMs: o.sessionIdleMs,
+      },
       limits: { maxParameters: o.maxParameters, maxActivations: o.maxActivations },
       replay: { messages: Math.floor(o.outbox.maxMessages / 2), bytes: Math.floor(o.outbox.maxBytes / 2) },
     },
@@ -156,6 +176,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
     maxPayload: o.maxPayload,
     heartbeatMs: o.heartbeatMs,
     serverName: 'livegrad',
+    sessionLimits: { maxSessions: o.maxSessions, sessionIdleMs: o.sessionIdleMs, maxBacklogMessages: o.maxBacklogMessages, maxBacklogBytes: o.maxBacklogBytes },
   };
   let stopping = false;
   let nextId = 1;

@@ -1,27 +1,47 @@
 /**
- * What a server session needs of its trainer, and the two ways to run one:
+ * A session's trainer, seen from the server's main thread. The trainer itself runs in a
+ * TrainerHost (trainer-host.ts), either
  *
- *   TrainerThread (trainer-thread.ts)  the trainer on a worker thread of its own (the default):
- *                                      training never delays the sockets, and sessions train
- *                                      side by side on a machine with cores to spare
- *   InlineTrainer (here)               the trainer on the main thread, between socket events:
- *                                      no thread hand-off, for a machine with one or two cores
- *                                      where anything running beside training slows it down
+ *   on a worker thread of the session's own (trainer-worker.ts; the default): the main thread
+ *   only reads, validates, acknowledges and fans out, so a long step never delays a heartbeat,
+ *   a subscriber or another client, and sessions train side by side on spare cores; or
  *
- * Both report the same things in the same order; with the inline trainer the callbacks and
- * promises settle at once instead of after the thread has answered.
+ *   inline, on the main thread between socket events (`thread: false`): no hand-off, but a
+ *   step holds up every socket for as long as it takes.
+ *
+ * The two differ only in how messages travel: posted to the thread and back, or handed to the
+ * host directly, its flushes delivered in a microtask. Either way every message for the
+ * session goes to the host in the order it was received, and every answer comes back in the
+ * order the trainer produced it: an `ack`, a `controlled`, a `prediction` leave in the order
+ * of the messages they answer.
+ *
+ * What the main thread must know at once it mirrors from what the host reports: `steps` and
+ * `samples` from step events, `paused` from lifecycle events, the rest from the counters at the
+ * end of each flush. The config is checked here first (`checkTrainConfig`, which builds
+ * nothing: a spec's weights are initialised where the trainer runs), so a bad config is a
+ * synchronous error, and a large model never holds up the main thread.
+ *
+ * The backlog: messages sent to the host and not yet answered (samples not yet admitted,
+ * controls and calls not yet taken effect) are bounded in count and bytes; one more is refused
+ * at once with E_BACKLOG. So memory stays bounded whatever a client sends to a paused or slow
+ * session, and however long the trainer is inside one step.
  */
-import type { Observable } from 'rxjs';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Subject, type Observable } from 'rxjs';
+import { LivegradError, type ErrorCode } from '../errors.js';
+import type { Batch } from '../nn/batch.js';
 import type { LossName } from '../nn/losses.js';
 import { shapeOf, type MlpShape } from '../nn/mlp.js';
-import type { Batch } from '../nn/batch.js';
-import type { Tensor } from '../nn/tensor.js';
+import type { FloatArray, Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
-import { createTrainer, type TrainConfig, type Trainer } from '../pipeline/trainer.js';
-import { Intake } from './intake.js';
-import type { Call, CallResults, ThreadSnapshot } from './thread-messages.js';
+import { checkTrainConfig, type TrainConfig } from '../pipeline/trainer/config.js';
+import { StepRows, type Answers, type Flush, type HostError, type HostInit, type ToHost } from './thread-messages.js';
+import { TrainerHost } from './trainer-host.js';
 
-/** What the owner of a pushed chunk hears about it. */
+/** What the owner of an offered chunk hears about it. */
 export interface PushHandlers {
   /** The chunk is in the trainer: its rows will be trained (unless the session ends first). */
   accepted(): void;
@@ -31,162 +51,358 @@ export interface PushHandlers {
   consumed(step: number): void;
 }
 
-export interface SessionTrainer {
+/** How an answer comes back. */
+export interface Reply<T> {
+  ok(value: T): void;
+  fail(error: Error): void;
+}
+
+export interface SessionTrainerOptions {
+  /** On a thread of its own (true), or inline on the main thread. */
+  readonly thread: boolean;
+  /** Accepted rows not yet trained, in batches of `batchSize`. */
+  readonly queueCapacity: number;
+  /** Most messages, and bytes of samples, sent to the trainer and not yet answered. */
+  readonly backlog: { readonly messages: number; readonly bytes: number };
+}
+
+interface Transport {
+  post(m: ToHost, transfer?: ArrayBuffer[]): void;
+  terminate(): void;
+}
+
+const here = import.meta.url;
+
+/** The thread: from the compiled .js beside this file, or (running from the .ts sources under tsx or vitest) through tsx's loader. */
+function spawn(init: HostInit): Worker {
+  if (!here.endsWith('.ts')) return new Worker(new URL('./trainer-worker.js', here), { workerData: init });
+  // what `node --import tsx` does, done first thing in the thread (Node 20 does not pass --import hooks on to workers)
+  // (tsx's ESM api, found from its package.json: require.resolve would give its CommonJS build)
+  const pkg = createRequire(here).resolve('tsx/package.json');
+  const exports = (JSON.parse(readFileSync(pkg, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
+  const api = new URL(exports['./esm/api']!.import.default, pathToFileURL(pkg)).href;
+  const entry = new URL('./trainer-worker.ts', here).href;
+  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, { eval: true, workerData: init });
+}
+
+function toError(e: HostError): Error {
+  if (e.code !== undefined) return new LivegradError(e.code as ErrorCode, e.message);
+  const err = new Error(e.message);
+  if (e.stack !== undefined) err.stack = e.stack;
+  return err;
+}
+
+/** A copy of `data` that owns its whole buffer (so it can be transferred), or `data` itself when it already does. */
+function owned(data: FloatArray): FloatArray {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
+}
+
+interface Offer {
+  readonly producer: number;
+  readonly handlers: PushHandlers;
+  /** Counted in the backlog until accepted or rejected. */
+  readonly bytes: number;
+  accepted: boolean;
+}
+
+export class SessionTrainer {
   readonly session: string;
   /** The model's dtype, sizes and activations (`snapshot` has the weights). */
   readonly shape: MlpShape;
   readonly loss: LossName;
-  readonly events$: Observable<TrainEvent>;
-  readonly steps: number;
-  readonly samples: number;
-  readonly paused: boolean;
-  /** Batches queued in the trainer plus chunks waiting for room. */
-  readonly queueDepth: number;
-  readonly batchSize: number;
+  private readonly subject = new Subject<TrainEvent>();
+  readonly events$: Observable<TrainEvent> = this.subject.asObservable();
+  steps: number;
+  samples: number;
+  paused = false;
+  /** Batches queued in the trainer plus messages waiting their turn. */
+  queueDepth = 0;
+  batchSize: number;
   /** True once the trainer has completed or failed (its last event is out). */
-  readonly done: boolean;
-  /** Resolves once the trainer takes messages; rejects if it could not start. */
-  readonly ready: Promise<void>;
-  /** Emits `lifecycle: started`. */
-  start(): void;
+  done = false;
+  private ending = false;
+  private started = false;
+  private ready = false;
+  private readonly readyWaiters: Reply<void>[] = [];
+  private readonly rows: StepRows;
+  private readonly transport: Transport;
+  private readonly inline: boolean;
+  private readonly offers = new Map<number, Offer>();
+  private readonly calls = new Map<number, Reply<Answers[keyof Answers]>>();
+  private nextTicket = 0;
+  private nextCall = 0;
+  private backlogMessages = 0;
+  private backlogBytes = 0;
+
+  /** Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError, without building anything) and starts the trainer's host. */
+  constructor(
+    config: TrainConfig,
+    private readonly options: SessionTrainerOptions,
+  ) {
+    const checked = checkTrainConfig(config);
+    this.session = checked.session;
+    this.shape = shapeOf(checked.shape);
+    this.loss = checked.loss;
+    this.steps = checked.startStep;
+    this.samples = checked.startSamples;
+    this.batchSize = checked.batchSize;
+    this.rows = new StepRows(this.shape.layers.length);
+    const init: HostInit = { config, queueCapacity: options.queueCapacity };
+    this.inline = !options.thread;
+    this.transport = options.thread ? this.threadTransport(init) : this.inlineTransport(init);
+  }
+
+  private threadTransport(init: HostInit): Transport {
+    const worker = spawn(init);
+    worker.unref();
+    worker.on('message', (f: Flush) => this.received(f));
+    worker.on('error', (e) => this.died(e));
+    worker.on('exit', (code) => {
+      if (!this.done) this.died(new Error(`The training thread of session "${this.session}" exited with code ${code}`));
+    });
+    return {
+      post: (m, transfer) => worker.postMessage(m, transfer),
+      terminate: () => void worker.terminate(),
+    };
+  }
+
+  private inlineTransport(init: HostInit): Transport {
+    // the host flushes in a microtask: its answers arrive after the message handler that caused them, in order
+    const host = new TrainerHost(init, (f) => this.received(f));
+    return {
+      post: (m) => host.handle(m),
+      terminate: () => undefined, // a step on this thread has already run to its end by the time anything else can run
+    };
+  }
+
+  /** Calls `reply.ok` once the trainer takes messages (in order with every other answer), or `fail` if it could not start. */
+  whenReady(reply: Reply<void>): void {
+    if (this.ready) reply.ok();
+    else if (this.done) reply.fail(this.ended());
+    else this.readyWaiters.push(reply);
+  }
+
   /**
-   * Offers a chunk from the producer `key` (the caller must not use its arrays afterwards). It
-   * waits on the trainer's side until there is room (intake.ts); exactly one of accepted /
-   * rejected follows, then consumed once its last row is trained. `frame`, when given, is a
-   * buffer nothing else uses: when both arrays are views of it, a thread may take it as it is.
+   * Emits `lifecycle: started` here, at once (as the trainer would on the same thread: a client
+   * that subscribes after `created` never sees it live, only through a `fromStep` replay); the
+   * host's own `started` is not sent back.
    */
-  offer(key: object, batch: Batch, handlers: PushHandlers, frame?: ArrayBuffer): void;
-  /** Forgets the chunks of producer `key` still waiting for room: they hear nothing more. */
-  withdraw(key: object): void;
-  /** Validates (E_BAD_CONTROL) and queues a control; resolves with the step count when it was taken. */
-  control(control: unknown, atStep: number | undefined): Promise<{ step: number }>;
-  /** Inference on the live weights, with the step of the weights used. */
-  predict(x: Tensor): Promise<{ output: Tensor; step: number }>;
-  /** Copies of the live weights, optimizer state and hyperparameters. */
-  snapshot(): Promise<ThreadSnapshot>;
-  /** No more input: take every waiting chunk, train it all (the partial batch too), then complete. */
-  end(): void;
-  /** Stop at the current batch boundary: drop the queue, refuse waiting chunks, emit `completed` with `reason`, complete. */
-  close(reason: string): void;
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.subject.next({ type: 'lifecycle', session: this.session, step: this.steps, time: performance.timeOrigin + performance.now(), state: 'started', reason: undefined });
+  }
+
+  private ended(): LivegradError {
+    return new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended`);
+  }
+
+  /** Throws E_BACKLOG when one more message (of `bytes` samples) would be over the backlog. */
+  private reserve(bytes: number, what: string): void {
+    const { messages, bytes: maxBytes } = this.options.backlog;
+    if (this.backlogMessages + 1 > messages || this.backlogBytes + bytes > maxBytes) {
+      throw new LivegradError(
+        'E_BACKLOG',
+        `Expected at most ${messages} messages and ${maxBytes} bytes of samples waiting their turn in session "${this.session}", got ${this.backlogMessages} messages and ${this.backlogBytes} bytes waiting and this ${what} (${bytes} bytes): wait for replies before sending more`,
+      );
+    }
+    this.backlogMessages++;
+    this.backlogBytes += bytes;
+  }
+
+  private release(bytes: number): void {
+    this.backlogMessages--;
+    this.backlogBytes -= bytes;
+  }
+
+  /**
+   * Offers a chunk from `producer` (the caller must not use its arrays afterwards: they may be
+   * transferred). It waits its turn and for room in the trainer; exactly one of accepted /
+   * rejected follows, then consumed once it is trained. `step`: train its rows as one step of
+   * their own. `frame`: a buffer nothing else uses; when both arrays are views of it, a thread
+   * takes it as it is. Throws E_SESSION_CLOSED, E_BACKLOG.
+   */
+  offer(producer: number, batch: Batch, handlers: PushHandlers, options: { readonly step: boolean; readonly frame: ArrayBuffer | undefined }): void {
+    if (this.done || this.ending) throw this.ended();
+    const bytes = batch.x.data.byteLength + batch.y.data.byteLength;
+    this.reserve(bytes, 'samples message');
+    const ticket = this.nextTicket++;
+    this.offers.set(ticket, { producer, handlers, bytes, accepted: false });
+    const { frame } = options;
+    if (this.inline) {
+      this.transport.post({ op: 'offer', ticket, producer, batch, step: options.step });
+    } else if (frame !== undefined && batch.x.data.buffer === frame && batch.y.data.buffer === frame) {
+      // the frame goes as it is: its views arrive as views of the same bytes, nothing copied
+      this.transport.post({ op: 'offer', ticket, producer, batch, step: options.step }, [frame]);
+    } else {
+      const x: Tensor = { ...batch.x, data: owned(batch.x.data) };
+      const y: Tensor = { ...batch.y, data: owned(batch.y.data) };
+      const transfer = x.data.buffer === y.data.buffer ? [x.data.buffer] : [x.data.buffer, y.data.buffer];
+      this.transport.post({ op: 'offer', ticket, producer, batch: { x, y }, step: options.step }, transfer as ArrayBuffer[]);
+    }
+  }
+
+  /** Forgets the chunks of `producer`: those not accepted yet are dropped unheard (one accepted before the host hears this still trains, unheard of). */
+  withdraw(producer: number): void {
+    let any = false;
+    for (const [ticket, o] of this.offers) {
+      if (o.producer !== producer) continue;
+      this.offers.delete(ticket);
+      if (!o.accepted) this.release(o.bytes);
+      any = true;
+    }
+    if (any && !this.done) this.transport.post({ op: 'withdraw', producer });
+  }
+
+  private call<K extends keyof Answers>(what: string, m: ToHost & { id: number }, reply: Reply<Answers[K]>): void {
+    if (this.done) throw this.ended();
+    this.reserve(0, what);
+    this.calls.set(m.id, reply as Reply<Answers[keyof Answers]>);
+    this.transport.post(m);
+  }
+
+  /**
+   * Queues a control in order: `reply.ok` once it has taken effect, with the step it took effect
+   * at; a control for a later `atStep` is answered at once, with that step. Throws E_SESSION_CLOSED, E_BACKLOG.
+   */
+  control(control: unknown, atStep: number | undefined, reply: Reply<Answers['control']>): void {
+    if (this.ending) throw this.ended();
+    this.call('control', { op: 'control', id: this.nextCall++, control, atStep }, reply);
+  }
+
+  /** Inference: at its turn (after every row received before it), or `now` on the weights as they are. */
+  predict(x: Tensor, now: boolean, reply: Reply<Answers['predict']>): void {
+    // a view would take its whole buffer along (a structured clone copies the buffer, not the view)
+    const data = this.inline ? x.data : owned(x.data);
+    this.call('predict', { op: 'predict', id: this.nextCall++, x: { ...x, data }, now }, reply);
+  }
+
+  /** Copies of the weights, optimizer state and hyperparameters: at its turn, or `now`. */
+  snapshot(now: boolean, reply: Reply<Answers['snapshot']>): void {
+    this.call('snapshot', { op: 'snapshot', id: this.nextCall++, now }, reply);
+  }
+
+  /** No more input: everything sent trains (the partial batch too), then the trainer completes. `resume`: a paused trainer resumes for it. */
+  end(resume: boolean): void {
+    if (this.done || this.ending) return;
+    this.ending = true;
+    this.transport.post({ op: 'end', resume });
+  }
+
+  /** Stop at the current batch boundary: drop the queue, refuse what waits, emit `completed` with `reason`, complete. */
+  close(reason: string): void {
+    if (this.done) return;
+    this.ending = true;
+    this.transport.post({ op: 'close', reason });
+  }
+
   /**
    * Stop now, even inside a step: a training thread is terminated and the trainer fails
    * (`lifecycle: failed` with `reason`). Inline, nothing can interrupt a step: a no-op (close waits).
    */
-  terminate(reason: string): void;
-}
-
-/** Answers a call on the trainer's own thread (the training thread's, or the inline trainer's). Throws what the trainer throws. */
-export function answer<K extends Call['call']>(trainer: Trainer, c: Extract<Call, { call: K }>): CallResults[K];
-export function answer(trainer: Trainer, c: Call): CallResults[keyof CallResults] {
-  switch (c.call) {
-    case 'control': {
-      const step = trainer.steps;
-      trainer.control(c.control, c.atStep);
-      return { step };
-    }
-    case 'predict':
-      return trainer.predict(c.x);
-    case 'snapshot': {
-      const { model, state, step, samples } = trainer.snapshot();
-      const config = trainer.config;
-      return { model, state, step, samples, config: { ...config, optimizer: { ...config.optimizer } }, batchSize: trainer.batchSize };
-    }
+  terminate(reason: string): void {
+    if (this.done || this.inline) return;
+    this.died(new Error(reason));
   }
-}
 
-function settle<T>(f: () => T): Promise<T> {
-  try {
-    return Promise.resolve(f());
-  } catch (e) {
-    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  private received(f: Flush): void {
+    for (const item of f.items) {
+      if (typeof item === 'number') {
+        const e = this.rows.read(this.session, f.steps, item);
+        this.steps = e.step;
+        this.samples = e.samples;
+        this.subject.next(e);
+        continue;
+      }
+      switch (item.k) {
+        case 'ready':
+          this.ready = true;
+          for (const r of this.readyWaiters.splice(0)) r.ok();
+          break;
+        case 'event': {
+          const e = item.event;
+          if (e.type === 'lifecycle' && (e.state === 'paused' || e.state === 'resumed')) this.paused = e.state === 'paused';
+          this.subject.next(e);
+          break;
+        }
+        case 'accepted': {
+          const o = this.offers.get(item.ticket);
+          if (o) {
+            o.accepted = true;
+            this.release(o.bytes);
+            o.handlers.accepted();
+          }
+          break;
+        }
+        case 'rejected': {
+          const o = this.offers.get(item.ticket);
+          if (o) {
+            this.offers.delete(item.ticket);
+            this.release(o.bytes);
+            o.handlers.rejected(toError(item.error));
+          }
+          break;
+        }
+        case 'consumed': {
+          const o = this.offers.get(item.ticket);
+          this.offers.delete(item.ticket);
+          o?.handlers.consumed(item.step);
+          break;
+        }
+        case 'answer':
+        case 'refused': {
+          const reply = this.calls.get(item.id);
+          if (!reply) break; // (a control scheduled for a later step, answered already, refused as the session ended)
+          this.calls.delete(item.id);
+          this.release(0);
+          if (item.k === 'answer') reply.ok(item.value);
+          else reply.fail(toError(item.error));
+          break;
+        }
+        case 'completed':
+        case 'failed':
+          this.settle(f);
+          this.finish();
+          if (item.k === 'completed') this.subject.complete();
+          else this.subject.error(toError(item.error));
+          return;
+      }
+    }
+    this.settle(f);
   }
-}
 
-/** The trainer on the calling thread (see the top of this file). */
-export class InlineTrainer implements SessionTrainer {
-  private readonly trainer: Trainer;
-  private readonly intake: Intake<object>;
-  readonly session: string;
-  readonly shape: MlpShape;
-  readonly loss: LossName;
-  readonly events$: Observable<TrainEvent>;
-  readonly ready = Promise.resolve();
+  private settle(f: Flush): void {
+    this.steps = f.state.steps;
+    this.samples = f.state.samples;
+    this.paused = f.state.paused;
+    this.queueDepth = f.state.queueDepth;
+    this.batchSize = f.state.batchSize;
+  }
 
   /**
-   * Throws createTrainer's TypeError / RangeError / LivegradError for a bad config.
-   * @param queueCapacity  batches handed to the trainer and not yet trained, at most (intake.ts)
+   * The trainer is over: pending calls are refused, chunks it never took are rejected, the
+   * host goes. Chunks it took but did not train (a session closed without draining) hear nothing more.
    */
-  constructor(config: TrainConfig, queueCapacity: number) {
-    this.trainer = createTrainer(config);
-    this.intake = new Intake(this.trainer, queueCapacity);
-    this.session = this.trainer.session;
-    this.shape = shapeOf(this.trainer.model);
-    this.loss = this.trainer.config.loss;
-    this.events$ = this.trainer.events$;
+  private finish(): void {
+    this.done = true;
+    const closed = (what: string) => new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`);
+    for (const r of this.readyWaiters.splice(0)) r.fail(closed('it started'));
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const r of calls) r.fail(closed('it answered'));
+    const offers = [...this.offers.values()];
+    this.offers.clear();
+    for (const o of offers) if (!o.accepted) o.handlers.rejected(closed('the samples were accepted'));
+    this.backlogMessages = 0;
+    this.backlogBytes = 0;
+    this.transport.terminate();
   }
 
-  get steps(): number {
-    return this.trainer.steps;
-  }
-  get samples(): number {
-    return this.trainer.samples;
-  }
-  get paused(): boolean {
-    return this.trainer.paused;
-  }
-  get queueDepth(): number {
-    return this.trainer.queueDepth + this.intake.count;
-  }
-  get batchSize(): number {
-    return this.trainer.batchSize;
-  }
-  get done(): boolean {
-    return this.trainer.done;
-  }
-
-  start(): void {
-    this.trainer.start();
-  }
-
-  /**
-   * Says accepted / rejected in a microtask, as the calls' promises settle, so that replies keep
-   * the order of the messages: `created`, then a `controlled`, then the ack of samples sent
-   * after that control, even when they arrive in one read. `consumed` too, so that it never
-   * overtakes the ack of a chunk taken and trained within one slice.
-   */
-  offer(key: object, batch: Batch, handlers: PushHandlers): void {
-    this.intake.offer(key, batch, {
-      accepted: () => queueMicrotask(() => handlers.accepted()),
-      rejected: (e) => queueMicrotask(() => handlers.rejected(e)),
-      consumed: (step) => queueMicrotask(() => handlers.consumed(step)),
-    });
-  }
-
-  withdraw(key: object): void {
-    this.intake.withdraw((k) => k === key);
-  }
-
-  control(control: unknown, atStep: number | undefined): Promise<{ step: number }> {
-    return settle(() => answer(this.trainer, { call: 'control', control, atStep }));
-  }
-
-  predict(x: Tensor): Promise<{ output: Tensor; step: number }> {
-    return settle(() => answer(this.trainer, { call: 'predict', x }));
-  }
-
-  snapshot(): Promise<ThreadSnapshot> {
-    return settle(() => answer(this.trainer, { call: 'snapshot' }));
-  }
-
-  end(): void {
-    this.intake.end();
-  }
-
-  close(reason: string): void {
-    this.intake.close(reason);
-  }
-
-  terminate(_reason: string): void {
-    // a step on this thread has already run to its end by the time anything else can run
+  /** The thread died without the trainer reporting an end (a crash, out of memory): the session fails. */
+  private died(e: Error): void {
+    if (this.done) return;
+    this.finish();
+    this.subject.next({ type: 'lifecycle', session: this.session, step: this.steps, time: performance.timeOrigin + performance.now(), state: 'failed', reason: e.message });
+    this.subject.error(e);
   }
 }

@@ -1,38 +1,37 @@
 /**
- * A named training session on the server: one trainer, its bounded ingest, and the fan-out of
- * its events to subscribers.
+ * A named training session on the server: its trainer (session-trainer.ts), the fan-out of its
+ * events to subscribers, and its lifetime.
  *
- * The trainer runs on a thread of its own (trainer-thread.ts) or inline on the main thread
- * (session-trainer.ts); this object, on the main thread, owns everything a socket touches.
+ * Order. Every message for the session goes to the trainer in the order it was received, and
+ * takes effect in that order (docs/protocol.md, "Sessions"): this object adds no queue of its
+ * own. A samples message is acknowledged (`ack`) once the trainer has admitted it, refused with
+ * an error naming the problem otherwise, and `consumed` follows once its last row has trained.
  *
- * Ingest and credits. A producer may have `credits` `samples` messages unacknowledged. A message
- * that passes validation is offered to the trainer, and waits on the trainer's side (intake.ts,
- * on the training thread when there is one) until there is room: fewer than
- * `queueCapacity × batchSize` rows handed over and not yet trained. Once the trainer has taken
- * it, it is acknowledged (`ack`: the credit is back), or refused with an error naming the
- * problem; when its last row has been trained, the producer gets `consumed` with that step.
- * While the session is paused nothing trains, offers wait, and producers run out of credit: that
- * is the back-pressure.
+ * Events. The session subscribes once to the trainer's events, wraps each in a Packet (encoded
+ * at most once per format, however many subscribers), keeps lossless ones in a ring for
+ * `fromStep` replay, and hands the same Packet to every subscription.
  *
- * Events. The session subscribes once to the trainer's events, wraps each in a Packet (encoded at
- * most once per format, however many subscribers), keeps lossless ones in a ring for `fromStep`
- * replay, and hands the same Packet to every subscription.
+ * Lifetime. A session lives until it is closed, fails, or the server stops — not as long as its
+ * producer's connection: a producer may reconnect and go on. A session with no one attached (no
+ * connection that created it or sent it samples or controls, and no subscriber) for `idleMs` is
+ * closed with reason "idle", so that orphaned sessions do not fill the server.
  */
 import { LivegradError } from '../errors.js';
-import { outputSize, parameterCount } from '../nn/mlp.js';
 import type { Batch } from '../nn/batch.js';
+import { outputSize, parameterCount } from '../nn/mlp.js';
 import type { TrainEvent } from '../pipeline/events.js';
-import type { TrainConfig } from '../pipeline/trainer.js';
+import type { TrainConfig } from '../pipeline/trainer/config.js';
 import type { SessionInfo } from '../protocol/messages.js';
 import type { Counters } from './metrics.js';
 import { Packet } from './packet.js';
 import { Ring } from './ring.js';
+import { SessionTrainer } from './session-trainer.js';
 import type { Subscription } from './subscriber.js';
-import { InlineTrainer, type SessionTrainer } from './session-trainer.js';
-import { TrainerThread } from './trainer-thread.js';
 
 /** The connection side of ingest: what a producer is told about its messages. */
 export interface Producer {
+  /** Names this producer to the trainer (to forget its waiting chunks when it goes). */
+  readonly id: number;
   accepted(session: string, seq: number, rows: number): void;
   consumed(session: string, seq: number, step: number): void;
   rejected(session: string, seq: number, error: Error): void;
@@ -47,6 +46,10 @@ export interface SessionOptions {
   readonly replayEvents: number;
   /** Train on a worker thread of the session's own (true), or on the main thread between socket events. */
   readonly thread: boolean;
+  /** Most messages, and bytes of samples, waiting their turn in the session (E_BACKLOG beyond). */
+  readonly backlog: { readonly messages: number; readonly bytes: number };
+  /** Close the session after this long with no one attached, ms; 0: never. */
+  readonly idleMs: number;
 }
 
 export class ServerSession {
@@ -54,12 +57,15 @@ export class ServerSession {
   readonly trainer: SessionTrainer;
   readonly credits: number;
   private readonly subscribers = new Map<object, Subscription>();
+  /** Connections that created the session or sent it samples or controls, until they go. */
+  private readonly producers = new Set<object>();
   private readonly ring: Ring<Packet>;
   private closing = false;
   /** Closing with drain (a close without drain may still stop it). */
   private draining = false;
   private ended = false;
   private readonly endWaiters: (() => void)[] = [];
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why the trainer failed (events$ errored), when it did. */
   failure: unknown;
 
@@ -70,11 +76,11 @@ export class ServerSession {
    */
   constructor(
     config: TrainConfig,
-    options: SessionOptions,
+    private readonly options: SessionOptions,
     private readonly counters: Counters,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
-    this.trainer = options.thread ? new TrainerThread(config, options.queueCapacity) : new InlineTrainer(config, options.queueCapacity);
+    this.trainer = new SessionTrainer(config, { thread: options.thread, queueCapacity: options.queueCapacity, backlog: options.backlog });
     this.name = this.trainer.session;
     this.credits = options.credits;
     this.ring = new Ring(options.replayEvents);
@@ -83,6 +89,7 @@ export class ServerSession {
       complete: () => this.end(),
       error: (e: unknown) => this.end(e),
     });
+    this.watchIdle();
   }
 
   get isClosing(): boolean {
@@ -121,23 +128,38 @@ export class ServerSession {
     }
   }
 
-  /**
-   * A validated chunk from a producer: accepted (ack) once the trainer has room for it.
-   * `frame`: the frame's buffer, which nothing else uses (taken as it is when the arrays are views of it).
-   */
-  offer(producer: Producer, seq: number, batch: Batch, frame?: ArrayBuffer): void {
-    if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
-    const rows = batch.x.shape[0]!;
-    this.trainer.offer(producer, batch, {
-      accepted: () => producer.accepted(this.name, seq, rows),
-      rejected: (e) => producer.rejected(this.name, seq, e),
-      consumed: (step) => producer.consumed(this.name, seq, step),
-    }, frame);
+  /** `conn` creates or steers the session, or produces to it: it is attached until it goes. */
+  attach(conn: object): void {
+    this.producers.add(conn);
+    this.watchIdle();
   }
 
-  /** Offers of a producer that went away: never acknowledged, so dropped. */
-  dropProducer(producer: Producer): void {
-    this.trainer.withdraw(producer);
+  /**
+   * A validated chunk from a producer: acknowledged once the trainer admits it, at its turn.
+   * `step`: its rows train as one step of their own. `frame`: the frame's buffer, which nothing
+   * else uses (taken as it is when the arrays are views of it). Throws E_SESSION_CLOSED, E_BACKLOG.
+   */
+  offer(producer: Producer, seq: number, batch: Batch, step: boolean, frame: ArrayBuffer | undefined): void {
+    if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
+    const rows = batch.x.shape[0]!;
+    this.attach(producer);
+    this.trainer.offer(
+      producer.id,
+      batch,
+      {
+        accepted: () => producer.accepted(this.name, seq, rows),
+        rejected: (e) => producer.rejected(this.name, seq, e),
+        consumed: (s) => producer.consumed(this.name, seq, s),
+      },
+      { step, frame },
+    );
+  }
+
+  /** A connection went away: its chunks still waiting are never acknowledged, so dropped; it is no longer attached. */
+  disconnected(conn: Producer): void {
+    this.unsubscribe(conn);
+    if (this.producers.delete(conn)) this.trainer.withdraw(conn.id);
+    this.watchIdle();
   }
 
   /**
@@ -154,6 +176,7 @@ export class ServerSession {
       complete = r.complete;
     }
     this.subscribers.set(key, sub);
+    this.watchIdle();
     return { replay, complete };
   }
 
@@ -162,15 +185,32 @@ export class ServerSession {
     if (!sub) return false;
     sub.close();
     this.subscribers.delete(key);
+    this.watchIdle();
     return true;
   }
 
+  /** Starts the idle clock when no one is attached, stops it when someone is. */
+  private watchIdle(): void {
+    const idle = this.subscribers.size === 0 && this.producers.size === 0 && !this.isClosing;
+    if (!idle || this.options.idleMs === 0) {
+      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      return;
+    }
+    if (this.idleTimer !== undefined) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.close(false, () => undefined, 'idle');
+    }, this.options.idleMs);
+    this.idleTimer.unref();
+  }
+
   /**
-   * Ends the session. `drain`: a paused session is resumed (nothing could resume it once it is
-   * closing), the messages waiting for room are taken, and every row trains, the partial batch
-   * too. Otherwise it stops at the current batch boundary, and so does a session already draining
-   * (a second close without drain, or shutdown, never waits for a drain). `done` runs once the
-   * last event has gone out.
+   * Ends the session. `drain`: every message received before the close takes effect, every row
+   * trains (the partial batch too), and a paused session is resumed for it (nothing could resume
+   * it once it is closing). Otherwise it stops at the current batch boundary, and so does a
+   * session already draining (a second close without drain, or shutdown, never waits for a
+   * drain). `done` runs once the last event has gone out.
    */
   close(drain: boolean, done: () => void, reason = 'closed'): void {
     if (this.ended) {
@@ -181,13 +221,9 @@ export class ServerSession {
     if (this.closing && (drain || !this.draining)) return;
     this.closing = true;
     this.draining = drain;
-    if (drain) {
-      // ordered before end(): the trainer takes it at its next batch boundary (a no-op when not paused)
-      this.trainer.control({ action: 'resume' }, undefined).catch(() => undefined);
-      this.trainer.end();
-    } else {
-      this.trainer.close(reason);
-    }
+    this.watchIdle();
+    if (drain) this.trainer.end(true);
+    else this.trainer.close(reason);
   }
 
   private end(error?: unknown): void {
@@ -195,6 +231,7 @@ export class ServerSession {
     this.failure = error;
     this.ended = true;
     this.closing = true;
+    this.watchIdle();
     for (const sub of this.subscribers.values()) sub.close();
     this.subscribers.clear();
     this.onEnd(this);

@@ -340,8 +340,9 @@ describe('createTrainer: controls', () => {
     t.control({ action: 'set', lr: 0.2, momentum: 0.9 }, 2 + shift);
     t.control({ action: 'set', weightDecay: 0.01, clipNorm: 0.5 }, 4);
     t.control({ action: 'pause' }, 5);
-    t.control({ action: 'set', batchSize: 3 }, 5);
-    BATCHES.slice(0, 8).forEach((batch) => t.push(batch));
+    BATCHES.slice(0, 5).forEach((batch) => t.push(batch));
+    t.control({ action: 'set', batchSize: 3 });
+    BATCHES.slice(5, 8).forEach((batch) => t.push(batch));
     t.control({ action: 'step' });
     t.control({ action: 'set', clipNorm: null });
     t.control({ action: 'resume' });
@@ -394,11 +395,19 @@ describe('createTrainer: controls', () => {
   it('sets the batch size for the rows that arrive after the boundary', () => {
     const t = tiny();
     const rec = record(t);
-    t.control({ action: 'set', batchSize: 3 }, 2);
-    BATCHES.slice(0, 6).forEach((batch) => t.push(batch));
+    BATCHES.slice(0, 2).forEach((batch) => t.push(batch));
+    t.control({ action: 'set', batchSize: 3 });
+    BATCHES.slice(2, 6).forEach((batch) => t.push(batch));
     t.end();
     expect(rec.of('step').map((e) => e.batchSize)).toEqual([2, 2, 3, 3, 2]);
     expect(t.batchSize).toBe(3);
+  });
+
+  it('refuses a batch size change at a later step: which rows it reaches would depend on timing', () => {
+    const t = tiny();
+    const e = expectLivegradError(() => t.control({ action: 'set', batchSize: 3 }, 2), 'E_BAD_CONTROL');
+    expect(e.message).toMatch(/^Expected a batchSize change without atStep/);
+    t.control({ action: 'set', lr: 0.2 }, 2); // the rest of a set may name a step
   });
 
   it('resets to the initial weights bit for bit, and the optimizer state with them', () => {

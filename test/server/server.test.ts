@@ -77,7 +77,7 @@ describe('HTTP', () => {
   });
 
   it('welcomes a connection with the protocol version, permissions and limits', async () => {
-    const server = await start({ maxPayload: 1000 });
+    const server = await start({ maxPayload: 1000, maxSessions: 5, sessionIdleMs: 60_000 });
     const c = await connect(server);
     const welcome = await c.waitFor((m) => m['type'] === 'welcome');
     expect(welcome).toEqual({
@@ -85,7 +85,7 @@ describe('HTTP', () => {
       protocol: 1,
       server: 'livegrad',
       permissions: { produce: true, read: true },
-      limits: { maxPayload: 1000, messagesPerSecond: 10000, burst: 20000 },
+      limits: { maxPayload: 1000, messagesPerSecond: 10000, burst: 20000, maxSessions: 5, sessionIdleMs: 60_000, maxBacklogMessages: 4096, maxBacklogBytes: 64 * 2 ** 20 },
       heartbeatMs: 15000,
     });
   });

@@ -1,0 +1,331 @@
+/**
+ * Everything a trainer has been given, in the order it was given: the one place that order is
+ * kept. Three lists:
+ *
+ *   waiting    offers in arrival order, not yet admitted: samples wait here for room, and a
+ *              control or an ordered call behind them waits its turn
+ *   queue      admitted entries in order: whole batches (cut by the re-batcher), controls, calls
+ *   scheduled  controls that name a later `atStep`, by step: they leave the order when they come
+ *              (that is what `atStep` asks for)
+ *
+ * Admission moves the front of `waiting` into `queue` while it can: a chunk needs room (fewer
+ * than capacity × batchSize rows admitted and not yet trained, the rows held back for a partial
+ * batch included), a control or a call needs none. A chunk is checked as it is admitted (shape,
+ * finiteness, labels, and the session's layout of `y`); a bad one is refused alone and the next
+ * one goes on. A control that changes how rows train (`set`, `reset`) is a batch boundary: rows
+ * held back before it are cut into a shorter batch first, so that it applies after every row
+ * given before it and before every row given after it. A one-step chunk is a boundary too, then
+ * one batch of its own rows.
+ *
+ * Tickets: each admitted chunk's `consumed` handler waits for the step that trains its last row.
+ */
+import { LivegradError } from '../../errors.js';
+import { checkBatchRows, type Batch } from '../../nn/batch.js';
+import type { MlpShape } from '../../nn/mlp.js';
+import type { Control } from '../controls.js';
+import { MAX_BATCH_SIZE } from '../limits.js';
+import { Rebatcher } from '../rebatch.js';
+import { Fifo } from './fifo.js';
+
+/** What the giver of a chunk hears about it. */
+export interface OfferHandlers {
+  /** Admitted: its rows will train, in order (unless the trainer closes first). */
+  accepted(): void;
+  /** Refused, and nothing of it kept: E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_SESSION_CLOSED. */
+  rejected(error: LivegradError): void;
+  /** Its last row trained in `step`; undefined: the queue dropped it (policy `dropOldest`). */
+  consumed(step: number | undefined): void;
+}
+
+/** What the giver of a control hears about it. */
+export interface ControlHandlers {
+  /** It names a later step: it left the order and will take effect after `atStep` steps. */
+  scheduled?(atStep: number): void;
+  /** It took effect after `step` steps (the step its `control` event carries). */
+  applied(step: number): void;
+  /** The trainer ended before it took effect (E_SESSION_CLOSED). */
+  refused(error: LivegradError): void;
+}
+
+/** A call that runs at its turn: once every row given before it has trained, in whole batches. */
+export interface TurnHandlers {
+  run(): void;
+  refused(error: LivegradError): void;
+}
+
+export interface OfferOptions {
+  /** Train the chunk's rows as exactly one step of their own, whatever the batch size. */
+  readonly step?: boolean;
+  /** Whose offer this is, for `withdraw`. */
+  readonly owner?: unknown;
+}
+
+export type Queued =
+  | { readonly kind: 'batch'; readonly batch: Batch; readonly m: number; readonly endRow: number }
+  | { readonly kind: 'control'; readonly control: Control; readonly handlers: ControlHandlers | undefined }
+  | { readonly kind: 'turn'; readonly handlers: TurnHandlers };
+
+type Waiting =
+  | { readonly kind: 'chunk'; readonly chunk: Batch; readonly options: OfferOptions; readonly handlers: OfferHandlers }
+  | { readonly kind: 'control'; readonly control: Control; readonly handlers: ControlHandlers | undefined }
+  | { readonly kind: 'turn'; readonly handlers: TurnHandlers };
+
+interface Scheduled {
+  readonly atStep: number;
+  readonly control: Control;
+  readonly handlers: ControlHandlers | undefined;
+}
+
+interface Ticket {
+  readonly endRow: number;
+  readonly consumed: (step: number | undefined) => void;
+}
+
+/** `pause` then rows: a `resume` or `step` behind the rows is taken out of the order (see Trainer.control). */
+function isFlow(c: Control): boolean {
+  return c.action === 'resume' || c.action === 'step';
+}
+
+/** Controls after which a row trains differently: rows before them never share a batch with rows after them. */
+function isBoundary(c: Control): boolean {
+  return c.action === 'set' || c.action === 'reset';
+}
+
+export class Inbox {
+  readonly queue = new Fifo<Queued>();
+  private readonly waiting = new Fifo<Waiting>();
+  private scheduled: Scheduled[] = [];
+  private readonly tickets = new Fifo<Ticket>();
+  private readonly rebatcher: Rebatcher;
+  /** Rows admitted, and rows cut into batches (admitted minus what the re-batcher holds). */
+  private rowsIn = 0;
+  private batchEnd = 0;
+  /** Rows and batches in the queue. */
+  private queuedRows = 0;
+  private queuedBatches = 0;
+  /** The layout of `y`, fixed by the first chunk admitted: class indices [m] or rows of targets [m, outputs]. */
+  private labels: boolean | undefined;
+
+  constructor(
+    private readonly shape: MlpShape,
+    batchSize: number,
+    private readonly capacity: number,
+  ) {
+    this.rebatcher = new Rebatcher(batchSize);
+  }
+
+  /** The batch size rows admitted from now on are cut to. */
+  get batchSize(): number {
+    return this.rebatcher.batchSize;
+  }
+
+  /** Batches admitted and not yet trained. */
+  get batches(): number {
+    return this.queuedBatches;
+  }
+
+  /** Offers waiting to be admitted (samples, and controls or calls behind them). */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Rows admitted and not yet trained, those held back for a partial batch included. */
+  get pendingRows(): number {
+    return this.queuedRows + this.rebatcher.pending;
+  }
+
+  /** push(): true when the batches a chunk of `m` rows would complete fit in the queue's capacity. */
+  fits(m: number): boolean {
+    return this.queuedBatches + Math.floor((this.rebatcher.pending + m) / this.rebatcher.batchSize) <= this.capacity;
+  }
+
+  /** offer(): true when a chunk of any size may be admitted now (so an idle trainer always has room). */
+  get hasRoom(): boolean {
+    return this.pendingRows < this.capacity * this.rebatcher.batchSize;
+  }
+
+  /** Nothing admitted, waiting or held back (scheduled controls aside). */
+  get empty(): boolean {
+    return this.queue.length === 0 && this.waiting.length === 0 && this.rebatcher.pending === 0;
+  }
+
+  /** Throws LivegradError (E_SHAPE, E_NON_FINITE, E_LABEL_RANGE) unless the chunk may train in this session; returns its rows. */
+  check(chunk: Batch, oneStep: boolean): number {
+    const m = checkBatchRows(this.shape, chunk);
+    const labels = chunk.y.shape.length === 1;
+    if (this.labels !== undefined && labels !== this.labels) {
+      const nout = this.shape.layers[this.shape.layers.length - 1]!.nout;
+      const want = this.labels ? `class indices [m]` : `rows of targets [m, ${nout}]`;
+      throw new LivegradError('E_SHAPE', `Expected y as this session's targets, ${want} (fixed by its first samples), got [${chunk.y.shape.join(', ')}]`);
+    }
+    if (oneStep && m > MAX_BATCH_SIZE) throw new LivegradError('E_SHAPE', `Expected a one-step chunk of at most ${MAX_BATCH_SIZE} rows, got ${m}`);
+    return m;
+  }
+
+  offer(chunk: Batch, handlers: OfferHandlers, options: OfferOptions): void {
+    this.waiting.push({ kind: 'chunk', chunk, options, handlers });
+  }
+
+  /** A control in order. */
+  control(control: Control, handlers: ControlHandlers | undefined): void {
+    this.waiting.push({ kind: 'control', control, handlers });
+  }
+
+  /** Controls scheduled for a later step. */
+  get scheduledCount(): number {
+    return this.scheduled.length;
+  }
+
+  /** A control for step `atStep` (later than now): it leaves the order and waits for that step. */
+  schedule(control: Control, atStep: number, handlers: ControlHandlers | undefined): void {
+    this.scheduled.push({ atStep, control, handlers });
+    // stable: controls for the same step keep the order they came in
+    this.scheduled.sort((a, b) => a.atStep - b.atStep);
+    handlers?.scheduled?.(atStep);
+  }
+
+  turn(handlers: TurnHandlers): void {
+    this.waiting.push({ kind: 'turn', handlers });
+  }
+
+  /**
+   * Admits from the front of `waiting` while it can (`force`: room or not, as at the end).
+   */
+  admit(force: boolean): void {
+    for (let w = this.waiting.at(0); w !== undefined; w = this.waiting.at(0)) {
+      if (w.kind === 'chunk') {
+        if (!force && !this.hasRoom) return;
+        this.waiting.shift();
+        let m: number;
+        try {
+          m = this.check(w.chunk, w.options.step === true);
+        } catch (e) {
+          w.handlers.rejected(e as LivegradError);
+          continue;
+        }
+        this.take(w.chunk, m, w.options.step === true, w.handlers.consumed);
+        w.handlers.accepted();
+      } else {
+        this.waiting.shift();
+        if (w.kind === 'turn') this.queue.push(w);
+        else this.admitControl(w.control, w.handlers);
+      }
+    }
+  }
+
+  /** Admits a checked chunk at the end of the order now (push()); `consumed` as for offer. */
+  take(chunk: Batch, m: number, oneStep: boolean, consumed: ((step: number | undefined) => void) | undefined): void {
+    this.labels ??= chunk.y.shape.length === 1;
+    if (oneStep) this.cutRemainder();
+    this.rowsIn += m;
+    if (consumed) this.tickets.push({ endRow: this.rowsIn, consumed });
+    if (oneStep) this.enqueue(chunk);
+    else this.rebatcher.push(chunk, this.enqueue);
+  }
+
+  private admitControl(control: Control, handlers: ControlHandlers | undefined): void {
+    if (isBoundary(control)) this.cutRemainder();
+    if (control.action === 'set' && control.batchSize !== undefined) this.rebatcher.setBatchSize(control.batchSize);
+    this.queue.push({ kind: 'control', control, handlers });
+  }
+
+  /** Rows held back go into the queue as a last, shorter batch (a boundary, or the end). */
+  cutRemainder(): void {
+    this.rebatcher.flush(this.enqueue);
+  }
+
+  private readonly enqueue = (batch: Batch): void => {
+    const m = batch.x.shape[0]!;
+    this.batchEnd += m;
+    this.queuedRows += m;
+    this.queuedBatches++;
+    this.queue.push({ kind: 'batch', batch, m, endRow: this.batchEnd });
+  };
+
+  /** Removes the front entry; a batch is the caller's to train, then `trained` (or `dropped`). */
+  shift(): Queued | undefined {
+    const q = this.queue.shift();
+    if (q?.kind === 'batch') {
+      this.queuedRows -= q.m;
+      this.queuedBatches--;
+    }
+    return q;
+  }
+
+  /** A batch has trained in `step`: the chunks whose last row it held hear `consumed`. */
+  trained(q: Queued & { kind: 'batch' }, step: number): void {
+    this.settle(q.endRow, step);
+  }
+
+  /** Hands a trained batch's arrays back to the re-batcher, once nothing reads them any more. */
+  recycle(q: Queued & { kind: 'batch' }): void {
+    this.rebatcher.recycle(q.batch);
+  }
+
+  /** Drops the oldest queued batch (policy dropOldest); false when there is none. */
+  dropOldest(): boolean {
+    const q = this.queue.take((e) => e.kind === 'batch');
+    if (q?.kind !== 'batch') return false;
+    this.queuedRows -= q.m;
+    this.queuedBatches--;
+    this.settle(q.endRow, undefined);
+    return true;
+  }
+
+  private settle(upToRow: number, step: number | undefined): void {
+    for (let t = this.tickets.at(0); t !== undefined && t.endRow <= upToRow; t = this.tickets.at(0)) {
+      this.tickets.shift();
+      t.consumed(step);
+    }
+  }
+
+  /** The scheduled controls due at `steps`, in order, taken out. */
+  due(steps: number): Scheduled[] {
+    if (this.scheduled.length === 0 || this.scheduled[0]!.atStep > steps) return [];
+    const i = this.scheduled.findIndex((s) => s.atStep > steps);
+    return this.scheduled.splice(0, i === -1 ? this.scheduled.length : i);
+  }
+
+  /**
+   * The first `resume` or `step` anywhere in the order, taken out: a paused trainer cannot reach
+   * one that waits behind rows it may not train.
+   */
+  takeFlow(): { control: Control; handlers: ControlHandlers | undefined } | undefined {
+    const q = this.queue.take((e) => e.kind === 'control' && isFlow(e.control));
+    if (q?.kind === 'control') return q;
+    const w = this.waiting.take((e) => e.kind === 'control' && isFlow(e.control));
+    return w?.kind === 'control' ? w : undefined;
+  }
+
+  /** Forgets the chunks of `owner` still waiting (their giver went away): they hear nothing more. */
+  withdraw(owner: unknown): void {
+    this.waiting.filter((w) => w.kind !== 'chunk' || w.options.owner !== owner);
+  }
+
+  /**
+   * Empties everything: queued rows are dropped unheard (their `consumed` never comes), waiting
+   * chunks are rejected, controls and calls not yet applied are refused, all with `error`.
+   */
+  clear(error: LivegradError): void {
+    const waiting = this.waiting.clear();
+    const queued = this.queue.clear();
+    const scheduled = this.scheduled;
+    this.scheduled = [];
+    this.queuedRows = 0;
+    this.queuedBatches = 0;
+    this.tickets.clear();
+    for (const w of waiting) {
+      if (w.kind === 'chunk') w.handlers.rejected(error);
+      else w.handlers?.refused(error);
+    }
+    for (const q of queued) if (q.kind !== 'batch') q.handlers?.refused(error);
+    for (const s of scheduled) s.handlers?.refused(error);
+  }
+
+  /** Refuses the scheduled controls whose step never came (the trainer finished first). */
+  refuseScheduled(error: (atStep: number) => LivegradError): void {
+    const scheduled = this.scheduled;
+    this.scheduled = [];
+    for (const s of scheduled) s.handlers?.refused(error(s.atStep));
+  }
+}
