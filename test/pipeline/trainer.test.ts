@@ -534,6 +534,16 @@ describe('createTrainer: the non-finite guard', () => {
     expect(rec.completed || rec.error !== undefined).toBe(false);
   });
 
+  it('reports the finite loss of a step skipped for non-finite gradients (docs/protocol.md: NaN only when the loss was not finite)', () => {
+    // float32: the loss (summed in float64) is 2.5e39, the gradient 5e39 overflows float32
+    const t = createTrainer({ model: mlpFromWeights([{ activation: 'linear', weights: [[0.5], [-0.25]], bias: [0] }]), loss: 'mse', optimizer: sgd({ lr: 0.1 }), batchSize: 2, sliceMs: Infinity, events: QUIET });
+    const rec = record(t);
+    t.push({ x: tensor([[1e20, 0], [1e20, 0]]), y: tensor([[0], [0]]) });
+    const [step] = rec.of('step');
+    expect(step).toMatchObject({ applied: false, loss: 2.5000001002043877e39 });
+    expect(rec.of('error')[0]!.message).toMatch(/^Step 1 not applied: non-finite gradients \(loss 2\.5000001002043877e\+39, gradient norm Infinity\)$/);
+  });
+
   it("'skip' gives the weights of a run that never saw the bad batch", () => {
     const linear = mlpFromWeights([{ activation: 'linear', weights: [[1], [1]], bias: [0] }]);
     const huge: Batch = { x: tensor([[3e38, 3e38], [3e38, 3e38]]), y: tensor([[0], [0]]) };
