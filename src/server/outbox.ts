@@ -13,6 +13,8 @@
  * (the connection closes with 1013) and empties itself, so memory stays bounded whatever the
  * client does.
  */
+import { Fifo } from '../pipeline/trainer/fifo.js';
+
 export interface Sink {
   readonly bufferedAmount: number;
   send(data: Buffer | string, cb?: (err?: Error) => void): void;
@@ -43,8 +45,7 @@ function sizeOf(data: Buffer | string): number {
 }
 
 export class Outbox {
-  private lossless: (Buffer | string)[] = [];
-  private head = 0;
+  private readonly lossless = new Fifo<Buffer | string>();
   private losslessBytes = 0;
   private readonly latest = new Map<string, Buffer | string>();
   private waiting = false;
@@ -70,7 +71,7 @@ export class Outbox {
 
   /** Messages waiting in the lossless lane. */
   get pending(): number {
-    return this.lossless.length - this.head;
+    return this.lossless.length;
   }
 
   /** Bytes waiting in both lanes. */
@@ -133,17 +134,9 @@ export class Outbox {
     const { sink } = this;
     while (!this.closed && !this.waiting && sink.bufferedAmount < low) {
       let data: Buffer | string | undefined;
-      if (this.head < this.lossless.length) {
-        data = this.lossless[this.head]!;
-        this.lossless[this.head++] = undefined as unknown as Buffer;
+      if (this.lossless.length > 0) {
+        data = this.lossless.shift()!;
         this.losslessBytes -= sizeOf(data);
-        if (this.head === this.lossless.length) {
-          this.lossless = [];
-          this.head = 0;
-        } else if (this.head > 1024 && this.head * 2 > this.lossless.length) {
-          this.lossless = this.lossless.slice(this.head);
-          this.head = 0;
-        }
       } else {
         const first = this.latest.entries().next();
         if (first.done) break;
@@ -188,8 +181,7 @@ export class Outbox {
   /** Drops everything and accepts nothing more. */
   close(): void {
     this.closed = true;
-    this.lossless = [];
-    this.head = 0;
+    this.lossless.clear();
     this.losslessBytes = 0;
     this.latest.clear();
     if (this.overSince !== undefined) clearTimeout(this.overSince);
