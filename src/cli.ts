@@ -6,7 +6,9 @@
  *
  * `serve` logs JSON lines to stdout (the first is `{"msg":"listening","port":…}`), stops
  * gracefully on SIGINT / SIGTERM (sessions stop at a batch boundary, outboxes flush, sockets
- * close with 1001) and exits 0.
+ * close with 1001) and exits 0; a second signal, a second or more after the first, exits 1 at once.
+ * `npm run serve` and `npm start` `exec` node, so that npm signals the server itself: the `sh -c`
+ * npm runs scripts with would otherwise die of the signal and leave the server running.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -101,20 +103,32 @@ export function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Par
   return { options: { ...o, origins }, level };
 }
 
+/**
+ * A signal this soon after the first is the same request to stop, not a second one.
+ *
+ * NOTE: one request often arrives twice. A terminal's Ctrl-C and systemd's stop (KillMode=control-group)
+ * signal every process of the group, and `npm run serve` relays its own copy to the server a few ms
+ * later; only a signal after this long means "stop now, without finishing the shutdown".
+ */
+const SAME_STOP_MS = 1000;
+
 async function serve(argv: readonly string[]): Promise<number> {
   const { options, level } = parseServe(argv, process.env);
   const log = createLogger({ level });
   // the handlers go in before the server listens: a signal right after `listening` must still be graceful
   let signalled: (signal: NodeJS.Signals) => void = () => undefined;
   const signal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const onSignal = (s: NodeJS.Signals): void => {
-    if (stopping) {
+    if (stoppingSince === undefined) {
+      stoppingSince = performance.now();
+      signalled(s);
+    } else if (performance.now() - stoppingSince >= SAME_STOP_MS) {
       log.warn('second signal, exiting now', { signal: s });
       process.exit(1);
+    } else {
+      log.debug('signal repeated, already stopping', { signal: s });
     }
-    stopping = true;
-    signalled(s);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
