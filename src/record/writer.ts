@@ -10,7 +10,8 @@
  * queued; one pump writes what is queued in rounds (a writev, then an fsync by policy), one round
  * at a time, so records are never interleaved and each promise resolves only when its round is
  * done. What a round covers is all that was queued when it started: appends made while a round
- * is on disk go in the next one (group commit).
+ * is on disk go in the next one (group commit). With `batch`, rounds start at most once per
+ * `batchMs`.
  *
  * A segment that has reached `segmentBytes` ends at the next append: that append starts a new
  * segment (header, then the checkpoint `options.checkpoint()` returns, called right there), then
@@ -33,7 +34,9 @@ import { LIVEGRAD_VERSION } from './package-version.js';
  * When an append counts as durable:
  * - `always`: written and fsynced; the round starts at once (a round holds the appends made while
  *   the previous one was on disk);
- * - `batch`: the same, but a round waits up to `batchMs` after the first append to gather more;
+ * - `batch`: the same, but rounds start at most once per `batchMs`: an append made within
+ *   `batchMs` of the last round's start waits for the rest of that window, and goes with every
+ *   other append made in it (one writev, one fsync); one made later starts a round at once;
  * - `never`: written to the operating system (survives a crash of the process, not of the machine).
  */
 export type FsyncPolicy = 'always' | 'batch' | 'never';
@@ -52,7 +55,7 @@ export interface LogWriterOptions<R extends LogRecordInput> {
   readonly header?: Readonly<Record<string, unknown>>;
   /** Default `batch`. */
   readonly fsync?: FsyncPolicy;
-  /** How long a `batch` round waits for more appends, in ms: [0, 1000], default 2. */
+  /** The `batch` window: at most one round per this many ms, [0, 1000], default 2. */
   readonly batchMs?: number;
   /** A segment that has reached this many bytes ends at the next append. Integer ≥ 1, default 64 MiB. */
   readonly segmentBytes?: number;
@@ -154,6 +157,8 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   private failure: unknown = undefined;
   private closing: Promise<void> | undefined;
   private scheduled = false;
+  /** When the last round started (performance.now()). */
+  private lastRound = -Infinity;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private pump: Promise<void> | undefined;
   private prepared = false;
@@ -202,9 +207,21 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
     item.segment.bytes += item.frame.length;
     this.pendingBytes += item.frame.length;
     this.queue.push(item);
-    if (this.pump !== undefined || this.scheduled) return; // the running or coming round picks it up
+    this.schedule();
+  }
+
+  /**
+   * Plans the next round, unless one is running (it plans the next when it ends) or planned.
+   * `always` and `never` start it at once (on a microtask, so that the appends of the current
+   * synchronous burst go with it); `batch` starts it `batchMs` after the previous round started,
+   * or at once when that time has passed: at most one fsync per window, and a lone append in a
+   * quiet writer does not wait for a window nobody else will use.
+   */
+  private schedule(): void {
+    if (this.pump !== undefined || this.scheduled || this.queue.length === 0 || this.failure !== undefined) return;
     this.scheduled = true;
-    if (this.options.fsync === 'batch') this.timer = setTimeout(this.run, this.options.batchMs);
+    const wait = this.options.fsync === 'batch' && this.closing === undefined ? this.lastRound + this.options.batchMs - performance.now() : 0;
+    if (wait > 0) this.timer = setTimeout(this.run, wait);
     else queueMicrotask(this.run);
   }
 
@@ -213,38 +230,36 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
     this.scheduled = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.pump = this.drain();
+    this.lastRound = performance.now();
+    this.pump = this.round().finally(() => {
+      this.pump = undefined;
+      this.schedule();
+    });
   };
 
-  /** Rounds until the queue is empty or the writer fails. Never rejects. */
-  private async drain(): Promise<void> {
+  /** One round: everything queued, written, durable by policy, resolved. Never rejects: a failure fails the writer. */
+  private async round(): Promise<void> {
+    const round = this.queue;
+    this.queue = [];
+    let opened: boolean;
     try {
-      while (this.queue.length > 0 && this.failure === undefined) {
-        const round = this.queue;
-        this.queue = [];
-        let opened: boolean;
-        try {
-          opened = await this.commit(round);
-        } catch (e) {
-          this.fail(e, round);
-          return;
-        }
-        let bytes = 0;
-        for (const item of round) {
-          bytes += item.frame.length;
-          item.done?.resolve(item.done.position);
-        }
-        this.pendingBytes -= bytes;
-        if (opened) {
-          try {
-            await this.retain();
-          } catch (e) {
-            this.fail(e, []);
-          }
-        }
+      opened = await this.commit(round);
+    } catch (e) {
+      this.fail(e, round);
+      return;
+    }
+    let bytes = 0;
+    for (const item of round) {
+      bytes += item.frame.length;
+      item.done?.resolve(item.done.position);
+    }
+    this.pendingBytes -= bytes;
+    if (opened) {
+      try {
+        await this.retain();
+      } catch (e) {
+        this.fail(e, []);
       }
-    } finally {
-      this.pump = undefined;
     }
   }
 
@@ -394,8 +409,11 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   }
 
   private async shutdown(): Promise<void> {
-    this.run(); // a round waiting for its batch window goes now
-    while (this.pump !== undefined) await this.pump;
+    // rounds until nothing is queued; one waiting for its batch window goes now
+    while (this.scheduled || this.pump !== undefined) {
+      this.run();
+      await this.pump;
+    }
     if (this.failure === undefined && this.handle !== undefined) {
       try {
         await this.closeFile();

@@ -169,6 +169,7 @@ describe('createLogWriter', () => {
     const before = resources();
     const dir = tmp();
     const { log, append } = counting(dir, { batchMs: 1000 });
+    await append(); // the first round; the next waits for the end of its window
     const pending = [append(), append(), append()];
     expect(log.pendingBytes).toBeGreaterThan(0);
     const t0 = Date.now();
@@ -179,7 +180,7 @@ describe('createLogWriter', () => {
     expect(Date.now() - t0).toBeLessThan(900);
     expect(log.pendingBytes).toBe(0);
     expect(resources()).toEqual(before);
-    expect((await readAll(dir)).map((e) => e.record.type)).toEqual(['checkpoint', 'sample', 'sample', 'sample']);
+    expect((await readAll(dir)).map((e) => e.record.type)).toEqual(['checkpoint', 'sample', 'sample', 'sample', 'sample']);
     const after = await rejection(log.append({ type: 'sample' }));
     expect(after.code).toBe('E_RECORD_WRITE');
     expect(after.message).toContain('closed');
@@ -290,26 +291,33 @@ describe('createLogWriter: fsync policies', () => {
     expect(probe.syncs.filter((p) => p === file(dir))).toHaveLength(2);
   });
 
-  it("'batch' groups the appends of its window into one write and one fsync", async () => {
+  it("'batch' groups the appends made within a window of the last round into one write and one fsync", async () => {
     const dir = tmp();
     const probe = probeFs();
-    const { log, append } = counting(dir, { fsync: 'batch', batchMs: 50, fs: probe.fs });
-    const waiting = [append()];
-    for (let i = 0; i < 9; i++) {
+    const { log, append } = counting(dir, { fsync: 'batch', batchMs: 200, fs: probe.fs });
+    const t0 = performance.now();
+    await append(); // a quiet writer: the round starts at once
+    expect(probe.writes).toBe(1);
+    expect(probe.syncs).toEqual([file(dir), dir]);
+    const waiting: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i++) {
       await new Promise((r) => setImmediate(r));
       waiting.push(append());
     }
     const settled: number[] = [];
     waiting.forEach((p, i) => void p.then(() => settled.push(i)));
     await Promise.all(waiting);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(195); // they waited for the window
     expect(settled).toEqual([...Array(10).keys()]);
-    expect(probe.writes).toBe(1);
-    expect(probe.syncs).toEqual([file(dir), dir]);
-    await Promise.all(Array.from({ length: 5 }, () => append()));
     expect(probe.writes).toBe(2);
     expect(probe.syncs.filter((p) => p === file(dir))).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 210));
+    const t1 = performance.now();
+    await append(); // the window has passed: at once again
+    expect(performance.now() - t1).toBeLessThan(150);
+    expect(probe.writes).toBe(3);
     await log.close();
-    expect((await readAll(dir))).toHaveLength(16);
+    expect(await readAll(dir)).toHaveLength(13);
   });
 
   it("'batch' resolves an append only after the fsync that covers it", async () => {
