@@ -76,47 +76,56 @@ async function stop(signal: string): Promise<void> {
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
 
-producer = await Producer.connect(live.url);
-await producer.create({
-  session: 'digits',
-  model: { inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed },
-  loss: 'crossEntropy',
-  optimizer: { kind: 'sgd', lr: 0.5 },
-  batchSize: 32,
-  evalSet: {
-    x: { dtype: 'float32', shape: holdout.x.shape, data: Array.from(holdout.x.data) },
-    y: { dtype: 'float32', shape: holdout.y.shape, data: Array.from(holdout.y.data) },
-  },
-  events: { metricsEvery: 10, weightsEvery: 20, gradientsEvery: 5, evalEvery: 47 },
-});
-await producer.create({
-  session: 'tutorial',
-  model: { inputSize: 3, layers: [{ units: 4, activation: 'sigmoid' }, { units: 1, activation: 'sigmoid' }], init: 'normal', seed },
-  loss: 'sse',
-  optimizer: { kind: 'sgd', lr: 1 },
-  batchSize: 2,
-  events: { metricsEvery: 5, weightsEvery: 5, gradientsEvery: 5 },
-});
-
-let line = '';
-producer.onEvent = (e) => {
-  if (e['type'] === 'metrics') line = `step ${e['step']}  running loss ${Number(e['runningLoss']).toFixed(4)}  running accuracy ${(100 * Number(e['accuracy'])).toFixed(1)}%`;
-  if (e['type'] === 'eval') line += `  held-out accuracy ${(100 * Number(e['accuracy'])).toFixed(1)}%`;
-  if (process.stdout.isTTY && line) process.stdout.write(`\r\x1b[2K  digits: ${line}`);
-};
-await producer.request({ type: 'subscribe', session: 'digits', topics: ['metrics', 'eval'] });
-
-const tutorialData = dataset([[0, 0, 1], [1, 1, 1]], [[0], [1]]);
-await Promise.all([
-  producer.stream('digits', train, {
-    epochs,
-    rows: 32,
-    rate,
-    seed,
-    onEpoch: (epoch) => {
-      if (!process.stdout.isTTY) console.log(`  digits: epoch ${epoch}/${epochs} sent; ${line}`);
+/** The producer's part: create both sessions and stream into them (a signal meanwhile closes it: not an error). */
+async function run(): Promise<void> {
+  producer = await Producer.connect(live.url);
+  await producer.create({
+    session: 'digits',
+    model: { inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed },
+    loss: 'crossEntropy',
+    optimizer: { kind: 'sgd', lr: 0.5 },
+    batchSize: 32,
+    evalSet: {
+      x: { dtype: 'float32', shape: holdout.x.shape, data: Array.from(holdout.x.data) },
+      y: { dtype: 'float32', shape: holdout.y.shape, data: Array.from(holdout.y.data) },
     },
-  }),
-  producer.stream('tutorial', tutorialData, { epochs: 3000, rows: 2, rate: 25, seed, onEpoch: () => undefined }),
-]);
-if (!stopping) console.log(`\ndemo: all ${epochs} epochs sent; the dashboard stays up until Ctrl-C`);
+    events: { metricsEvery: 10, weightsEvery: 20, gradientsEvery: 5, evalEvery: 47 },
+  });
+  await producer.create({
+    session: 'tutorial',
+    model: { inputSize: 3, layers: [{ units: 4, activation: 'sigmoid' }, { units: 1, activation: 'sigmoid' }], init: 'normal', seed },
+    loss: 'sse',
+    optimizer: { kind: 'sgd', lr: 1 },
+    batchSize: 2,
+    events: { metricsEvery: 5, weightsEvery: 5, gradientsEvery: 5 },
+  });
+
+  let line = '';
+  producer.onEvent = (e) => {
+    if (e['type'] === 'metrics') line = `step ${e['step']}  running loss ${Number(e['runningLoss']).toFixed(4)}  running accuracy ${(100 * Number(e['accuracy'])).toFixed(1)}%`;
+    if (e['type'] === 'eval') line += `  held-out accuracy ${(100 * Number(e['accuracy'])).toFixed(1)}%`;
+    if (process.stdout.isTTY && line) process.stdout.write(`\r\x1b[2K  digits: ${line}`);
+  };
+  await producer.request({ type: 'subscribe', session: 'digits', topics: ['metrics', 'eval'] });
+
+  const tutorialData = dataset([[0, 0, 1], [1, 1, 1]], [[0], [1]]);
+  await Promise.all([
+    producer.stream('digits', train, {
+      epochs,
+      rows: 32,
+      rate,
+      seed,
+      onEpoch: (epoch) => {
+        if (!process.stdout.isTTY) console.log(`  digits: epoch ${epoch}/${epochs} sent; ${line}`);
+      },
+    }),
+    producer.stream('tutorial', tutorialData, { epochs: 3000, rows: 2, rate: 25, seed, onEpoch: () => undefined }),
+  ]);
+  if (!stopping) console.log(`\ndemo: all ${epochs} epochs sent; the dashboard stays up until Ctrl-C`);
+}
+
+run().catch((e: unknown) => {
+  if (stopping) return;
+  console.error(`demo: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -63,7 +63,9 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  // NOTE: a BigInt of millions of digits takes seconds to print: say how large it is instead
+  if (typeof value === 'bigint') return value >= -(2n ** 64n) && value <= 2n ** 64n ? String(value) : `an integer of ${value.toString(2).replace('-', '').length} bits`;
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<unknown>).length}`;
   if (typeof value === 'function') return 'a function';

@@ -45,4 +45,21 @@ describe('the demo (npm start)', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  it('exits 0 on a SIGTERM that comes while it is still creating its sessions', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--port', '0', '--epochs', '1'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const lines = createInterface({ input: child.stdout });
+      // the signal goes the moment the server is up: before (or while) the producer creates its sessions
+      await new Promise<void>((resolve) => lines.on('line', (line) => line.includes('dashboard at') && resolve()));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).not.toMatch(/demo: /);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CLIENT_MESSAGE_TYPES, LivegradError, LOSSES, parseClientMessage, refOf, sessionOf } from '../../src/index.js';
 import { MAX_BATCH_SIZE, MAX_START_COUNT } from '../../src/pipeline/limits.js';
+import { describe as describeValue } from '../../src/errors.js';
 
 function failure(value: unknown): { code: string; message: string } {
   try {
@@ -171,5 +172,13 @@ describe('refOf / sessionOf', () => {
     expect(refOf('junk')).toBeNull();
     expect(sessionOf({ session: 'ok' })).toBe('ok');
     expect(sessionOf({ session: 'not ok' })).toBeUndefined();
+  });
+});
+
+describe('describe (the "got Y" of an error message)', () => {
+  it('says how large a huge integer is instead of printing its digits', () => {
+    expect(describeValue(2n ** 100_000n)).toBe('an integer of 100001 bits');
+    expect(describeValue(-(2n ** 70n))).toBe('an integer of 71 bits');
+    expect(describeValue(2n ** 63n)).toBe('9223372036854775808');
   });
 });

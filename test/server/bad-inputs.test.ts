@@ -31,6 +31,7 @@ const x4 = (rows: number, v = 0.5) => f32([rows, 4], new Array<number>(rows * 4)
 const labels = (...ls: number[]) => f32([ls.length], ls);
 
 const ROWS: Row[] = [
+  { name: 'a map as the id of samples', send: (c) => c.send({ ...samples('v', 1, 4), id: { a: 1 } }), code: 'E_BAD_FIELD', ref: 1, says: 'Expected id to be a string of at most 128 characters' },
   { name: 'MessagePack with the never-used byte', send: (c) => c.sendRaw(Buffer.from([0xc1])), code: 'E_BAD_FRAME', ref: null },
   { name: 'truncated MessagePack', send: (c) => c.sendRaw(pack({ type: 'list', id: 'x' }).subarray(0, 6)), code: 'E_BAD_FRAME', ref: null },
   { name: 'an empty binary frame', send: (c) => c.sendRaw(Buffer.alloc(0)), code: 'E_BAD_FRAME' },
