@@ -79,7 +79,8 @@ export interface LogWriter<R extends LogRecordInput> {
   /** The log's directory, as an absolute path. */
   readonly dir: string;
   /**
-   * Appends one record. Resolves with its position once it is durable by the fsync policy;
+   * Appends one record. It is encoded (copied) before `append` returns, so the caller may reuse
+   * its buffers at once. Resolves with its position once it is durable by the fsync policy;
    * rejects with LivegradError E_RECORD_WRITE once the writer has failed or is closed. Throws
    * TypeError / RangeError at once for a record it cannot write (encode-frame.ts).
    */
@@ -149,7 +150,7 @@ function resolveOptions<R extends LogRecordInput>(options: LogWriterOptions<R>):
 }
 
 class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
-  pendingBytes = 0;
+  private pending = 0;
   private readonly options: Resolved<R>;
   private readonly fs: LogFs;
   private current: Segment;
@@ -188,6 +189,10 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
     return new Promise<RecordPosition>((resolve, reject) => this.enqueue({ segment, frame, opens: false, done: { position, resolve, reject } }));
   }
 
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -205,7 +210,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
 
   private enqueue(item: Item): void {
     item.segment.bytes += item.frame.length;
-    this.pendingBytes += item.frame.length;
+    this.pending += item.frame.length;
     this.queue.push(item);
     this.schedule();
   }
@@ -253,7 +258,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
       bytes += item.frame.length;
       item.done?.resolve(item.done.position);
     }
-    this.pendingBytes -= bytes;
+    this.pending -= bytes;
     if (opened) {
       try {
         await this.retain();
@@ -401,7 +406,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
     for (const item of round) item.done?.reject(error);
     for (const item of this.queue) item.done?.reject(error);
     this.queue = [];
-    this.pendingBytes = 0;
+    this.pending = 0;
     const handle = this.handle;
     this.handle = undefined;
     // NOTE: a close that fails after a failed write has nothing to add to the error already given
