@@ -10,8 +10,8 @@
  * `npm run serve` and `npm start` `exec` node, so that npm signals the server itself: the `sh -c`
  * npm runs scripts with would otherwise die of the signal and leave the server running.
  */
-import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { LIVEGRAD_VERSION } from './version.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
 import { createServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './server/server.js';
 
@@ -34,18 +34,6 @@ Options:
   -h, --help                this text
   -v, --version             the version
 `;
-
-function version(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'livegrad' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // not this one: try the next location (src/ when run from source, dist/src/ when built)
-    }
-  }
-  return 'unknown';
-}
 
 export interface Parsed {
   readonly options: ServerOptions;
@@ -156,7 +144,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await serve(rest);
       case '-v':
       case '--version':
-        process.stdout.write(`${version()}\n`);
+        process.stdout.write(`${LIVEGRAD_VERSION}\n`);
         return 0;
       case undefined:
       case '-h':

@@ -28,7 +28,7 @@ import { encodeFrame } from './encode-frame.js';
 import { fsError } from './fs-error.js';
 import { FORMAT_VERSION, FRAME_HEAD_BYTES, RESERVED_HEADER_FIELDS, SEGMENT_EXTENSION, segmentName, segmentPrefix, type LogRecord, type LogRecordInput, type RecordPosition } from './format.js';
 import { nodeLogFs, type FileIdentity, type LogFileHandle, type LogFs } from './log-fs.js';
-import { LIVEGRAD_VERSION } from './package-version.js';
+import { LIVEGRAD_VERSION } from '../version.js';
 
 /**
  * When an append counts as durable:

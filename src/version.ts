@@ -1,12 +1,12 @@
 /**
- * The version of livegrad that is running, from its package.json, for the `livegrad` field of
- * every segment header. Found as src/cli.ts finds it: next to src/ when run from source, next to
+ * The version of livegrad that is running, from its package.json (`livegrad --version`, the
+ * `livegrad` field of every log segment header): next to src/ when run from source, next to
  * dist/src/ when built; "unknown" when neither is livegrad's.
  */
 import { readFileSync } from 'node:fs';
 
 function readVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  for (const rel of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
       if (pkg.name === 'livegrad' && typeof pkg.version === 'string') return pkg.version;
