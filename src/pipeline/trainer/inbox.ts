@@ -18,6 +18,10 @@
  * one batch of its own rows.
  *
  * Tickets: each admitted chunk's `consumed` handler waits for the step that trains its last row.
+ *
+ * Replies keep the order too: a chunk is admitted (its rows cut into batches) as soon as there is
+ * room, but its `accepted` / `rejected` waits until every control and call admitted before it has
+ * taken effect, so that what the giver hears comes in the order it gave.
  */
 import { LivegradError } from '../../errors.js';
 import { checkBatchRows, type Batch } from '../../nn/batch.js';
@@ -29,7 +33,7 @@ import { Fifo } from './fifo.js';
 
 /** What the giver of a chunk hears about it. */
 export interface OfferHandlers {
-  /** Admitted: its rows will train, in order (unless the trainer closes first). */
+  /** Admitted: its rows will train, in order (unless the trainer closes first). Told once the controls and calls given before it have taken effect. */
   accepted(): void;
   /** Refused, and nothing of it kept: E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_SESSION_CLOSED. */
   rejected(error: LivegradError): void;
@@ -76,6 +80,13 @@ interface Scheduled {
   readonly handlers: ControlHandlers | undefined;
 }
 
+/** A chunk's `accepted` / `rejected` (`error`), held until the controls and calls admitted before it, numbered below `after`, have taken effect. */
+interface Reply {
+  readonly after: number;
+  readonly handlers: OfferHandlers;
+  readonly error: LivegradError | undefined;
+}
+
 interface Ticket {
   readonly endRow: number;
   readonly consumed: (step: number | undefined) => void;
@@ -96,6 +107,11 @@ export class Inbox {
   private readonly waiting = new Fifo<Waiting>();
   private scheduled: Scheduled[] = [];
   private readonly tickets = new Fifo<Ticket>();
+  private readonly replies = new Fifo<Reply>();
+  /** Controls and calls admitted to the queue, numbered in order; every one numbered below `passedBelow` has taken effect, and so have those in `passedAhead`. */
+  private admittedOrdered = 0;
+  private passedBelow = 0;
+  private readonly passedAhead = new Set<number>();
   private readonly rebatcher: Rebatcher;
   /** Rows admitted, and rows cut into batches (admitted minus what the re-batcher holds). */
   private rowsIn = 0;
@@ -200,16 +216,53 @@ export class Inbox {
         try {
           m = this.check(w.chunk, w.options.step === true);
         } catch (e) {
-          w.handlers.rejected(e as LivegradError);
+          this.reply(w.handlers, e as LivegradError);
           continue;
         }
         this.take(w.chunk, m, w.options.step === true, w.handlers.consumed);
-        w.handlers.accepted();
+        this.reply(w.handlers, undefined);
       } else {
         this.waiting.shift();
-        if (w.kind === 'turn') this.queue.push(w);
-        else this.admitControl(w.control, w.handlers);
+        // numbered, so that the chunks admitted after it reply once it has taken effect
+        const n = this.admittedOrdered++;
+        if (w.kind === 'turn') {
+          const h = w.handlers;
+          const run = (): void => {
+            h.run();
+            this.passed(n);
+          };
+          this.queue.push({ kind: 'turn', handlers: { run, refused: (e) => h.refused(e) } });
+        } else {
+          const h = w.handlers;
+          const applied = (step: number): void => {
+            h?.applied(step);
+            this.passed(n);
+          };
+          this.admitControl(w.control, { applied, refused: (e) => h?.refused(e) });
+        }
       }
+    }
+  }
+
+  /** Tells the giver of an admitted (or refused) chunk now, or once the controls and calls admitted before it have taken effect. */
+  private reply(handlers: OfferHandlers, error: LivegradError | undefined): void {
+    const after = this.admittedOrdered;
+    if (this.replies.length > 0 || this.passedBelow < after) {
+      this.replies.push({ after, handlers, error });
+      return;
+    }
+    if (error === undefined) handlers.accepted();
+    else handlers.rejected(error);
+  }
+
+  /** Ordered control or call `n` has taken effect: the chunk replies no longer behind an earlier one go out. */
+  private passed(n: number): void {
+    this.passedAhead.add(n);
+    while (this.passedAhead.delete(this.passedBelow)) this.passedBelow++;
+    for (let r = this.replies.at(0); r !== undefined && r.after <= this.passedBelow; r = this.replies.at(0)) {
+      this.replies.shift();
+      if (r.error === undefined) r.handlers.accepted();
+      else r.handlers.rejected(r.error);
     }
   }
 
@@ -310,6 +363,7 @@ export class Inbox {
     const waiting = this.waiting.clear();
     const queued = this.queue.clear();
     const scheduled = this.scheduled;
+    const replies = this.replies.clear();
     this.scheduled = [];
     this.queuedRows = 0;
     this.queuedBatches = 0;
@@ -319,6 +373,8 @@ export class Inbox {
       else w.handlers?.refused(error);
     }
     for (const q of queued) if (q.kind !== 'batch') q.handlers?.refused(error);
+    // admitted, their rows now dropped: never acknowledged
+    for (const r of replies) r.handlers.rejected(r.error ?? error);
     for (const s of scheduled) s.handlers?.refused(error);
   }
 

@@ -71,7 +71,8 @@ export interface Trainer {
   push(chunk: Batch, onConsumed?: ConsumedCallback): void;
   /**
    * Gives a chunk that waits its turn and for room: exactly one of `accepted` / `rejected`
-   * follows (now, if it can be admitted now), then `consumed` once its last row has trained.
+   * follows (now, if it can be admitted now and the controls and calls given before it have
+   * taken effect), then `consumed` once its last row has trained.
    * `options.step`: train its rows as exactly one step of their own.
    */
   offer(chunk: Batch, handlers: OfferHandlers, options?: OfferOptions): void;
