@@ -3,7 +3,7 @@
  * after each test, a tiny model, deterministic sample chunks, and a producer that honours credits.
  */
 import { afterEach } from 'vitest';
-import { createServer, type LivegradServer, type ServerOptions } from '../../src/index.js';
+import { createServer, type Batch, type LivegradServer, type ServerOptions } from '../../src/index.js';
 import { f32, TestClient, type ConnectOptions, type Msg } from './ws-client.js';
 
 export function useServers() {
@@ -70,4 +70,15 @@ export async function produce(c: TestClient, session: string, count: number, row
   }
   const last = await acked(first + count - 1);
   if (last['type'] === 'error') throw new Error(`samples ${first + count - 1} refused: ${String(last['code'])} ${String(last['message'])}`);
+}
+
+/** Chunk `seq` of `rows` rows (as `samples` sends it) as a Batch, for an in-process trainer fed the same rows. */
+export function chunkBatch(seq: number, rows: number): Batch {
+  const { x, y } = chunkValues(seq, rows);
+  return { x: { dtype: 'float32', shape: [rows, 4], data: x }, y: { dtype: 'float32', shape: [rows], data: y } };
+}
+
+/** The names of the server's sessions, as `list` tells `c`. */
+export async function sessionNames(c: TestClient): Promise<string[]> {
+  return ((await c.ok({ type: 'list' }))['sessions'] as { session: string }[]).map((s) => s.session);
 }
