@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createServer, dataset, readCsv, type Dataset } from '../src/index.js';
+import { createServer, dataset, readCsv, type Dataset, type LivegradServer } from '../src/index.js';
 import { Producer } from './demo/producer.js';
 
 const { values } = parseArgs({
@@ -51,7 +51,22 @@ function split(d: Dataset, n: number): [Dataset, Dataset] {
 const digits = await readCsv(fileURLToPath(new URL('../test/fixtures/digits.csv', import.meta.url)), { label: 'label', classes: 10 });
 const [train, holdout] = split(digits, 1500);
 
-let server;
+let stopping = false;
+let producer: Producer | undefined;
+let server: LivegradServer | undefined;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\ndemo: ${signal}, stopping`);
+  producer?.close(); // first, so that it sends nothing to sessions that are closing
+  await server?.close();
+  process.exit(0);
+}
+// NOTE: the handlers go in before the line that says the server is up: a signal sent the moment
+// that line is read must find them (a signal is delivered at once, between any two statements)
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));
+
 try {
   server = await createServer({ host: values.host, port });
 } catch (e) {
@@ -60,21 +75,9 @@ try {
   process.exit(1);
 }
 const live = server;
+if (stopping) await new Promise<never>(() => undefined); // a signal came while it started: stop() ends the process
 const page = `http://${live.host}:${live.port}/`;
 console.log(`livegrad demo: dashboard at ${page}  (Ctrl-C to stop)`);
-
-let stopping = false;
-let producer: Producer | undefined;
-async function stop(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  console.log(`\ndemo: ${signal}, stopping`);
-  producer?.close(); // first, so that it sends nothing to sessions that are closing
-  await live.close();
-  process.exit(0);
-}
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
 
 /** The producer's part: create both sessions and stream into them (a signal meanwhile closes it: not an error). */
 async function run(): Promise<void> {
