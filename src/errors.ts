@@ -46,7 +46,8 @@ export type ErrorCode =
   | 'E_RECORD_WRITE'
   | 'E_RECORD_READ'
   | 'E_RECORD_CORRUPT'
-  | 'E_RECORD_VERSION';
+  | 'E_RECORD_VERSION'
+  | 'E_REPLAY_DIVERGED';
 
 export class LivegradError extends Error {
   override readonly name = 'LivegradError';

@@ -38,6 +38,18 @@ function sum(a: Float64Array): number {
   return s;
 }
 
+/** A RunningWindow's contents, for a checkpoint. */
+export interface WindowState {
+  readonly loss: Float64Array;
+  readonly correct: Float64Array;
+  readonly rows: Float64Array;
+  readonly next: number;
+  readonly filled: number;
+  readonly sumLoss: number;
+  readonly sumCorrect: number;
+  readonly sumRows: number;
+}
+
 /** Sums over the last `window` steps, in fixed memory. */
 export class RunningWindow {
   private readonly loss: Float64Array;
@@ -77,6 +89,29 @@ export class RunningWindow {
       this.sumCorrect = sum(this.correct);
       this.sumRows = sum(this.rows);
     }
+  }
+
+  /** Everything the window holds, copied: with `restore`, a window continues bit for bit (a checkpoint). */
+  state(): WindowState {
+    return { loss: this.loss.slice(), correct: this.correct.slice(), rows: this.rows.slice(), next: this.next, filled: this.filled, sumLoss: this.sumLoss, sumCorrect: this.sumCorrect, sumRows: this.sumRows };
+  }
+
+  /** Continues from `state()` of a window of the same size. Throws RangeError for one of another size. */
+  restore(s: WindowState): void {
+    if (s.loss.length !== this.window || s.correct.length !== this.window || s.rows.length !== this.window) {
+      throw new RangeError(`Expected a running window of ${this.window} steps, got one of ${s.loss.length}`);
+    }
+    if (!Number.isInteger(s.next) || s.next < 0 || s.next >= this.window || !Number.isInteger(s.filled) || s.filled < 0 || s.filled > this.window) {
+      throw new RangeError(`Expected a running window's next in [0, ${this.window}) and filled in [0, ${this.window}], got ${s.next} and ${s.filled}`);
+    }
+    this.loss.set(s.loss);
+    this.correct.set(s.correct);
+    this.rows.set(s.rows);
+    this.next = s.next;
+    this.filled = s.filled;
+    this.sumLoss = s.sumLoss;
+    this.sumCorrect = s.sumCorrect;
+    this.sumRows = s.sumRows;
   }
 
   reset(): void {

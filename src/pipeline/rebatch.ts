@@ -70,6 +70,28 @@ export class Rebatcher {
     while (this.rows >= this.size) emit(this.take(this.size));
   }
 
+  /** A copy of the rows held back, as one chunk (undefined when none are): what a checkpoint keeps. */
+  held(): Batch | undefined {
+    if (this.rows === 0) return undefined;
+    const x0 = this.xs[0]!, y0 = this.ys[0]!;
+    const xw = x0.shape[1]!;
+    const yw = y0.shape.length === 1 ? 1 : y0.shape[1]!;
+    const x = allocate(x0.dtype, this.rows * xw);
+    const y = allocate(y0.dtype, this.rows * yw);
+    let filled = 0;
+    this.xs.forEach((cx, i) => {
+      const from = i === 0 ? this.taken : 0;
+      const k = cx.shape[0]! - from;
+      x.set(cx.data.subarray(from * xw, (from + k) * xw), filled * xw);
+      y.set(this.ys[i]!.data.subarray(from * yw, (from + k) * yw), filled * yw);
+      filled += k;
+    });
+    return {
+      x: { dtype: x0.dtype, shape: [this.rows, xw], data: x },
+      y: { dtype: y0.dtype, shape: y0.shape.length === 1 ? [this.rows] : [this.rows, yw], data: y },
+    };
+  }
+
   /** Emits what is left as a last, shorter batch. */
   flush(emit: (batch: Batch) => void): void {
     if (this.rows > 0) emit(this.take(this.rows));

@@ -3,14 +3,17 @@
  * check of it (`checkTrainConfig`), which builds nothing, so that a caller that builds the
  * trainer elsewhere (a server session's thread) can refuse a bad config at once.
  */
-import { describe } from '../../errors.js';
-import { checkBatch, type Batch } from '../../nn/batch.js';
+import { describe, LivegradError } from '../../errors.js';
+import { checkBatch, checkBatchRows, type Batch } from '../../nn/batch.js';
+import { checkControl } from '../controls.js';
 import { isLossName, LOSSES, type LossName, type Targets } from '../../nn/losses.js';
 import { mlpShape, type Mlp, type MlpShape, type MlpSpec } from '../../nn/mlp.js';
 import { checkOptimizer, type Optimizer, type OptimizerState } from '../../nn/optimizers.js';
 import { checkOptimizerState, checkStepConfig, type StepConfig } from '../../nn/step.js';
 import { checkSize } from '../rebatch.js';
 import { MAX_BATCH_SIZE, MAX_START_COUNT } from '../limits.js';
+import type { TrainerCheckpoint } from './checkpoint.js';
+import type { Journal } from './journal.js';
 
 export interface EventRates {
   /** A `metrics` event every this many steps (0: never). Default 10. */
@@ -71,6 +74,19 @@ export interface TrainConfig {
   readonly startSamples?: number;
   /** Clock for event times, ms since the epoch. Default performance.timeOrigin + performance.now(). */
   readonly now?: () => number;
+  /** Told of every input as it enters the order, and of every step (a recorder: src/record/). */
+  readonly journal?: Journal;
+  /**
+   * Continue from a checkpoint (`Trainer.checkpoint()` of a trainer of this same config): its
+   * weights, optimizer state and hyperparameters, counters, queue and metrics window. Overrides
+   * `optimizerState`, `startStep`, `startSamples` and `batchSize`.
+   */
+  readonly restore?: TrainerCheckpoint;
+  /**
+   * Train only inside `runTo()`: given work takes effect as far as it can without training. What a
+   * replay uses to give each input at the step it was given live. Default false.
+   */
+  readonly manual?: boolean;
 }
 
 export function isSpec(m: Mlp | MlpSpec): m is MlpSpec {
@@ -132,5 +148,51 @@ export function checkTrainConfig(config: TrainConfig): CheckedTrainConfig {
   if (batchSize > MAX_BATCH_SIZE) throw new RangeError(`Expected batchSize at most ${MAX_BATCH_SIZE}, got ${batchSize}`);
   const startStep = integer(config.startStep ?? 0, 'startStep', 0, MAX_START_COUNT);
   const startSamples = integer(config.startSamples ?? 0, 'startSamples', 0, MAX_START_COUNT);
-  return { session, shape, loss: config.loss, stepConfig, rates, queue: { capacity, policy }, onNonFinite, sliceMs, evalSet, batchSize, startStep, startSamples };
+  const checked = { session, shape, loss: config.loss, stepConfig, rates, queue: { capacity, policy }, onNonFinite, sliceMs, evalSet, batchSize, startStep, startSamples };
+  return config.restore === undefined ? checked : checkRestore(checked, config.restore);
+}
+
+/** The config as a checkpoint continues it; throws LivegradError E_BAD_STATE for a checkpoint that does not fit the model or the config. */
+function checkRestore(c: CheckedTrainConfig, cp: TrainerCheckpoint): CheckedTrainConfig {
+  const bad = (what: string): never => {
+    throw new LivegradError('E_BAD_STATE', `Expected a checkpoint of this session's model and config, got ${what}`);
+  };
+  if (cp.layers.length !== c.shape.layers.length) bad(`${cp.layers.length} layers for a model of ${c.shape.layers.length}`);
+  const type = c.shape.dtype === 'float64' ? Float64Array : Float32Array;
+  c.shape.layers.forEach((l, i) => {
+    const w = cp.layers[i]!.w, b = cp.layers[i]!.b;
+    if (!(w instanceof type) || w.length !== l.nin * l.nout || !(b instanceof type) || b.length !== l.nout) bad(`layer ${i} of other sizes or dtype`);
+  });
+  if (cp.stepConfig.loss !== c.loss) bad(`loss ${describe(cp.stepConfig.loss)} for a session of ${c.loss}`);
+  let stepConfig: StepConfig;
+  try {
+    stepConfig = { ...cp.stepConfig, optimizer: checkOptimizer(cp.stepConfig.optimizer) };
+    checkStepConfig(c.shape, stepConfig);
+    checkOptimizerState(c.shape, stepConfig.optimizer, cp.optimizerState);
+  } catch (e) {
+    if (e instanceof LivegradError) throw e;
+    throw new LivegradError('E_BAD_STATE', `Expected a checkpoint of this session's config, got ${(e as Error).message}`, { cause: e });
+  }
+  const count = (v: number, what: string): number => (Number.isInteger(v) && v >= 0 && v <= MAX_START_COUNT ? v : bad(`${what} ${describe(v)}`));
+  count(cp.steps, 'steps');
+  count(cp.samples, 'samples');
+  count(cp.dropped, 'dropped');
+  count(cp.singleSteps, 'singleSteps');
+  if (!Number.isInteger(cp.batchSize) || cp.batchSize < 1 || cp.batchSize > MAX_BATCH_SIZE) bad(`batchSize ${describe(cp.batchSize)}`);
+  if (cp.window.loss.length !== c.rates.metricsWindow) bad(`a metrics window of ${cp.window.loss.length} steps for events.metricsWindow ${c.rates.metricsWindow}`);
+  const rows = (b: Batch, what: string): void => {
+    try {
+      checkBatchRows(c.shape, b);
+    } catch (e) {
+      bad(`${what}: ${(e as Error).message}`);
+    }
+    if (cp.labels !== undefined && (b.y.shape.length === 1) !== cp.labels) bad(`${what} with y of the other layout`);
+  };
+  cp.queue.forEach((e, i) => (e.kind === 'batch' ? rows(e.batch, `queue[${i}]`) : checkControl(e.control)));
+  if (cp.held) rows(cp.held, 'held rows');
+  for (const s of cp.scheduled) {
+    if (!Number.isInteger(s.atStep) || s.atStep <= cp.steps) bad(`a control scheduled for step ${describe(s.atStep)} at step ${cp.steps}`);
+    checkControl(s.control);
+  }
+  return { ...c, stepConfig, batchSize: cp.batchSize, startStep: cp.steps, startSamples: cp.samples };
 }

@@ -29,7 +29,9 @@ import type { MlpShape } from '../../nn/mlp.js';
 import type { Control } from '../controls.js';
 import { MAX_BATCH_SIZE } from '../limits.js';
 import { Rebatcher } from '../rebatch.js';
+import type { CheckpointEntry, TrainerCheckpoint } from './checkpoint.js';
 import { Fifo } from './fifo.js';
+import type { Journal } from './journal.js';
 
 /** What the giver of a chunk hears about it. */
 export interface OfferHandlers {
@@ -62,6 +64,8 @@ export interface OfferOptions {
   readonly step?: boolean;
   /** Whose offer this is, for `withdraw`. */
   readonly owner?: unknown;
+  /** What a journal records of where the chunk came from (a server: producer and seq). */
+  readonly tag?: unknown;
 }
 
 export type Queued =
@@ -122,10 +126,15 @@ export class Inbox {
   /** The layout of `y`, fixed by the first chunk admitted: class indices [m] or rows of targets [m, outputs]. */
   private labels: boolean | undefined;
 
+  /**
+   * @param journal  told of every chunk and control as it enters the order (before it is held), with `steps()` then.
+   */
   constructor(
     private readonly shape: MlpShape,
     batchSize: number,
     private readonly capacity: number,
+    private readonly journal: Journal | undefined,
+    private readonly steps: () => number,
   ) {
     this.rebatcher = new Rebatcher(batchSize);
   }
@@ -194,6 +203,7 @@ export class Inbox {
 
   /** A control for step `atStep` (later than now): it leaves the order and waits for that step. */
   schedule(control: Control, atStep: number, handlers: ControlHandlers | undefined): void {
+    this.journal?.control(control, { steps: this.steps(), atStep, flow: false });
     this.scheduled.push({ atStep, control, handlers });
     // stable: controls for the same step keep the order they came in
     this.scheduled.sort((a, b) => a.atStep - b.atStep);
@@ -219,7 +229,7 @@ export class Inbox {
           this.reply(w.handlers, e as LivegradError);
           continue;
         }
-        this.take(w.chunk, m, w.options.step === true, w.handlers.consumed);
+        this.take(w.chunk, m, w.options.step === true, w.handlers.consumed, w.options.tag);
         this.reply(w.handlers, undefined);
       } else {
         this.waiting.shift();
@@ -267,7 +277,12 @@ export class Inbox {
   }
 
   /** Admits a checked chunk at the end of the order now (push()); `consumed` as for offer. */
-  take(chunk: Batch, m: number, oneStep: boolean, consumed: ((step: number | undefined) => void) | undefined): void {
+  take(chunk: Batch, m: number, oneStep: boolean, consumed: ((step: number | undefined) => void) | undefined, tag?: unknown): void {
+    if (this.journal) {
+      // its first row trains in the next batch to be cut: after the queued ones (and, for a one-step chunk, after the held rows' own)
+      const firstStep = this.steps() + this.queuedBatches + (oneStep && this.rebatcher.pending > 0 ? 1 : 0) + 1;
+      this.journal.samples(chunk, { steps: this.steps(), firstStep, rows: m, oneStep, tag });
+    }
     this.labels ??= chunk.y.shape.length === 1;
     if (oneStep) this.cutRemainder();
     this.rowsIn += m;
@@ -277,6 +292,7 @@ export class Inbox {
   }
 
   private admitControl(control: Control, handlers: ControlHandlers | undefined): void {
+    this.journal?.control(control, { steps: this.steps(), atStep: undefined, flow: false });
     if (isBoundary(control)) this.cutRemainder();
     if (control.action === 'set' && control.batchSize !== undefined) this.rebatcher.setBatchSize(control.batchSize);
     this.queue.push({ kind: 'control', control, handlers });
@@ -347,7 +363,9 @@ export class Inbox {
     const q = this.queue.take((e) => e.kind === 'control' && isFlow(e.control));
     if (q?.kind === 'control') return q;
     const w = this.waiting.take((e) => e.kind === 'control' && isFlow(e.control));
-    return w?.kind === 'control' ? w : undefined;
+    if (w?.kind !== 'control') return undefined;
+    this.journal?.control(w.control, { steps: this.steps(), atStep: undefined, flow: true });
+    return w;
   }
 
   /** Forgets the chunks of `owner` still waiting (their giver went away): they hear nothing more. */
@@ -376,6 +394,36 @@ export class Inbox {
     // admitted, their rows now dropped: never acknowledged
     for (const r of replies) r.handlers.rejected(r.error ?? error);
     for (const s of scheduled) s.handlers?.refused(error);
+  }
+
+  /** The admitted state, copied, for a checkpoint: what is queued (calls left out), the rows held back, the scheduled controls. */
+  checkpoint(): Pick<TrainerCheckpoint, 'batchSize' | 'labels' | 'queue' | 'held' | 'scheduled'> {
+    const queue: CheckpointEntry[] = [];
+    for (let i = 0; i < this.queue.length; i++) {
+      const q = this.queue.at(i)!;
+      if (q.kind === 'batch') queue.push({ kind: 'batch', batch: { x: { ...q.batch.x, data: q.batch.x.data.slice() }, y: { ...q.batch.y, data: q.batch.y.data.slice() } } });
+      else if (q.kind === 'control') queue.push({ kind: 'control', control: q.control });
+    }
+    return { batchSize: this.batchSize, labels: this.labels, queue, held: this.rebatcher.held(), scheduled: this.scheduled.map((s) => ({ atStep: s.atStep, control: s.control })) };
+  }
+
+  /** Continues from a checkpoint's admitted state (a new inbox: nothing given yet). Its batches and rows are taken as they are, not copied. */
+  restore(cp: Pick<TrainerCheckpoint, 'batchSize' | 'labels' | 'queue' | 'held' | 'scheduled'>): void {
+    this.labels = cp.labels;
+    this.rebatcher.setBatchSize(cp.batchSize);
+    for (const e of cp.queue) {
+      if (e.kind === 'batch') {
+        this.rowsIn += e.batch.x.shape[0]!;
+        this.enqueue(e.batch);
+      } else {
+        this.queue.push({ kind: 'control', control: e.control, handlers: undefined });
+      }
+    }
+    if (cp.held) {
+      this.rowsIn += cp.held.x.shape[0]!;
+      this.rebatcher.push(cp.held, this.enqueue);
+    }
+    this.scheduled = cp.scheduled.map((s) => ({ atStep: s.atStep, control: s.control, handlers: undefined }));
   }
 
   /** Refuses the scheduled controls whose step never came (the trainer finished first). */

@@ -7,7 +7,7 @@ import { outputSize, type Mlp } from '../../nn/mlp.js';
 import { createWorkspace, forwardInto, lossInto, type StepInfo, type Stepper } from '../../nn/step.js';
 import type { FloatArray } from '../../nn/tensor.js';
 import type { LayerTensors, TrainEvent } from '../events.js';
-import { actualClass, countCorrect, predictedClass, RunningWindow } from '../metrics.js';
+import { actualClass, countCorrect, predictedClass, RunningWindow, type WindowState } from '../metrics.js';
 import type { EventRates } from './config.js';
 import type { LossName } from '../../nn/losses.js';
 
@@ -97,6 +97,15 @@ export class Reporter {
   weights(steps: number): void {
     const m = this.model;
     this.o.emit({ type: 'weights', ...this.stamp(steps), layers: tensorsOf(m, m.layers.map((l) => l.w), m.layers.map((l) => l.b)) });
+  }
+
+  /** The running window's contents (a checkpoint), and continuing from them. */
+  windowState(): WindowState {
+    return this.window.state();
+  }
+
+  restoreWindow(s: WindowState): void {
+    this.window.restore(s);
   }
 
   /** The running window starts again (after a reset). */

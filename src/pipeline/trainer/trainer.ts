@@ -35,6 +35,7 @@ import { createEmitter } from './emitter.js';
 import { guard } from './guard.js';
 import { nextStepConfig, resetTo } from './hyperparams.js';
 import { Inbox, type ControlHandlers, type OfferHandlers, type OfferOptions, type Queued, type TurnHandlers } from './inbox.js';
+import type { TrainerCheckpoint } from './checkpoint.js';
 import { Reporter } from './reporter.js';
 
 /** Most controls one trainer holds for a later step (`atStep`): each is a promise kept in memory. */
@@ -93,6 +94,17 @@ export interface Trainer {
   snapshot(): { model: Mlp; state: OptimizerState; step: number; samples: number };
   /** Emits an `error` event that did not stop training. */
   report(code: string, message: string): void;
+  /**
+   * The whole state between two steps, copied (see checkpoint.ts): `createTrainer({ ...config,
+   * restore })` continues from it. Call it between steps: from outside, or inside a journal call.
+   */
+  checkpoint(): TrainerCheckpoint;
+  /**
+   * Trains (a `manual` trainer: the only way it trains) until `step` steps are taken or nothing
+   * more can train now, taking effect of everything in the order as it goes, and stops right
+   * after the step (what follows it takes effect with the next input or runTo); returns the steps.
+   */
+  runTo(step: number): number;
   /** Fail the session now: `lifecycle: failed`, then events$ errors with `err`. */
   abort(err: unknown): void;
   /**
@@ -108,15 +120,24 @@ export function createTrainer(config: TrainConfig): Trainer {
   const checked = checkTrainConfig(config);
   const { session, rates, onNonFinite, sliceMs } = checked;
   const { capacity, policy } = checked.queue;
+  const { journal, restore: cp } = config;
+  const manual = config.manual === true;
   const initial = isSpec(config.model) ? mlp(config.model) : cloneModel(config.model);
   const model = cloneModel(initial);
+  if (cp) {
+    model.layers.forEach((l, i) => {
+      l.w.set(cp.layers[i]!.w);
+      l.b.set(cp.layers[i]!.b);
+    });
+  }
   let stepConfig: StepConfig = checked.stepConfig;
   // NOTE: the global `performance` is a getter in Node: read once, not on every step
   const clock = performance;
   const origin = clock.timeOrigin;
   const now = config.now ?? (() => origin + clock.now());
-  const stepper = createStepper(model, stepConfig, config.optimizerState ? cloneOptimizerState(config.optimizerState) : undefined, checked.batchSize);
-  const inbox = new Inbox(model, checked.batchSize, capacity);
+  const startState = cp?.optimizerState ?? config.optimizerState;
+  const stepper = createStepper(model, stepConfig, startState ? cloneOptimizerState(startState) : undefined, checked.batchSize);
+  const inbox = new Inbox(model, checked.batchSize, capacity, journal, () => steps);
   const out = createEmitter();
   const emit = out.emit;
   const reporter = new Reporter({
@@ -130,13 +151,18 @@ export function createTrainer(config: TrainConfig): Trainer {
   });
   let steps = checked.startStep;
   let samples = checked.startSamples;
-  let dropped = 0;
-  let paused = false;
+  let dropped = cp?.dropped ?? 0;
+  let paused = cp?.paused ?? false;
   /** `step` controls taken while paused and not yet used. */
-  let singleSteps = 0;
-  let started = false;
-  let ending = false;
-  let resumeOnEnd = false;
+  let singleSteps = cp?.singleSteps ?? 0;
+  /** A restored trainer goes on: it does not start again. */
+  let started = cp !== undefined;
+  let ending = cp?.ending ?? false;
+  let resumeOnEnd = cp?.resumeOnEnd ?? false;
+  if (cp) {
+    inbox.restore(cp);
+    reporter.restoreWindow(cp.window);
+  }
   let done = false;
   /** Inside drain(), advance() or a push() that trains: work given meanwhile waits for that loop. */
   let busy = false;
@@ -176,6 +202,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       }
     }
     inbox.recycle(q);
+    journal?.stepped(steps);
   }
 
   function applyControl(c: Control, handlers: ControlHandlers | undefined): void {
@@ -265,13 +292,13 @@ export function createTrainer(config: TrainConfig): Trainer {
   }
 
   function schedule(): void {
-    if (timer === undefined && !done) timer = setImmediate(drain);
+    if (timer === undefined && !done && !manual) timer = setImmediate(drain);
   }
 
-  /** Something was given: what needs no training takes effect now; training starts now or on the next turn. */
+  /** Something was given: what needs no training takes effect now; training starts now or on the next turn (or, manual, in runTo). */
   function wake(): void {
     if (busy || done) return;
-    if (sliceMs === Infinity) {
+    if (sliceMs === Infinity && !manual) {
       drain();
       return;
     }
@@ -283,7 +310,7 @@ export function createTrainer(config: TrainConfig): Trainer {
     } finally {
       busy = false;
     }
-    if (canTrain()) schedule();
+    if (canTrain() && !manual) schedule();
     finishIfDone();
   }
 
@@ -317,7 +344,7 @@ export function createTrainer(config: TrainConfig): Trainer {
   function makeRoom(m: number): void {
     const full = () => inbox.waitingCount > 0 || !inbox.fits(m);
     if (policy === 'dropOldest' && inbox.waitingCount === 0) return;
-    if (policy === 'block' && !busy) trainWhile(full);
+    if (policy === 'block' && !busy && !manual) trainWhile(full);
     if (done) refuseIfEnded();
     const oversize = policy === 'block' && !busy && !paused && inbox.waitingCount === 0 && inbox.batches === 0;
     if (full() && !oversize) throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
@@ -383,7 +410,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       if (inbox.waitingCount > 0 || !inbox.fits(m)) makeRoom(m);
       inbox.take(chunk, m, false, onConsumed);
       if (policy === 'dropOldest') while (inbox.batches > capacity && inbox.dropOldest()) dropped++;
-      if (policy === 'block') trainWhile(() => inbox.batches > capacity);
+      if (policy === 'block' && !manual) trainWhile(() => inbox.batches > capacity);
       wake();
     },
     offer(chunk, handlers, options = {}) {
@@ -435,6 +462,41 @@ export function createTrainer(config: TrainConfig): Trainer {
     snapshot() {
       return { model: cloneModel(model), state: cloneOptimizerState(stepper.state), step: steps, samples };
     },
+    checkpoint() {
+      return {
+        steps,
+        samples,
+        dropped,
+        layers: model.layers.map((l) => ({ w: l.w.slice(), b: l.b.slice() })),
+        optimizerState: cloneOptimizerState(stepper.state),
+        stepConfig: { ...stepConfig, optimizer: { ...stepConfig.optimizer } },
+        paused,
+        singleSteps,
+        ending,
+        resumeOnEnd,
+        window: reporter.windowState(),
+        ...inbox.checkpoint(),
+      };
+    },
+    runTo(target) {
+      if (busy) throw new LivegradError('E_BAD_CONTROL', `Expected runTo outside the trainer's own work, got a call during ${session}'s step`);
+      busy = true;
+      try {
+        // NOTE: it stops right after step `target`, before what follows that step takes effect:
+        // where a live trainer is when it tells its journal of step `target` (`stepped`)
+        while (steps < target) {
+          advance();
+          if (done || !canTrain()) break;
+          trainNext();
+        }
+      } catch (e) {
+        fail(e);
+      } finally {
+        busy = false;
+      }
+      finishIfDone();
+      return steps;
+    },
     report(code, message) {
       emit({ type: 'error', ...stamp(), code, message });
     },
@@ -444,6 +506,9 @@ export function createTrainer(config: TrainConfig): Trainer {
     end(options = {}) {
       if (done || ending) return;
       ending = true;
+      // what waits is admitted first (and journaled as admitted), then the end itself
+      inbox.admit(true);
+      journal?.end({ steps, resume: options.resume === true });
       if (options.resume === true) {
         resumeOnEnd = true;
         if (paused) {
@@ -452,12 +517,12 @@ export function createTrainer(config: TrainConfig): Trainer {
           lifecycle('resumed', 'closing with drain');
         }
       }
-      inbox.admit(true);
       inbox.cutRemainder();
       wake();
     },
     close(reason = 'closed') {
       if (done) return;
+      journal?.close({ steps, reason });
       if (timer !== undefined) clearImmediate(timer);
       inbox.clear(closed('it took effect (the session was closed)'));
       lifecycle('completed', reason);

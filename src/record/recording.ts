@@ -1,0 +1,195 @@
+/**
+ * `openRecording(path)`: a session log opened for replay — its header and config, and what one
+ * streaming pass over its records found: checkpoints, steps, inputs, producers' last sequence
+ * numbers, bytes and integrity. Nothing of the records is kept but their positions.
+ */
+import { Observable } from 'rxjs';
+import { LivegradError } from '../errors.js';
+import { mlpShape, type MlpShape } from '../nn/mlp.js';
+import { checkTrainConfig, isSpec, type TrainConfig } from '../pipeline/trainer/config.js';
+import type { LogHeader } from './format.js';
+import { openLog, type LogEntry, type LogReader, type LogReport, type LogSegment, type OpenLogOptions } from './reader.js';
+import { corrupt, readCheckpoint, readConfigRecord, readInput, RecordReadError, type CheckpointRecord, type InputRecord } from './session-records.js';
+
+/** Where a checkpoint is, and the state it holds (read again when a replay starts there). */
+export interface CheckpointInfo {
+  readonly step: number;
+  readonly at: 'step' | 'record' | 'end';
+  readonly file: string;
+  readonly offset: number;
+  /** The first record of its segment (every segment starts with one). */
+  readonly segmentStart: boolean;
+}
+
+/** One record of a recording, read and checked. */
+export type RecordingEntry =
+  | { readonly kind: 'input'; readonly record: InputRecord; readonly file: string; readonly offset: number }
+  | { readonly kind: 'checkpoint'; readonly record: CheckpointRecord; readonly segmentStart: boolean; readonly file: string; readonly offset: number }
+  | { readonly kind: 'event'; readonly event: Readonly<Record<string, unknown>>; readonly file: string; readonly offset: number };
+
+export interface Recording {
+  readonly path: string;
+  /** The first segment's header. */
+  readonly header: LogHeader;
+  readonly session: string;
+  /** The session's config, as it was created (the initial weights or the seed, the optimizer, …). */
+  readonly config: TrainConfig;
+  /** The trainer's queue capacity (it decides when a waiting chunk was admitted). */
+  readonly queueCapacity: number;
+  readonly shape: MlpShape;
+  readonly segments: readonly LogSegment[];
+  readonly checkpoints: readonly CheckpointInfo[];
+  /** The first step the log holds (its first checkpoint's), and the last step any record names. */
+  readonly firstStep: number;
+  readonly lastStep: number;
+  /** Records by type. */
+  readonly counts: Readonly<Record<'samples' | 'control' | 'end' | 'close' | 'checkpoint' | 'event', number>>;
+  /** Rows in the samples records. */
+  readonly rows: number;
+  /** Per producer (a server's producer name or connection number), the last seq the log holds. */
+  readonly producers: ReadonlyMap<number | string, number>;
+  /** How it ended: `end` (closed with drain) or `close` records, or neither (a live or crashed session). */
+  readonly ended: 'end' | 'close' | null;
+  /** Segments, records, bytes, and the bytes of a cut tail. */
+  readonly report: LogReport;
+  /** The records, read afresh and checked, as an Observable (cold; unsubscribe closes the file). */
+  readonly entries$: Observable<RecordingEntry>;
+  /** The same, as an async generator. */
+  entries(): AsyncGenerator<RecordingEntry, LogReport, undefined>;
+}
+
+const HEADER_KEYS = ['session', 'config', 'checkpointEvery', 'events'] as const;
+
+function metricsWindowOf(config: TrainConfig): number {
+  return config.events?.metricsWindow ?? 100;
+}
+
+/** Reads one log entry as a recording entry; throws E_RECORD_CORRUPT naming the file, offset and field. */
+export function readEntry(e: LogEntry, shape: MlpShape, metricsWindow: number): RecordingEntry {
+  const r = e.record as Record<string, unknown>;
+  const where = `${r['type']} record`;
+  try {
+    if (r['type'] === 'checkpoint') return { kind: 'checkpoint', record: readCheckpoint(r, where, shape, metricsWindow), segmentStart: e.checkpoint, file: e.file, offset: e.offset };
+    if (e.checkpoint) throw new RecordReadError(`expected a checkpoint as the first record of a segment, got a ${JSON.stringify(r['type'])} record`);
+    if (r['type'] === 'event') {
+      const ev = r['event'];
+      if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) throw new RecordReadError('event record: expected a map in "event"');
+      return { kind: 'event', event: ev as Record<string, unknown>, file: e.file, offset: e.offset };
+    }
+    return { kind: 'input', record: readInput(r, where, shape.dtype), file: e.file, offset: e.offset };
+  } catch (err) {
+    if (err instanceof RecordReadError) throw corrupt(e.file, e.offset, err);
+    throw err;
+  }
+}
+
+async function* entriesOf(log: LogReader, shape: MlpShape, metricsWindow: number): AsyncGenerator<RecordingEntry, LogReport, undefined> {
+  const it = log.records();
+  for (;;) {
+    const n = await it.next();
+    if (n.done === true) return n.value;
+    yield readEntry(n.value, shape, metricsWindow);
+  }
+}
+
+/**
+ * Opens a recorded session (a log directory, or one segment file) and reads it through once.
+ * Throws LivegradError E_RECORD_CORRUPT (a damaged log, or a header that is not a session's:
+ * naming the file, the byte offset and the field), E_RECORD_VERSION, E_RECORD_READ.
+ *
+ * @example
+ * const rec = await openRecording('runs/digits');
+ * console.log(rec.session, rec.firstStep, rec.lastStep, rec.checkpoints.length, rec.report.truncated);
+ */
+export async function openRecording(path: string, options: OpenLogOptions = {}): Promise<Recording> {
+  const log = await openLog(path, options);
+  const first = log.segments.find((s) => s.header !== null);
+  if (!first?.header) throw new LivegradError('E_RECORD_CORRUPT', `${path}: expected a log with a whole header, got none`);
+  const header = first.header;
+  const hfile = first.file;
+  for (const k of HEADER_KEYS) if (!Object.hasOwn(header, k)) throw new LivegradError('E_RECORD_CORRUPT', `${hfile} at byte 10: expected a session log's header with "${k}", got none (a log of something else?)`);
+  let config: TrainConfig;
+  let queueCapacity: number;
+  let shape: MlpShape;
+  try {
+    ({ config, queueCapacity } = readConfigRecord(header['config']));
+    shape = isSpec(config.model) ? mlpShape(config.model) : config.model;
+    checkTrainConfig(config);
+  } catch (e) {
+    throw new LivegradError('E_RECORD_CORRUPT', `${hfile} at byte 10: the header's config is not a session config: ${(e as Error).message}`, { cause: e });
+  }
+  const window = metricsWindowOf(config);
+  const checkpoints: CheckpointInfo[] = [];
+  const counts = { samples: 0, control: 0, end: 0, close: 0, checkpoint: 0, event: 0 };
+  const producers = new Map<number | string, number>();
+  let rows = 0;
+  let firstStep: number | undefined;
+  let lastStep = 0;
+  let ended: 'end' | 'close' | null = null;
+  const it = entriesOf(log, shape, window);
+  let report: LogReport;
+  for (;;) {
+    const n = await it.next();
+    if (n.done === true) {
+      report = n.value;
+      break;
+    }
+    const e = n.value;
+    if (e.kind === 'checkpoint') {
+      counts.checkpoint++;
+      firstStep ??= e.record.step;
+      lastStep = Math.max(lastStep, e.record.step);
+      checkpoints.push({ step: e.record.step, at: e.record.at, file: e.file, offset: e.offset, segmentStart: e.segmentStart });
+    } else if (e.kind === 'event') {
+      counts.event++;
+    } else {
+      const r = e.record;
+      counts[r.type]++;
+      lastStep = Math.max(lastStep, r.step);
+      if (r.type === 'samples') {
+        rows += r.rows;
+        if (r.producer !== null && r.seq !== null) producers.set(r.producer, r.seq);
+      }
+      if (r.type === 'end' || r.type === 'close') ended = r.type;
+    }
+  }
+  return {
+    path: log.path,
+    header,
+    session: String(header['session']),
+    config,
+    queueCapacity,
+    shape,
+    segments: log.segments,
+    checkpoints,
+    firstStep: firstStep ?? config.startStep ?? 0,
+    lastStep,
+    counts,
+    rows,
+    producers,
+    ended,
+    report,
+    entries: () => entriesOf(log, shape, window),
+    entries$: new Observable<RecordingEntry>((subscriber) => {
+      const gen = entriesOf(log, shape, window);
+      let stopped = false;
+      void (async () => {
+        try {
+          for (;;) {
+            const n = await gen.next();
+            if (stopped) return;
+            if (n.done === true) break;
+            subscriber.next(n.value);
+          }
+          subscriber.complete();
+        } catch (e) {
+          if (!stopped) subscriber.error(e);
+        }
+      })();
+      return () => {
+        stopped = true;
+        void gen.return(undefined as never);
+      };
+    }),
+  };
+}

@@ -1,0 +1,442 @@
+/**
+ * What a session log's records hold (docs/recording.md, "Session records"): the session's config
+ * in every header, then its inputs in the order they entered the trainer, checkpoints of its whole
+ * state, and the events it emitted. This file turns the trainer's objects into plain MessagePack
+ * maps and back; reading checks every field, so a damaged or hostile log is an error naming the
+ * field, never a crash or an allocation of a claimed size.
+ *
+ *   samples     a chunk as admitted: step (steps taken then), first (the step its first row
+ *               trains in), rows, oneStep, producer, seq, x, y
+ *   control     a control as it entered the order (step), set aside for `atStep`, or a
+ *               resume/step that reached a paused trainer past the rows before it (`flow`)
+ *   end         no more input (close with drain); `resume`
+ *   close       stopped at once; `reason`
+ *   checkpoint  the trainer's whole state (`at`: "step", right after step `step`; "record", right
+ *               before the next record)
+ *   event       an event the session emitted (lifecycle, control and error always; all with `events: true`)
+ */
+import { describe, LivegradError } from '../errors.js';
+import type { Batch } from '../nn/batch.js';
+import { isLossName } from '../nn/losses.js';
+import type { Mlp, MlpSpec } from '../nn/mlp.js';
+import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
+import { floatsFromBytes, floatsToBytes } from '../nn/serialize.js';
+import type { DType, FloatArray, Tensor } from '../nn/tensor.js';
+import { checkControl, type Control } from '../pipeline/controls.js';
+import type { TrainEvent } from '../pipeline/events.js';
+import type { WindowState } from '../pipeline/metrics.js';
+import type { CheckpointEntry, TrainerCheckpoint } from '../pipeline/trainer/checkpoint.js';
+import type { EventRates, NonFinitePolicy, TrainConfig } from '../pipeline/trainer/config.js';
+import { isSpec } from '../pipeline/trainer/config.js';
+
+/** A tensor in a record: little-endian bytes. */
+export interface TensorRecord {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+}
+
+/** What a session's log says of its config, in every header (`config`). */
+export interface ConfigRecord {
+  readonly session: string;
+  /** A spec (weights from its seed), or explicit initial weights. */
+  readonly model: MlpSpec | { readonly dtype: DType; readonly layers: readonly { readonly activation: string; readonly w: TensorRecord; readonly b: TensorRecord }[] };
+  readonly loss: string;
+  readonly optimizer: Optimizer;
+  readonly clipNorm: number | null;
+  readonly batchSize: number;
+  readonly events: EventRates;
+  readonly evalSet: { readonly x: TensorRecord; readonly y: TensorRecord } | null;
+  readonly onNonFinite: NonFinitePolicy;
+  /** Room for rows admitted and not yet trained, in batches: it decides when a waiting chunk is admitted. */
+  readonly queueCapacity: number;
+  readonly optimizerState: StateRecord | null;
+  readonly startStep: number;
+  readonly startSamples: number;
+}
+
+interface StateRecord {
+  readonly kind: string;
+  readonly t: number;
+  readonly hasMomentum: boolean;
+  readonly buffers: readonly (readonly Uint8Array[])[];
+}
+
+export interface SamplesRecord {
+  readonly type: 'samples';
+  readonly step: number;
+  readonly first: number;
+  readonly rows: number;
+  readonly oneStep: boolean;
+  /** Who sent it and its number, when it came from a producer (a server session); null otherwise. */
+  readonly producer: number | string | null;
+  readonly seq: number | null;
+  readonly batch: Batch;
+}
+
+export interface ControlRecord {
+  readonly type: 'control';
+  readonly step: number;
+  readonly control: Control;
+  readonly atStep: number | null;
+  readonly flow: boolean;
+}
+
+export interface EndRecord {
+  readonly type: 'end';
+  readonly step: number;
+  readonly resume: boolean;
+}
+
+export interface CloseRecord {
+  readonly type: 'close';
+  readonly step: number;
+  readonly reason: string;
+}
+
+export interface CheckpointRecord {
+  readonly type: 'checkpoint';
+  readonly step: number;
+  /** "step": taken right after step `step`; "record": right before the record after it; "end": the last, once the session ended. */
+  readonly at: 'step' | 'record' | 'end';
+  readonly state: TrainerCheckpoint;
+}
+
+export interface EventRecord {
+  readonly type: 'event';
+  readonly event: TrainEvent;
+}
+
+/** An input: what a replay gives its trainer. */
+export type InputRecord = SamplesRecord | ControlRecord | EndRecord | CloseRecord;
+export type SessionRecord = InputRecord | CheckpointRecord | EventRecord;
+
+// ---------------------------------------------------------------------------------------------
+// writing
+
+function bytes(a: FloatArray): Uint8Array {
+  return floatsToBytes(a);
+}
+
+export function tensorRecord(t: Tensor): TensorRecord {
+  return { dtype: t.dtype, shape: t.shape, data: bytes(t.data) };
+}
+
+/** The header's `config` of a trainer config (`queueCapacity`: the trainer's queue capacity). */
+export function configRecord(config: TrainConfig, queueCapacity: number, rates: EventRates): ConfigRecord {
+  const m = config.model;
+  const model: ConfigRecord['model'] = isSpec(m)
+    ? (plain(m) as MlpSpec)
+    : { dtype: (m as Mlp).dtype, layers: (m as Mlp).layers.map((l) => ({ activation: l.activation, w: tensorRecord({ dtype: (m as Mlp).dtype, shape: [l.nin, l.nout], data: l.w }), b: tensorRecord({ dtype: (m as Mlp).dtype, shape: [l.nout], data: l.b }) })) };
+  const s = config.optimizerState;
+  return {
+    session: config.session ?? 'default',
+    model,
+    loss: config.loss,
+    optimizer: plain(config.optimizer) as Optimizer,
+    clipNorm: config.clipNorm ?? null,
+    batchSize: config.batchSize ?? 32,
+    events: rates,
+    evalSet: config.evalSet ? { x: tensorRecord(config.evalSet.x), y: tensorRecord(config.evalSet.y) } : null,
+    onNonFinite: config.onNonFinite ?? 'skip',
+    queueCapacity,
+    optimizerState: s ? { kind: s.kind, t: s.t, hasMomentum: s.hasMomentum, buffers: s.buffers.map((bs) => bs.map(bytes)) } : null,
+    startStep: config.startStep ?? 0,
+    startSamples: config.startSamples ?? 0,
+  };
+}
+
+function batchRecord(b: Batch): { x: TensorRecord; y: TensorRecord } {
+  return { x: tensorRecord(b.x), y: tensorRecord(b.y) };
+}
+
+/** A checkpoint as a plain map (bins for every array). */
+export function checkpointPayload(step: number, at: 'step' | 'record' | 'end', cp: TrainerCheckpoint): Record<string, unknown> {
+  const w = cp.window;
+  return {
+    type: 'checkpoint',
+    step,
+    at,
+    samples: cp.samples,
+    dropped: cp.dropped,
+    layers: cp.layers.map((l) => ({ w: bytes(l.w), b: bytes(l.b) })),
+    optimizer: cp.stepConfig.optimizer,
+    clipNorm: cp.stepConfig.clipNorm ?? null,
+    state: { kind: cp.optimizerState.kind, t: cp.optimizerState.t, hasMomentum: cp.optimizerState.hasMomentum, buffers: cp.optimizerState.buffers.map((bs) => bs.map(bytes)) },
+    batchSize: cp.batchSize,
+    labels: cp.labels ?? null,
+    paused: cp.paused,
+    singleSteps: cp.singleSteps,
+    ending: cp.ending,
+    resumeOnEnd: cp.resumeOnEnd,
+    queue: cp.queue.map((e) => (e.kind === 'batch' ? { kind: 'batch', ...batchRecord(e.batch) } : { kind: 'control', control: e.control })),
+    held: cp.held ? batchRecord(cp.held) : null,
+    scheduled: cp.scheduled.map((s) => ({ atStep: s.atStep, control: s.control })),
+    window: { loss: bytes(w.loss), correct: bytes(w.correct), rows: bytes(w.rows), next: w.next, filled: w.filled, sumLoss: w.sumLoss, sumCorrect: w.sumCorrect, sumRows: w.sumRows },
+  };
+}
+
+/** A samples record's payload; `chunk`'s arrays are taken as they are (the writer copies them). */
+export function samplesPayload(chunk: Batch, at: { steps: number; firstStep: number; rows: number; oneStep: boolean }, producer: number | string | null, seq: number | null): Record<string, unknown> {
+  return { type: 'samples', step: at.steps, first: at.firstStep, rows: at.rows, oneStep: at.oneStep, producer, seq, ...batchRecord(chunk) };
+}
+
+/** An event as a plain map: its tensors as TensorRecords, `undefined` fields left out. */
+export function eventPayload(e: TrainEvent): Record<string, unknown> {
+  return { type: 'event', event: plain(e) };
+}
+
+/** A copy with typed arrays as their bytes and `undefined` fields left out: what the log's encoder takes. */
+export function plain(v: unknown): unknown {
+  if (v instanceof Float32Array || v instanceof Float64Array) return bytes(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = plain(x);
+    return out;
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// reading: every field checked; `where` names the record in errors
+
+export class RecordReadError extends Error {}
+
+type Map_ = Record<string, unknown>;
+
+function fail(where: string, what: string, got: unknown): never {
+  throw new RecordReadError(`${where}: expected ${what}, got ${describe(got)}`);
+}
+
+function field(r: Map_, key: string, where: string): unknown {
+  return Object.hasOwn(r, key) ? r[key] : fail(where, `a field "${key}"`, undefined);
+}
+
+function map(v: unknown, where: string): Map_ {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) ? (v as Map_) : fail(where, 'a map', v);
+}
+
+function int(v: unknown, where: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(where, `an integer in [${min}, ${max}]`, v);
+}
+
+function num(v: unknown, where: string): number {
+  return typeof v === 'number' ? v : fail(where, 'a number', v);
+}
+
+function bool(v: unknown, where: string): boolean {
+  return typeof v === 'boolean' ? v : fail(where, 'a boolean', v);
+}
+
+function str(v: unknown, where: string): string {
+  return typeof v === 'string' ? v : fail(where, 'a string', v);
+}
+
+function arr(v: unknown, where: string): unknown[] {
+  return Array.isArray(v) ? v : fail(where, 'an array', v);
+}
+
+function bin(v: unknown, where: string): Uint8Array {
+  return v instanceof Uint8Array ? v : fail(where, 'binary data', v);
+}
+
+function dtype(v: unknown, where: string): DType {
+  return v === 'float32' || v === 'float64' ? v : fail(where, 'dtype "float32" or "float64"', v);
+}
+
+function floats(v: unknown, dt: DType, length: number, where: string): FloatArray {
+  const b = bin(v, where);
+  const width = dt === 'float64' ? 8 : 4;
+  if (b.length !== length * width) fail(where, `${length} ${dt} values (${length * width} bytes)`, `${b.length} bytes`);
+  return floatsFromBytes(dt, b);
+}
+
+function f64s(v: unknown, length: number, where: string): Float64Array {
+  return floats(v, 'float64', length, where) as Float64Array;
+}
+
+/** A tensor of `dt` (when given) whose shape is checked against its bytes before anything is allocated. */
+export function readTensorRecord(v: unknown, where: string, dt?: DType): Tensor {
+  const r = map(v, where);
+  const d = dtype(field(r, 'dtype', where), `${where}.dtype`);
+  if (dt !== undefined && d !== dt) fail(`${where}.dtype`, dt, d);
+  const shape = arr(field(r, 'shape', where), `${where}.shape`).map((n, i) => int(n, `${where}.shape[${i}]`, 0, 2 ** 31));
+  if (shape.length < 1 || shape.length > 2) fail(`${where}.shape`, '1 or 2 dimensions', shape.length);
+  const size = shape.reduce((a, n) => a * n, 1);
+  return { dtype: d, shape, data: floats(field(r, 'data', where), d, size, `${where}.data`) };
+}
+
+function readBatch(r: Map_, where: string, dt: DType): Batch {
+  return { x: readTensorRecord(field(r, 'x', where), `${where}.x`, dt), y: readTensorRecord(field(r, 'y', where), `${where}.y`, dt) };
+}
+
+function control(v: unknown, where: string): Control {
+  try {
+    return checkControl(v);
+  } catch (e) {
+    return fail(where, `a control (${(e as Error).message})`, v);
+  }
+}
+
+/** The config a header holds, as a TrainConfig (its queue capacity beside it). Errors name the field; the trainer's own checks come when it is built. */
+export function readConfigRecord(v: unknown, where = 'header.config'): { config: TrainConfig; queueCapacity: number } {
+  const r = map(v, where);
+  const mr = map(field(r, 'model', where), `${where}.model`);
+  let model: Mlp | MlpSpec;
+  if (Object.hasOwn(mr, 'inputSize')) {
+    model = mr as unknown as MlpSpec;
+  } else {
+    const dt = dtype(field(mr, 'dtype', `${where}.model`), `${where}.model.dtype`);
+    const layers = arr(field(mr, 'layers', `${where}.model`), `${where}.model.layers`).map((l, i) => {
+      const lw = `${where}.model.layers[${i}]`;
+      const lr = map(l, lw);
+      const w = readTensorRecord(field(lr, 'w', lw), `${lw}.w`, dt), b = readTensorRecord(field(lr, 'b', lw), `${lw}.b`, dt);
+      if (w.shape.length !== 2 || b.shape.length !== 1 || b.shape[0] !== w.shape[1]) fail(lw, 'w [nin, nout] and b [nout]', `w [${w.shape.join(', ')}], b [${b.shape.join(', ')}]`);
+      return { nin: w.shape[0]!, nout: w.shape[1]!, activation: str(field(lr, 'activation', lw), `${lw}.activation`), w: w.data, b: b.data };
+    });
+    model = { dtype: dt, inputSize: layers[0]?.nin ?? 0, layers } as unknown as Mlp;
+  }
+  const loss = str(field(r, 'loss', where), `${where}.loss`);
+  if (!isLossName(loss)) fail(`${where}.loss`, 'a loss livegrad knows', loss);
+  const clipNorm = field(r, 'clipNorm', where);
+  const evalSet = field(r, 'evalSet', where);
+  const dt = (model as { dtype?: DType }).dtype ?? 'float32';
+  const state = field(r, 'optimizerState', where);
+  const config: TrainConfig = {
+    session: str(field(r, 'session', where), `${where}.session`),
+    model,
+    loss,
+    optimizer: map(field(r, 'optimizer', where), `${where}.optimizer`) as unknown as Optimizer,
+    ...(clipNorm === null ? {} : { clipNorm: num(clipNorm, `${where}.clipNorm`) }),
+    batchSize: int(field(r, 'batchSize', where), `${where}.batchSize`, 1),
+    events: map(field(r, 'events', where), `${where}.events`) as unknown as EventRates,
+    ...(evalSet === null ? {} : { evalSet: readBatch(map(evalSet, `${where}.evalSet`), `${where}.evalSet`, dt) }),
+    onNonFinite: str(field(r, 'onNonFinite', where), `${where}.onNonFinite`) as NonFinitePolicy,
+    ...(state === null ? {} : { optimizerState: readState(state, `${where}.optimizerState`, dt, undefined) }),
+    startStep: int(field(r, 'startStep', where), `${where}.startStep`),
+    startSamples: int(field(r, 'startSamples', where), `${where}.startSamples`),
+  };
+  return { config, queueCapacity: int(field(r, 'queueCapacity', where), `${where}.queueCapacity`, 1) };
+}
+
+/** An optimizer state; `sizes` (per parameter tensor) checks each buffer's length when given. */
+function readState(v: unknown, where: string, dt: DType, sizes: readonly number[] | undefined): OptimizerState {
+  const r = map(v, where);
+  const kind = str(field(r, 'kind', where), `${where}.kind`);
+  if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') fail(`${where}.kind`, '"sgd", "adam" or "adamw"', kind);
+  const buffers = arr(field(r, 'buffers', where), `${where}.buffers`).map((bs, i) =>
+    arr(bs, `${where}.buffers[${i}]`).map((b, j) => {
+      const raw = bin(b, `${where}.buffers[${i}][${j}]`);
+      const n = sizes?.[i] ?? raw.length / (dt === 'float64' ? 8 : 4);
+      return floats(raw, dt, n, `${where}.buffers[${i}][${j}]`);
+    }),
+  );
+  return { kind, t: int(field(r, 't', where), `${where}.t`), hasMomentum: bool(field(r, 'hasMomentum', where), `${where}.hasMomentum`), buffers };
+}
+
+/**
+ * A checkpoint record of a model of `shape` (layer sizes and dtype), checked against them: a
+ * checkpoint whose arrays do not fit is an error before anything of its claimed size exists.
+ */
+export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: DType; readonly layers: readonly { readonly nin: number; readonly nout: number }[] }, metricsWindow: number): CheckpointRecord {
+  const dt = shape.dtype;
+  const step = int(field(r, 'step', where), `${where}.step`);
+  const at = field(r, 'at', where);
+  if (at !== 'step' && at !== 'record' && at !== 'end') fail(`${where}.at`, '"step", "record" or "end"', at);
+  const layersIn = arr(field(r, 'layers', where), `${where}.layers`);
+  if (layersIn.length !== shape.layers.length) fail(`${where}.layers`, `${shape.layers.length} layers`, layersIn.length);
+  const layers = shape.layers.map((l, i) => {
+    const lr = map(layersIn[i], `${where}.layers[${i}]`);
+    return { w: floats(field(lr, 'w', `${where}.layers[${i}]`), dt, l.nin * l.nout, `${where}.layers[${i}].w`), b: floats(field(lr, 'b', `${where}.layers[${i}]`), dt, l.nout, `${where}.layers[${i}].b`) };
+  });
+  const sizes = shape.layers.flatMap((l) => [l.nin * l.nout, l.nout]);
+  const clipNorm = field(r, 'clipNorm', where);
+  const labels = field(r, 'labels', where);
+  const held = field(r, 'held', where);
+  const wr = map(field(r, 'window', where), `${where}.window`);
+  const ww = `${where}.window`;
+  const window: WindowState = {
+    loss: f64s(field(wr, 'loss', ww), metricsWindow, `${ww}.loss`),
+    correct: f64s(field(wr, 'correct', ww), metricsWindow, `${ww}.correct`),
+    rows: f64s(field(wr, 'rows', ww), metricsWindow, `${ww}.rows`),
+    next: int(field(wr, 'next', ww), `${ww}.next`),
+    filled: int(field(wr, 'filled', ww), `${ww}.filled`),
+    sumLoss: num(field(wr, 'sumLoss', ww), `${ww}.sumLoss`),
+    sumCorrect: num(field(wr, 'sumCorrect', ww), `${ww}.sumCorrect`),
+    sumRows: num(field(wr, 'sumRows', ww), `${ww}.sumRows`),
+  };
+  const queue: CheckpointEntry[] = arr(field(r, 'queue', where), `${where}.queue`).map((e, i) => {
+    const er = map(e, `${where}.queue[${i}]`);
+    const kind = field(er, 'kind', `${where}.queue[${i}]`);
+    if (kind === 'batch') return { kind, batch: readBatch(er, `${where}.queue[${i}]`, dt) };
+    if (kind === 'control') return { kind, control: control(field(er, 'control', `${where}.queue[${i}]`), `${where}.queue[${i}].control`) };
+    return fail(`${where}.queue[${i}].kind`, '"batch" or "control"', kind);
+  });
+  const state: TrainerCheckpoint = {
+    steps: step,
+    samples: int(field(r, 'samples', where), `${where}.samples`),
+    dropped: int(field(r, 'dropped', where), `${where}.dropped`),
+    layers,
+    optimizerState: readState(field(r, 'state', where), `${where}.state`, dt, sizes),
+    stepConfig: {
+      loss: 'sse', // replaced by the session's loss where it is restored (a checkpoint does not change the loss)
+      optimizer: map(field(r, 'optimizer', where), `${where}.optimizer`) as unknown as Optimizer,
+      ...(clipNorm === null ? {} : { clipNorm: num(clipNorm, `${where}.clipNorm`) }),
+    },
+    batchSize: int(field(r, 'batchSize', where), `${where}.batchSize`, 1),
+    labels: labels === null ? undefined : bool(labels, `${where}.labels`),
+    paused: bool(field(r, 'paused', where), `${where}.paused`),
+    singleSteps: int(field(r, 'singleSteps', where), `${where}.singleSteps`),
+    ending: bool(field(r, 'ending', where), `${where}.ending`),
+    resumeOnEnd: bool(field(r, 'resumeOnEnd', where), `${where}.resumeOnEnd`),
+    queue,
+    held: held === null ? undefined : readBatch(map(held, `${where}.held`), `${where}.held`, dt),
+    scheduled: arr(field(r, 'scheduled', where), `${where}.scheduled`).map((s, i) => {
+      const sr = map(s, `${where}.scheduled[${i}]`);
+      return { atStep: int(field(sr, 'atStep', `${where}.scheduled[${i}]`), `${where}.scheduled[${i}].atStep`), control: control(field(sr, 'control', `${where}.scheduled[${i}]`), `${where}.scheduled[${i}].control`) };
+    }),
+    window,
+  };
+  return { type: 'checkpoint', step, at, state };
+}
+
+/** An input record (samples, control, end, close) of a model of `dt`, checked. */
+export function readInput(r: Map_, where: string, dt: DType): InputRecord {
+  const type = r['type'];
+  const step = int(field(r, 'step', where), `${where}.step`);
+  switch (type) {
+    case 'samples': {
+      const producer = field(r, 'producer', where);
+      const seq = field(r, 'seq', where);
+      const batch = readBatch(r, where, dt);
+      const rows = int(field(r, 'rows', where), `${where}.rows`, 1);
+      if (batch.x.shape[0] !== rows) fail(`${where}.x`, `${rows} rows`, batch.x.shape[0]);
+      return {
+        type,
+        step,
+        first: int(field(r, 'first', where), `${where}.first`, step + 1),
+        rows,
+        oneStep: bool(field(r, 'oneStep', where), `${where}.oneStep`),
+        producer: producer === null || typeof producer === 'string' ? producer : int(producer, `${where}.producer`),
+        seq: seq === null ? null : int(seq, `${where}.seq`),
+        batch,
+      };
+    }
+    case 'control': {
+      const atStep = field(r, 'atStep', where);
+      return { type, step, control: control(field(r, 'control', where), `${where}.control`), atStep: atStep === null ? null : int(atStep, `${where}.atStep`, step + 1), flow: bool(field(r, 'flow', where), `${where}.flow`) };
+    }
+    case 'end':
+      return { type, step, resume: bool(field(r, 'resume', where), `${where}.resume`) };
+    case 'close':
+      return { type, step, reason: str(field(r, 'reason', where), `${where}.reason`) };
+    default:
+      return fail(`${where}.type`, 'an input record type (samples, control, end, close)', type);
+  }
+}
+
+/** A LivegradError E_RECORD_CORRUPT naming the file and offset of a record that did not read. */
+export function corrupt(file: string, offset: number, e: unknown): LivegradError {
+  return new LivegradError('E_RECORD_CORRUPT', `${file} at byte ${offset}: ${(e as Error).message}`, { cause: e });
+}
