@@ -96,6 +96,8 @@ export interface CreateMessage {
   readonly optimizerState?: OptimizerStateWire;
   readonly startStep?: number;
   readonly startSamples?: number;
+  /** Record the session (default: when the server records, `livegrad serve --record DIR`); true on a server that does not record is E_BAD_CONFIG. */
+  readonly record?: boolean;
 }
 
 export interface ListMessage {
@@ -114,6 +116,11 @@ export interface SamplesMessage {
   readonly y: TensorInput;
   /** Train these rows as exactly one step of their own, whatever the session's batchSize. */
   readonly step?: boolean;
+  /**
+   * The producer's name: its `seq` then counts per name and session, across connections and a
+   * server's restart, and the session reports the last one it holds (`producers` in `list`).
+   */
+  readonly producer?: string;
 }
 
 export interface SubscribeMessage {
@@ -228,6 +235,10 @@ export interface SessionInfo {
   /** Batches waiting to train, plus sample messages waiting for room. */
   readonly queueDepth: number;
   readonly subscribers: number;
+  /** Recorded into the server's record directory. */
+  readonly recording: boolean;
+  /** Per named producer, the last seq the session holds (acknowledged; a recovered session: the last in its log). */
+  readonly producers: Readonly<Record<string, number>>;
 }
 
 export interface CreatedMessage extends Omit<SessionInfo, 'paused' | 'queueDepth' | 'subscribers'> {

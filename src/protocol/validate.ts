@@ -55,6 +55,13 @@ function str(o: Obj, key: string, path: string, max = 256): string {
   return v;
 }
 
+/** A producer's name: what its seq is counted by across connections (and a restart). */
+function producerName(o: Obj, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || !SESSION_NAME.test(v)) throw fieldError('producer', 'a producer name (1 to 64 of A-Z a-z 0-9 _ . : -)', v);
+  return v;
+}
+
 function sessionName(o: Obj): string {
   const v = o['session'];
   if (typeof v !== 'string' || !SESSION_NAME.test(v)) throw fieldError('session', 'a session name (1 to 64 of A-Z a-z 0-9 _ . : -)', v);
@@ -271,6 +278,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
         ...optional(o, 'optimizerState', optimizerState),
         ...optional(o, 'startStep', (x, k) => int(x, k, 'startStep', 0, MAX_START_COUNT)),
         ...optional(o, 'startSamples', (x, k) => int(x, k, 'startSamples', 0, MAX_START_COUNT)),
+        ...optional(o, 'record', (x, k) => bool(x, k, 'record')),
       };
     case 'list':
     case 'ping':
@@ -278,7 +286,15 @@ export function parseClientMessage(value: unknown): ClientMessage {
     case 'samples':
       // replies to samples echo its seq, never an id; an id sent anyway is checked like any other, then dropped
       id(o);
-      return { type, session: sessionName(o), seq: int(o, 'seq', 'seq', 0), x: tensorField(o, 'x', 'x'), y: tensorField(o, 'y', 'y'), ...optional(o, 'step', (x, k) => bool(x, k, 'step')) };
+      return {
+        type,
+        session: sessionName(o),
+        seq: int(o, 'seq', 'seq', 0),
+        x: tensorField(o, 'x', 'x'),
+        y: tensorField(o, 'y', 'y'),
+        ...optional(o, 'step', (x, k) => bool(x, k, 'step')),
+        ...optional(o, 'producer', producerName),
+      };
     case 'subscribe':
       return {
         type,

@@ -39,6 +39,8 @@ export interface RecordOptions {
   /** More fields for every header (plain values): who recorded it, … */
   readonly header?: Readonly<Record<string, unknown>>;
   readonly fs?: LogFs;
+  /** Continue the log in `dir` with a new segment of this number (see the writer's `firstSegment`): a recovered session. */
+  readonly firstSegment?: number;
 }
 
 export interface SessionRecorder {
@@ -60,6 +62,12 @@ export interface SessionRecorder {
   onFailure(listener: (error: LivegradError) => void): void;
   /** Appends what is held and a last checkpoint (`at: "end"`), and closes the log; rejects with its failure. */
   close(): Promise<void>;
+  /**
+   * Stops recording without ending the session's log: a checkpoint of the state now (`at:
+   * "record"`), then the log is closed, and what the trainer does after is not recorded. What a
+   * server does at shutdown, so that a restart continues the session where it was.
+   */
+  suspend(): Promise<void>;
 }
 
 /** Producer and seq, when the giver of a chunk tagged it so. */
@@ -93,6 +101,8 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
   /** Where a checkpoint taken now stands: right after a step, or right before the next record. */
   let at: 'step' | 'record' | 'end' = 'record';
   let closing: Promise<void> | undefined;
+  /** Suspended or closed: journal calls are no longer recorded. */
+  let stopped = false;
 
   const failed = (e: unknown): void => {
     if (failure) return;
@@ -101,7 +111,7 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
   };
 
   function append(record: LogRecord): void {
-    if (!writer || failure) return;
+    if (!writer || failure || stopped) return;
     const p = writer.append(record);
     p.catch(failed);
     last = p;
@@ -125,6 +135,21 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
     flush();
     append(record as LogRecord);
   };
+
+  /** The last checkpoint (at `kind`), then the writer closes; once, whichever of close / suspend comes first. */
+  function finish(kind: 'end' | 'record'): Promise<void> {
+    closing ??= (async () => {
+      if (writer && !failure) {
+        at = kind;
+        flush();
+        append(checkpoint());
+      }
+      stopped = true;
+      await writer?.close().catch(failed);
+      if (failure) throw failure;
+    })();
+    return closing;
+  }
 
   const journal: Journal = {
     samples(chunk: Batch, a) {
@@ -165,6 +190,7 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
         ...(options.retainSegments === undefined ? {} : { retainSegments: options.retainSegments }),
         ...(options.retainBytes === undefined ? {} : { retainBytes: options.retainBytes }),
         ...(options.fs === undefined ? {} : { fs: options.fs }),
+        ...(options.firstSegment === undefined ? {} : { firstSegment: options.firstSegment }),
       });
       t.events$.subscribe({
         next: (e) => {
@@ -187,16 +213,10 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
       else listeners.push(listener);
     },
     close() {
-      closing ??= (async () => {
-        if (writer && !failure) {
-          at = 'end';
-          flush();
-          append(checkpoint());
-        }
-        await writer?.close().catch(failed);
-        if (failure) throw failure;
-      })();
-      return closing;
+      return finish('end');
+    },
+    suspend() {
+      return finish('record');
     },
   };
 }

@@ -50,6 +50,8 @@ export interface Recording {
   readonly producers: ReadonlyMap<number | string, number>;
   /** How it ended: `end` (closed with drain) or `close` records, or neither (a live or crashed session). */
   readonly ended: 'end' | 'close' | null;
+  /** The session is over (completed, closed or failed): its last checkpoint is the one written at its end. A log that is not finished belongs to a session a server stopped or lost: a restart continues it. */
+  readonly finished: boolean;
   /** Segments, records, bytes, and the bytes of a cut tail. */
   readonly report: LogReport;
   /** The records, read afresh and checked, as an Observable (cold; unsubscribe closes the file). */
@@ -85,10 +87,15 @@ export function readEntry(e: LogEntry, shape: MlpShape, metricsWindow: number): 
 
 async function* entriesOf(log: LogReader, shape: MlpShape, metricsWindow: number): AsyncGenerator<RecordingEntry, LogReport, undefined> {
   const it = log.records();
-  for (;;) {
-    const n = await it.next();
-    if (n.done === true) return n.value;
-    yield readEntry(n.value, shape, metricsWindow);
+  try {
+    for (;;) {
+      const n = await it.next();
+      if (n.done === true) return n.value;
+      yield readEntry(n.value, shape, metricsWindow);
+    }
+  } finally {
+    // a reader stopped early (an error, `until`, unsubscribe) closes its file now, not at garbage collection
+    await it.return(undefined as never);
   }
 }
 
@@ -168,6 +175,7 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
     rows,
     producers,
     ended,
+    finished: checkpoints.at(-1)?.at === 'end',
     report,
     entries: () => entriesOf(log, shape, window),
     entries$: new Observable<RecordingEntry>((subscriber) => {

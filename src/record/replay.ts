@@ -58,10 +58,12 @@ export interface ReplayResult {
   readonly optimizerState: OptimizerState;
   /** Checkpoints held against the replay and found equal (with `verify`). */
   readonly verified: number;
-  /** How the recorded session ended, if it did, and whether the replay reached that end. */
+  /** How the recorded session ended (`end`, `close`), when the replay reached that end; null otherwise (a log that does not end there, or a replay stopped by `until`). */
   readonly ended: 'end' | 'close' | null;
   /** The step the replay started from (a checkpoint's). */
   readonly startStep: number;
+  /** The replay trainer's whole state at the end: what a recovered session continues from. */
+  readonly state: TrainerCheckpoint;
 }
 
 /** `@param recording`: from openRecording. Returns the events the session emitted, replayed (cold: one replay per subscription). */
@@ -275,6 +277,8 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
     let trainer: Trainer | undefined;
     let started = false;
     let verified = 0;
+    /** A throw from `onEvent`: it stops the replay and rejects it. */
+    let eventError: unknown;
     try {
       const build = (restore: TrainerCheckpoint | undefined): Trainer => {
         const t = createTrainer({
@@ -286,7 +290,17 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
           ...(restore === undefined ? {} : { restore: { ...restore, stepConfig: { ...restore.stepConfig, loss: config.loss } } }),
         });
         if (verifier) verifier.trainer = t;
-        t.events$.subscribe({ next: onEvent, error: () => undefined });
+        t.events$.subscribe({
+          next: (ev) => {
+            try {
+              onEvent(ev);
+            } catch (err) {
+              eventError ??= err;
+              cancelled = true;
+            }
+          },
+          error: () => undefined,
+        });
         recorder?.attach(t);
         return t;
       };
@@ -309,6 +323,9 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
             trainer = build((e as RecordingEntry & { kind: 'checkpoint' }).record.state);
           }
           if (options.at !== undefined) {
+            if (trainer.done || (e.kind === 'checkpoint' && e.record.state.ending)) {
+              throw new RangeError(`Expected a fork at a step the session could still take inputs at, got at ${options.at}: the checkpoint it starts from (step ${trainer.steps}) is after the session was told to end; fork from an earlier step (--from)`);
+            }
             if (trainer.steps === options.at) trainer.control({ action: 'set', ...options.change });
             else trainer.control({ action: 'set', ...options.change }, options.at);
           }
@@ -330,14 +347,16 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         if (verifier?.failure) throw verifier.failure;
       }
       // what is left trains now (after an `end`: everything), and the last checkpoint is held against the end
+      if (eventError !== undefined) throw eventError;
       if (trainer && !trainer.done) trainer.runTo(until);
+      if (eventError !== undefined) throw eventError;
       if (verifier && trainer && (trainer.done || until !== Infinity)) verifier.compare((c) => c.at === 'end' || c.step === trainer!.steps);
       if (verifier?.failure) throw verifier.failure;
       verified = verifier?.verified ?? 0;
       const t = trainer;
       if (!t) throw new LivegradError('E_RECORD_CORRUPT', `${recording.path}: expected a checkpoint to start from, got none`);
       const snap = t.snapshot();
-      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: recording.ended, startStep: start?.step ?? recording.firstStep };
+      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint() };
     } finally {
       await gen.return(undefined as never);
       if (recorder) await recorder.close();

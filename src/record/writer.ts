@@ -26,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { LivegradError, describe } from '../errors.js';
 import { encodeFrame } from './encode-frame.js';
 import { fsError } from './fs-error.js';
-import { FORMAT_VERSION, FRAME_HEAD_BYTES, RESERVED_HEADER_FIELDS, SEGMENT_EXTENSION, segmentName, segmentPrefix, type LogRecord, type LogRecordInput, type RecordPosition } from './format.js';
+import { FORMAT_VERSION, FRAME_HEAD_BYTES, RESERVED_HEADER_FIELDS, SEGMENT_EXTENSION, segmentName, segmentNumber, segmentPrefix, type LogRecord, type LogRecordInput, type RecordPosition } from './format.js';
 import { nodeLogFs, type FileIdentity, type LogFileHandle, type LogFs } from './log-fs.js';
 import { LIVEGRAD_VERSION } from '../version.js';
 
@@ -65,6 +65,13 @@ export interface LogWriterOptions<R extends LogRecordInput> {
   readonly retainBytes?: number;
   /** The file system (tests inject failures through it); default node:fs/promises. */
   readonly fs?: LogFs;
+  /**
+   * The number of the first segment this writer starts. Default 1: a new log, in a directory that
+   * holds none. Above 1: it continues a log whose segments are all numbered below it (a recovered
+   * session: repair the log first; the new segment starts with its own checkpoint). Retention
+   * deletes only segments this writer started.
+   */
+  readonly firstSegment?: number;
 }
 
 export const DEFAULT_LOG_WRITER_OPTIONS = {
@@ -73,6 +80,7 @@ export const DEFAULT_LOG_WRITER_OPTIONS = {
   segmentBytes: 64 * 2 ** 20,
   retainSegments: Infinity,
   retainBytes: Infinity,
+  firstSegment: 1,
 } as const satisfies Partial<LogWriterOptions<LogRecordInput>>;
 
 export interface LogWriter<R extends LogRecordInput> {
@@ -142,6 +150,7 @@ function resolveOptions<R extends LogRecordInput>(options: LogWriterOptions<R>):
   if (o.retainSegments !== Infinity && (!Number.isSafeInteger(o.retainSegments) || o.retainSegments < 1)) {
     throw new RangeError(`Expected options.retainSegments to be an integer ≥ 1 or Infinity, got ${describe(o.retainSegments)}`);
   }
+  if (!Number.isSafeInteger(o.firstSegment) || o.firstSegment < 1) throw new RangeError(`Expected options.firstSegment to be an integer ≥ 1, got ${describe(o.firstSegment)}`);
   if (typeof o.retainBytes !== 'number' || !(o.retainBytes > 0)) throw new RangeError(`Expected options.retainBytes > 0 or Infinity, got ${describe(o.retainBytes)}`);
   const fsOps = ['mkdir', 'readdir', 'open', 'stat', 'unlink'] as const;
   const missing = fsOps.filter((op) => typeof (o.fs as Partial<LogFs> | null)?.[op] !== 'function');
@@ -176,7 +185,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
     this.dir = resolve(dir);
     this.options = resolveOptions(options);
     this.fs = this.options.fs;
-    this.current = this.startSegment(1);
+    this.current = this.startSegment(this.options.firstSegment);
   }
 
   append(record: R): Promise<RecordPosition> {
@@ -300,9 +309,10 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
       }
     }
     const names = await attempt('read the directory', this.dir, () => this.fs.readdir(this.dir));
-    const segments = names.filter((name) => name.endsWith(SEGMENT_EXTENSION)).sort();
+    const first = this.options.firstSegment;
+    const segments = names.filter((name) => name.endsWith(SEGMENT_EXTENSION) && (first === 1 || !((segmentNumber(name) ?? Infinity) < first))).sort();
     if (segments.length > 0) {
-      throw new LivegradError('E_RECORD_WRITE', `Expected a directory without log segments at ${this.dir} (a new log needs a directory of its own), got ${segments.length}: ${segments.slice(0, 3).join(', ')}${segments.length > 3 ? ', …' : ''}`);
+      throw new LivegradError('E_RECORD_WRITE', `Expected a directory without log segments at ${this.dir} (a new log needs a directory of its own${first > 1 ? `, and a continued one segments below ${first} only` : ''}), got ${segments.length}: ${segments.slice(0, 3).join(', ')}${segments.length > 3 ? ', …' : ''}`);
     }
     this.prepared = true;
   }

@@ -28,6 +28,9 @@ import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
 import type { Logger } from './log.js';
 import type { Counters } from './metrics.js';
 import { ServerSession, type SessionOptions } from './session.js';
+import type { HostRecordOptions } from './thread-messages.js';
+import { holdsLog, type RecoveredSession } from './recovery.js';
+import { join } from 'node:path';
 import type { Reply } from './session-trainer.js';
 import { Subscription } from './subscriber.js';
 
@@ -38,6 +41,8 @@ export interface HubOptions {
   readonly limits: CreateLimits;
   /** Most a `fromStep` replay may put in an outbox at once (half its budget: the live events need room too). */
   readonly replay: { readonly messages: number; readonly bytes: number };
+  /** Record sessions under `dir/<session>/` (`livegrad serve --record DIR`). */
+  readonly record?: { readonly dir: string; readonly options: HostRecordOptions };
 }
 
 export class Hub implements MessageHandler {
@@ -109,6 +114,7 @@ export class Hub implements MessageHandler {
     if (this.sessions.has(m.session)) throw new LivegradError('E_SESSION_EXISTS', `Expected a new session name, got ${JSON.stringify(m.session)}, which exists`);
     if (this.sessions.size >= this.options.maxSessions) throw new LivegradError('E_SESSION_LIMIT', `Expected fewer than ${this.options.maxSessions} sessions, got ${this.sessions.size} open`);
     const config = trainConfig(m, this.options.limits);
+    const record = this.recordOf(m);
     let session: ServerSession;
     try {
       session = new ServerSession(
@@ -117,6 +123,7 @@ export class Hub implements MessageHandler {
           ...this.options.session,
           credits: m.credits ?? this.options.session.credits,
           queueCapacity: m.queueCapacity ?? this.options.session.queueCapacity,
+          ...(record ? { record } : {}),
         },
         this.counters,
         this.ended,
@@ -139,11 +146,37 @@ export class Hub implements MessageHandler {
     );
   }
 
+  /** Where a new session is recorded: under the record directory unless it opts out; E_BAD_CONFIG for `record: true` on a server that does not record, E_SESSION_EXISTS for a name whose recording is there. */
+  private recordOf(m: CreateMessage): SessionOptions['record'] {
+    const r = this.options.record;
+    if (m.record === true && r === undefined) throw new LivegradError('E_BAD_CONFIG', 'Expected record: true only on a server that records (livegrad serve --record DIR), got it on one that does not');
+    if (r === undefined || m.record === false) return undefined;
+    const dir = join(r.dir, m.session);
+    if (holdsLog(dir)) {
+      throw new LivegradError('E_SESSION_EXISTS', `Expected a new session name, got ${JSON.stringify(m.session)}, whose recording is in ${dir} (a finished session's: move it away, or replay it with livegrad replay)`);
+    }
+    return { dir, options: r.options };
+  }
+
+  /** Brings back a session from its log (server start): it trains on from where its log ends. */
+  recover(r: RecoveredSession): ServerSession {
+    const record = { dir: r.dir, options: { ...this.options.record!.options, firstSegment: r.nextSegment } };
+    const session = new ServerSession(r.config, { ...this.options.session, queueCapacity: r.queueCapacity, record, recovered: { state: r.state, producers: r.producers } }, this.counters, this.ended);
+    this.sessions.set(session.name, session);
+    session.trainer.start();
+    this.log.info('session recovered', { session: session.name, step: r.state.steps, queued: r.state.queue.length, producers: Object.fromEntries(r.producers) });
+    return session;
+  }
+
   private samples(conn: Connection, m: SamplesMessage, format: Format, frame: ArrayBuffer | undefined): void {
     const s = this.open(m.session);
     const p = conn.producer(m.session, s.credits, format);
     if (m.seq <= p.lastSeq) {
       throw new LivegradError('E_BAD_SEQ', `Expected seq > ${p.lastSeq} (strictly increasing per connection and session), got ${m.seq}`);
+    }
+    if (m.producer !== undefined && m.seq <= s.lastOffered(m.producer)) {
+      const last = s.lastOffered(m.producer);
+      throw new LivegradError('E_BAD_SEQ', `Expected seq > ${last} from producer ${JSON.stringify(m.producer)} (strictly increasing per producer name and session, across connections: the session holds up to ${last}; resume from ${last + 1}), got ${m.seq}`);
     }
     p.lastSeq = m.seq;
     if (p.inFlight >= p.credits) {
@@ -159,7 +192,7 @@ export class Hub implements MessageHandler {
     // shapes, finiteness and labels are checked once, by the trainer when it admits the batch (then ack, or error)
     p.inFlight++; // until the trainer has admitted the batch (ack) or refused it
     try {
-      s.offer(conn, m.seq, batch, step, frame);
+      s.offer(conn, m.seq, batch, step, frame, m.producer);
     } catch (e) {
       p.inFlight--;
       throw e;
@@ -283,7 +316,8 @@ export class Hub implements MessageHandler {
   stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     const sessions = [...this.sessions.values()];
-    const all = sessions.map((s) => new Promise<void>((resolve) => s.close(false, resolve, 'shutdown')));
+    // a recorded session is suspended, not closed: a restart on the same record directory continues it
+    const all = sessions.map((s) => new Promise<void>((resolve) => s.shutdown(resolve)));
     const timer = setTimeout(() => {
       for (const s of sessions) {
         if (!s.trainer.done) s.trainer.terminate(`Expected session "${s.name}" to stop within ${timeoutMs} ms of shutdown, got a step still running: its training thread was terminated`);

@@ -20,6 +20,9 @@ import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';
 import { countError, createCounters, renderMetrics } from './metrics.js';
 import type { OutboxOptions } from './outbox.js';
 import { LivegradSocket } from './socket.js';
+import { resolve as resolvePath } from 'node:path';
+import { FSYNC_POLICIES, type FsyncPolicy } from '../record/writer.js';
+import { findRecoverable } from './recovery.js';
 
 export interface ServerOptions {
   /** Default 127.0.0.1 (loopback only). */
@@ -77,6 +80,19 @@ export interface ServerOptions {
   readonly shutdownTimeoutMs?: number;
   /** A logger, or a level for the built-in JSON-lines logger. Default `silent`. */
   readonly log?: Logger | LogLevel;
+  /**
+   * Record every session (unless its `create` says `record: false`) under `record/<session>/`
+   * (docs/recording.md), and at start bring back every session whose log there is not finished.
+   */
+  readonly record?: string | undefined;
+  /** When a recorded `samples` is acknowledged: once its record is fsynced (`always`), fsynced with others within a few ms (`batch`, the default), or written to the OS (`never`). */
+  readonly fsync?: FsyncPolicy;
+  /** A checkpoint in a session's log every this many steps. Default 1000. */
+  readonly checkpointEvery?: number;
+  /** Record every event a session emits, not only lifecycle, control and error events. Default false. */
+  readonly recordEvents?: boolean;
+  /** Bytes after which a log starts a new segment. Default 64 MiB. */
+  readonly segmentBytes?: number;
 }
 
 export const DEFAULT_SERVER_OPTIONS = {
@@ -99,6 +115,10 @@ export const DEFAULT_SERVER_OPTIONS = {
   trainingThreads: true,
   outbox: { lowWaterBytes: 256 * 2 ** 10, maxBytes: 8 * 2 ** 20, maxMessages: 50_000, graceMs: 5000 } satisfies OutboxOptions,
   shutdownTimeoutMs: 5000,
+  fsync: 'batch',
+  checkpointEvery: 1000,
+  recordEvents: false,
+  segmentBytes: 64 * 2 ** 20,
 } as const;
 
 export interface LivegradServer {
@@ -137,6 +157,11 @@ function resolve(options: ServerOptions) {
   }
   positive(o.replayEvents, 'replayEvents', 0);
   positive(o.sessionIdleMs, 'sessionIdleMs', 0);
+  if (o.record !== undefined && (typeof o.record !== 'string' || o.record === '')) throw new TypeError(`Expected record to be a directory path, got ${describe(o.record)}`);
+  if (!FSYNC_POLICIES.includes(o.fsync)) throw new TypeError(`Expected fsync one of ${FSYNC_POLICIES.join(', ')}, got ${describe(o.fsync)}`);
+  if (!Number.isInteger(o.checkpointEvery) || o.checkpointEvery < 0) throw new RangeError(`Expected checkpointEvery to be an integer ≥ 0, got ${describe(o.checkpointEvery)}`);
+  if (typeof o.recordEvents !== 'boolean') throw new TypeError(`Expected recordEvents to be a boolean, got ${describe(o.recordEvents)}`);
+  positive(o.segmentBytes, 'segmentBytes');
   if (typeof o.trainingThreads !== 'boolean') throw new TypeError(`Expected trainingThreads to be a boolean, got ${describe(o.trainingThreads)}`);
   positive(o.outbox.lowWaterBytes, 'outbox.lowWaterBytes');
   positive(o.outbox.maxBytes, 'outbox.maxBytes');
@@ -165,10 +190,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
       },
       limits: { maxParameters: o.maxParameters, maxActivations: o.maxActivations },
       replay: { messages: Math.floor(o.outbox.maxMessages / 2), bytes: Math.floor(o.outbox.maxBytes / 2) },
+      ...(o.record === undefined
+        ? {}
+        : { record: { dir: resolvePath(o.record), options: { fsync: o.fsync, checkpointEvery: o.checkpointEvery, events: o.recordEvents, segmentBytes: o.segmentBytes } } }),
     },
     counters,
     log,
   );
+  // restart is recovery: the sessions a stopped or lost server left in its record directory come back before anyone connects
+  if (o.record !== undefined) for (const r of await findRecoverable(resolvePath(o.record), log)) hub.recover(r);
   const connectionOptions: ConnectionOptions = {
     outbox: o.outbox,
     messagesPerSecond: o.messagesPerSecond,

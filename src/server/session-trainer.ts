@@ -64,6 +64,10 @@ export interface SessionTrainerOptions {
   readonly queueCapacity: number;
   /** Most messages, and bytes of samples, sent to the trainer and not yet answered. */
   readonly backlog: { readonly messages: number; readonly bytes: number };
+  /** Record the session (HostInit.record). */
+  readonly record?: HostInit['record'];
+  /** Continue from this state (a recovered session). */
+  readonly restore?: HostInit['restore'];
 }
 
 interface Transport {
@@ -147,7 +151,13 @@ export class SessionTrainer {
     this.samples = checked.startSamples;
     this.batchSize = checked.batchSize;
     this.rows = new StepRows(this.shape.layers.length);
-    const init: HostInit = { config, queueCapacity: options.queueCapacity };
+    if (options.restore) {
+      this.steps = options.restore.steps;
+      this.samples = options.restore.samples;
+      this.batchSize = options.restore.batchSize;
+      this.paused = options.restore.paused;
+    }
+    const init: HostInit = { config, queueCapacity: options.queueCapacity, ...(options.record ? { record: options.record } : {}), ...(options.restore ? { restore: options.restore } : {}) };
     this.inline = !options.thread;
     this.transport = options.thread ? this.threadTransport(init) : this.inlineTransport(init);
   }
@@ -222,23 +232,23 @@ export class SessionTrainer {
    * their own. `frame`: a buffer nothing else uses; when both arrays are views of it, a thread
    * takes it as it is. Throws E_SESSION_CLOSED, E_BACKLOG.
    */
-  offer(producer: number, batch: Batch, handlers: PushHandlers, options: { readonly step: boolean; readonly frame: ArrayBuffer | undefined }): void {
+  offer(producer: number, batch: Batch, handlers: PushHandlers, options: { readonly step: boolean; readonly frame: ArrayBuffer | undefined; readonly tag: { readonly producer: string | number; readonly seq: number } }): void {
     if (this.done || this.ending) throw this.ended();
     const bytes = batch.x.data.byteLength + batch.y.data.byteLength;
     this.reserve(bytes, 'samples message');
     const ticket = this.nextTicket++;
     this.offers.set(ticket, { producer, handlers, bytes, accepted: false });
-    const { frame } = options;
+    const { frame, tag } = options;
     if (this.inline) {
-      this.transport.post({ op: 'offer', ticket, producer, batch, step: options.step });
+      this.transport.post({ op: 'offer', ticket, producer, batch, step: options.step, tag });
     } else if (frame !== undefined && batch.x.data.buffer === frame && batch.y.data.buffer === frame) {
       // the frame goes as it is: its views arrive as views of the same bytes, nothing copied
-      this.transport.post({ op: 'offer', ticket, producer, batch, step: options.step }, [frame]);
+      this.transport.post({ op: 'offer', ticket, producer, batch, step: options.step, tag }, [frame]);
     } else {
       const x: Tensor = { ...batch.x, data: owned(batch.x.data) };
       const y: Tensor = { ...batch.y, data: owned(batch.y.data) };
       const transfer = x.data.buffer === y.data.buffer ? [x.data.buffer] : [x.data.buffer, y.data.buffer];
-      this.transport.post({ op: 'offer', ticket, producer, batch: { x, y }, step: options.step }, transfer as ArrayBuffer[]);
+      this.transport.post({ op: 'offer', ticket, producer, batch: { x, y }, step: options.step, tag }, transfer as ArrayBuffer[]);
     }
   }
 
@@ -294,6 +304,13 @@ export class SessionTrainer {
     if (this.done) return;
     this.ending = true;
     this.transport.post({ op: 'close', reason });
+  }
+
+  /** As close, but a recorded session's log is not ended: a restart on the same record directory continues it. */
+  suspend(reason: string): void {
+    if (this.done) return;
+    this.ending = true;
+    this.transport.post({ op: 'suspend', reason });
   }
 
   /**
@@ -360,12 +377,15 @@ export class SessionTrainer {
           break;
         }
         case 'completed':
-        case 'failed':
+        case 'failed': {
           this.settle(f);
-          this.finish();
-          if (item.k === 'completed') this.subject.complete();
-          else this.subject.error(toError(item.error));
+          const error = item.k === 'failed' ? toError(item.error) : undefined;
+          // a session that failed (a log it could not write: E_RECORD_WRITE) refuses what waits with its error
+          this.finish(error instanceof LivegradError ? error : undefined);
+          if (error === undefined) this.subject.complete();
+          else this.subject.error(error);
           return;
+        }
       }
     }
     this.settle(f);
@@ -383,9 +403,9 @@ export class SessionTrainer {
    * The trainer is over: pending calls are refused, chunks it never took are rejected, the
    * host goes. Chunks it took but did not train (a session closed without draining) hear nothing more.
    */
-  private finish(): void {
+  private finish(failure?: LivegradError): void {
     this.done = true;
-    const closed = (what: string) => new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`);
+    const closed = (what: string) => failure ?? new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`);
     for (const r of this.readyWaiters.splice(0)) r.fail(closed('it started'));
     const calls = [...this.calls.values()];
     this.calls.clear();

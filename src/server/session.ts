@@ -20,6 +20,7 @@ import { LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import { outputSize, parameterCount } from '../nn/mlp.js';
 import type { TrainEvent } from '../pipeline/events.js';
+import type { TrainerCheckpoint } from '../pipeline/trainer/checkpoint.js';
 import type { TrainConfig } from '../pipeline/trainer/config.js';
 import type { SessionInfo } from '../protocol/messages.js';
 import type { Counters } from './metrics.js';
@@ -27,6 +28,7 @@ import { Packet } from './packet.js';
 import { Ring } from './ring.js';
 import { SessionTrainer } from './session-trainer.js';
 import type { Subscription } from './subscriber.js';
+import type { HostInit } from './thread-messages.js';
 
 /** The connection side of ingest: what a producer is told about its messages. */
 export interface Producer {
@@ -50,6 +52,10 @@ export interface SessionOptions {
   readonly backlog: { readonly messages: number; readonly bytes: number };
   /** Close the session after this long with no one attached, ms; 0: never. */
   readonly idleMs: number;
+  /** Record the session into this log directory (src/record/), with these options. */
+  readonly record?: HostInit['record'];
+  /** A recovered session: the state its log ends at, and its named producers' last seq. */
+  readonly recovered?: { readonly state: TrainerCheckpoint; readonly producers: ReadonlyMap<string, number> };
 }
 
 export class ServerSession {
@@ -68,6 +74,9 @@ export class ServerSession {
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why the trainer failed (events$ errored), when it did. */
   failure: unknown;
+  /** Per named producer: the last seq acknowledged (held by the session), and the last offered (for the order of its seq). */
+  private readonly held = new Map<string, number>();
+  private readonly offered = new Map<string, number>();
 
   /**
    * @param config  from `trainConfig()`; createTrainer's TypeError / RangeError (checked here, before the thread starts) are the caller's to map.
@@ -80,7 +89,17 @@ export class ServerSession {
     private readonly counters: Counters,
     private readonly onEnd: (session: ServerSession) => void,
   ) {
-    this.trainer = new SessionTrainer(config, { thread: options.thread, queueCapacity: options.queueCapacity, backlog: options.backlog });
+    this.trainer = new SessionTrainer(config, {
+      thread: options.thread,
+      queueCapacity: options.queueCapacity,
+      backlog: options.backlog,
+      ...(options.record ? { record: options.record } : {}),
+      ...(options.recovered ? { restore: options.recovered.state } : {}),
+    });
+    for (const [name, seq] of options.recovered?.producers ?? []) {
+      this.held.set(name, seq);
+      this.offered.set(name, seq);
+    }
     this.name = this.trainer.session;
     this.credits = options.credits;
     this.ring = new Ring(options.replayEvents);
@@ -112,7 +131,14 @@ export class ServerSession {
       credits: this.credits,
       queueDepth: t.queueDepth,
       subscribers: this.subscribers.size,
+      recording: this.options.record !== undefined,
+      producers: Object.fromEntries(this.held),
     };
+  }
+
+  /** The last seq offered by the producer named `name` (-1 when none): a named producer's seq counts across its connections. */
+  lastOffered(name: string): number {
+    return this.offered.get(name) ?? -1;
   }
 
   private fanOut(e: TrainEvent): void {
@@ -139,7 +165,7 @@ export class ServerSession {
    * `step`: its rows train as one step of their own. `frame`: the frame's buffer, which nothing
    * else uses (taken as it is when the arrays are views of it). Throws E_SESSION_CLOSED, E_BACKLOG.
    */
-  offer(producer: Producer, seq: number, batch: Batch, step: boolean, frame: ArrayBuffer | undefined): void {
+  offer(producer: Producer, seq: number, batch: Batch, step: boolean, frame: ArrayBuffer | undefined, name?: string): void {
     if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
     const rows = batch.x.shape[0]!;
     this.attach(producer);
@@ -147,12 +173,16 @@ export class ServerSession {
       producer.id,
       batch,
       {
-        accepted: () => producer.accepted(this.name, seq, rows),
+        accepted: () => {
+          if (name !== undefined) this.held.set(name, seq);
+          producer.accepted(this.name, seq, rows);
+        },
         rejected: (e) => producer.rejected(this.name, seq, e),
         consumed: (s) => producer.consumed(this.name, seq, s),
       },
-      { step, frame },
+      { step, frame, tag: { producer: name ?? producer.id, seq } },
     );
+    if (name !== undefined) this.offered.set(name, seq);
   }
 
   /** A connection went away: its chunks still waiting are never acknowledged, so dropped; it is no longer attached. */
@@ -224,6 +254,22 @@ export class ServerSession {
     this.watchIdle();
     if (drain) this.trainer.end(true);
     else this.trainer.close(reason);
+  }
+
+  /**
+   * The server stops: as close without drain, but a recorded session's log is not ended (its last
+   * checkpoint is the state now), so that a restart on the same record directory continues it,
+   * queued rows included.
+   */
+  shutdown(done: () => void): void {
+    if (this.options.record === undefined || this.ended || this.closing) {
+      this.close(false, done, 'shutdown');
+      return;
+    }
+    this.endWaiters.push(done);
+    this.closing = true;
+    this.watchIdle();
+    this.trainer.suspend('shutdown');
   }
 
   private end(error?: unknown): void {

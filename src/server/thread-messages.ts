@@ -17,23 +17,34 @@ import type { OptimizerState } from '../nn/optimizers.js';
 import type { StepConfig } from '../nn/step.js';
 import type { Tensor } from '../nn/tensor.js';
 import type { StepEvent, TrainEvent } from '../pipeline/events.js';
+import type { TrainerCheckpoint } from '../pipeline/trainer/checkpoint.js';
 import type { TrainConfig } from '../pipeline/trainer/config.js';
+import type { RecordOptions } from '../record/recorder.js';
 
 /** How a host starts: `workerData` of a training thread, or the inline host's argument. */
 export interface HostInit {
   readonly config: TrainConfig;
   /** The session's queueCapacity, in batches of its batchSize. */
   readonly queueCapacity: number;
+  /** Record the session into the log at `dir` (src/record/): every input, checkpoints, events. */
+  readonly record?: { readonly dir: string; readonly options: HostRecordOptions };
+  /** Continue from this state (a session recovered from its log). */
+  readonly restore?: TrainerCheckpoint;
 }
 
+/** What of RecordOptions crosses to a thread (plain values only). */
+export type HostRecordOptions = Omit<RecordOptions, 'fs'>;
+
 export type ToHost =
-  | { readonly op: 'offer'; readonly ticket: number; readonly producer: number; readonly batch: Batch; readonly step: boolean }
+  | { readonly op: 'offer'; readonly ticket: number; readonly producer: number; readonly batch: Batch; readonly step: boolean; readonly tag: { readonly producer: string | number; readonly seq: number } }
   | { readonly op: 'withdraw'; readonly producer: number }
   | { readonly op: 'control'; readonly id: number; readonly control: unknown; readonly atStep: number | undefined }
   | { readonly op: 'predict'; readonly id: number; readonly x: Tensor; readonly now: boolean }
   | { readonly op: 'snapshot'; readonly id: number; readonly now: boolean }
   | { readonly op: 'end'; readonly resume: boolean }
-  | { readonly op: 'close'; readonly reason: string };
+  | { readonly op: 'close'; readonly reason: string }
+  /** Stop without ending the session's log (a recording server's shutdown: a restart continues it); a plain close when not recording. */
+  | { readonly op: 'suspend'; readonly reason: string };
 
 /** The trainer's answer to a snapshot. */
 export interface HostSnapshot {

@@ -11,6 +11,7 @@
  */
 import { LivegradError } from '../errors.js';
 import { createTrainer, type Trainer } from '../pipeline/trainer/trainer.js';
+import { createRecorder, type SessionRecorder } from '../record/recorder.js';
 import { StepRows, type Answers, type Flush, type HostError, type HostInit, type Item, type ToHost } from './thread-messages.js';
 
 function hostError(e: unknown): HostError {
@@ -27,6 +28,10 @@ export class TrainerHost {
   /** Only the counters changed (a chunk now waits for room): they go with the next flush, or soon. */
   private stale = false;
   private finished = false;
+  /** The session's log, when it is recorded. */
+  private readonly recorder: SessionRecorder | undefined;
+  /** Flushes wait their turn here for the records before them to be durable (acks are sent only for what is on disk). */
+  private sending: Promise<void> = Promise.resolve();
 
   /**
    * @param send  takes each flush; `transfer` lists the buffers it may move rather than copy.
@@ -36,8 +41,15 @@ export class TrainerHost {
     init: HostInit,
     private readonly send: (flush: Flush, transfer: ArrayBuffer[]) => void,
   ) {
-    this.trainer = createTrainer({ ...init.config, queue: { capacity: init.queueCapacity } });
+    const config = { ...init.config, queue: { capacity: init.queueCapacity } };
+    this.recorder = init.record ? createRecorder(init.record.dir, config, init.record.options) : undefined;
+    this.trainer = createTrainer({ ...config, ...(init.restore ? { restore: init.restore } : {}), ...(this.recorder ? { journal: this.recorder.journal } : {}) });
     this.rows = new StepRows(this.trainer.model.layers.length);
+    if (this.recorder) {
+      this.recorder.attach(this.trainer);
+      // a log that cannot be written stops the session: nothing more is acknowledged
+      this.recorder.onFailure((e) => this.trainer.abort(e));
+    }
     // the main thread announces `started` itself when it creates the session (SessionTrainer.start)
     let announced = false;
     this.trainer.events$.subscribe({
@@ -46,10 +58,15 @@ export class TrainerHost {
         else if (!announced && event.type === 'lifecycle' && event.state === 'started') announced = true;
         else this.add({ k: 'event', event });
       },
-      complete: () => this.finish({ k: 'completed' }),
-      error: (e: unknown) => this.finish({ k: 'failed', error: hostError(e) }),
+      // the log is closed (its last checkpoint written) before the main thread hears of the end
+      complete: () => this.closeLog().then(() => this.finish({ k: 'completed' }), (e: unknown) => this.finish({ k: 'failed', error: hostError(e) })),
+      // (a log that failed has its failure in `e` already)
+      error: (e: unknown) => void this.closeLog().then(
+        () => this.finish({ k: 'failed', error: hostError(e) }),
+        () => this.finish({ k: 'failed', error: hostError(e) }),
+      ),
     });
-    this.trainer.start();
+    if (!init.restore) this.trainer.start();
     this.add({ k: 'ready' });
   }
 
@@ -72,7 +89,7 @@ export class TrainerHost {
               if (step !== undefined) this.add({ k: 'consumed', ticket, step });
             },
           },
-          { step: m.step, owner: m.producer },
+          { step: m.step, owner: m.producer, tag: m.tag },
         );
         this.touch(); // the main thread's queueDepth counts a chunk waiting for room
         return;
@@ -112,7 +129,16 @@ export class TrainerHost {
       case 'close':
         t.close(m.reason);
         return;
+      case 'suspend':
+        // the state now is the log's last checkpoint; the close after it is not recorded
+        void this.recorder?.suspend().catch(() => undefined); // a failed log has failed the trainer already
+        t.close(m.reason);
+        return;
     }
+  }
+
+  private closeLog(): Promise<void> {
+    return this.recorder ? this.recorder.close() : Promise.resolve();
   }
 
   /** Answers `id` with `run()` now, or at its turn in the order. */
@@ -170,6 +196,21 @@ export class TrainerHost {
     const steps = this.rows.take();
     const items = this.items;
     this.items = [];
-    this.send({ items, steps, state: { steps: t.steps, samples: t.samples, paused: t.paused, queueDepth: t.queueDepth, batchSize: t.batchSize } }, [steps.buffer as ArrayBuffer]);
+    const flush: Flush = { items, steps, state: { steps: t.steps, samples: t.samples, paused: t.paused, queueDepth: t.queueDepth, batchSize: t.batchSize } };
+    const transfer = [steps.buffer as ArrayBuffer];
+    if (!this.recorder) {
+      this.send(flush, transfer);
+      return;
+    }
+    // in order, each once every record appended before it is durable; after a write failure,
+    // without the acks, consumed steps and answers it held (the failure follows, and rejects them)
+    const durable = this.recorder.durable();
+    durable.catch(() => undefined); // handled below, once the flushes before it are out
+    this.sending = this.sending
+      .then(() => durable)
+      .then(
+        () => this.send(flush, transfer),
+        () => this.send({ ...flush, items: items.filter((i) => typeof i === 'number' || (i.k !== 'accepted' && i.k !== 'consumed' && i.k !== 'answer')) }, transfer),
+      );
   };
 }
