@@ -12,8 +12,10 @@
  */
 import { pathToFileURL } from 'node:url';
 import { LIVEGRAD_VERSION } from './version.js';
+import { RECORD_USAGE, runRecordCommand } from './cli-record.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
 import { createServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './server/server.js';
+import { FSYNC_POLICIES, type FsyncPolicy } from './record/writer.js';
 
 const USAGE = `Usage: livegrad serve [options]
 
@@ -30,10 +32,18 @@ Options:
   --heartbeat <ms>          ping interval (default ${DEFAULT_SERVER_OPTIONS.heartbeatMs})
   --training-threads        train each session on a worker thread of its own (default with more than two CPUs)
   --inline-training         train sessions on the main thread, between socket events (default with one or two)
+  --record <dir>            record every session under <dir>/<session>/ (docs/recording.md); at start,
+                            bring back every session whose log there is not finished
+  --fsync <policy>          always | batch | never: a recorded samples message is acknowledged once its
+                            record is fsynced, fsynced with others within a few ms, or written (default batch)
+  --checkpoint-every <n>    a checkpoint in a session's log every n steps (default ${DEFAULT_SERVER_OPTIONS.checkpointEvery})
+  --record-events           record every event, not only lifecycle, control and error events
+  --segment-bytes <bytes>   a log starts a new segment past this size (default ${DEFAULT_SERVER_OPTIONS.segmentBytes})
   --log-level <level>       ${LOG_LEVELS.join(' | ')} (default info)
   -h, --help                this text
   -v, --version             the version
-`;
+
+${RECORD_USAGE}`;
 
 export interface Parsed {
   readonly options: ServerOptions;
@@ -78,6 +88,16 @@ export function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Par
       case '--heartbeat': o.heartbeatMs = int(value(), flag); break;
       case '--training-threads': o.trainingThreads = true; break;
       case '--inline-training': o.trainingThreads = false; break;
+      case '--record': o.record = value(); break;
+      case '--fsync': {
+        const f = value();
+        if (!(FSYNC_POLICIES as readonly string[]).includes(f)) throw new TypeError(`Expected --fsync one of ${FSYNC_POLICIES.join(', ')}, got ${f}`);
+        o.fsync = f as FsyncPolicy;
+        break;
+      }
+      case '--checkpoint-every': o.checkpointEvery = int(value(), flag); break;
+      case '--record-events': o.recordEvents = true; break;
+      case '--segment-bytes': o.segmentBytes = int(value(), flag); break;
       case '--log-level': {
         const l = value();
         if (!(LOG_LEVELS as readonly string[]).includes(l)) throw new TypeError(`Expected --log-level one of ${LOG_LEVELS.join(', ')}, got ${l}`);
@@ -142,6 +162,10 @@ export async function main(argv: readonly string[]): Promise<number> {
           return 0;
         }
         return await serve(rest);
+      case 'replay':
+      case 'inspect':
+      case 'repair':
+        return await runRecordCommand(command, rest);
       case '-v':
       case '--version':
         process.stdout.write(`${LIVEGRAD_VERSION}\n`);
@@ -152,7 +176,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new TypeError(`Expected a command (serve), got ${command}`);
+        throw new TypeError(`Expected a command (serve, replay, inspect, repair), got ${command}`);
     }
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) {
