@@ -101,6 +101,27 @@ describe.each(TRAINING_MODES)('recording, sessions trained $mode', ({ trainingTh
     const snap = await c2.ok({ type: 'snapshot', id: 'final', session: 's' });
     expect(snap['step']).toBe(60);
     expect(weightBytes(snap)).toEqual(uninterrupted(40, 6));
+    // the log, continued across the restart, replays and verifies as one run
+    await c2.ok({ type: 'close', id: 'c', session: 's', drain: true });
+    const rec = await openRecording(join(root, 's'));
+    expect(rec.segments.length).toBe(2);
+    expect(rec.producers.get('p1')).toBe(39);
+    const r = await replayToEnd(rec, { verify: true });
+    expect(r.model.layers.flatMap((l) => [Buffer.from(l.w.buffer, l.w.byteOffset, l.w.byteLength), Buffer.from(l.b.buffer, l.b.byteOffset, l.b.byteLength)])).toEqual(weightBytes(snap));
+  });
+
+  it('create: record: false opts a session out; record: true on a server that does not record is E_BAD_CONFIG; a finished recording keeps its name taken', async () => {
+    const plain = await start({ trainingThreads });
+    const c0 = await connect(plain);
+    expect(await c0.request(createMessage('x', { record: true }))).toMatchObject({ type: 'error', code: 'E_BAD_CONFIG', message: expect.stringContaining('--record') });
+    const server = await start({ trainingThreads, record: root });
+    const c = await connect(server);
+    expect((await c.ok(createMessage('off', { record: false })))['recording']).toBe(false);
+    expect((await c.ok(createMessage('on')))['recording']).toBe(true);
+    await c.ok({ type: 'close', id: 'c1', session: 'on', drain: true });
+    await c.ok({ type: 'close', id: 'c2', session: 'off', drain: true });
+    expect(await c.request(createMessage('on'))).toMatchObject({ type: 'error', code: 'E_SESSION_EXISTS', message: expect.stringContaining(join(root, 'on')) });
+    expect((await c.ok(createMessage('off')))['recording']).toBe(true);
   });
 
   it('a log that cannot be written stops its session with E_RECORD_WRITE naming the path; the server and another session go on', async () => {
