@@ -5,6 +5,7 @@
  */
 import { Observable } from 'rxjs';
 import { LivegradError } from '../errors.js';
+import { checkBatchRows } from '../nn/batch.js';
 import { mlpShape, type MlpShape } from '../nn/mlp.js';
 import { checkTrainConfig, isSpec, type TrainConfig } from '../pipeline/trainer/config.js';
 import type { LogHeader } from './format.js';
@@ -67,31 +68,49 @@ function metricsWindowOf(config: TrainConfig): number {
 }
 
 /** Reads one log entry as a recording entry; throws E_RECORD_CORRUPT naming the file, offset and field. */
-export function readEntry(e: LogEntry, shape: MlpShape, metricsWindow: number): RecordingEntry {
+export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape): RecordingEntry {
   const r = e.record as Record<string, unknown>;
   const where = `${r['type']} record`;
   try {
-    if (r['type'] === 'checkpoint') return { kind: 'checkpoint', record: readCheckpoint(r, where, shape, metricsWindow), segmentStart: e.checkpoint, file: e.file, offset: e.offset };
+    if (r['type'] === 'checkpoint') {
+      const record = readCheckpoint(r, where, shape, metricsWindowOf(config));
+      // every field against the session's model and config, as a trainer restoring it would check it
+      try {
+        checkTrainConfig({ ...config, restore: { ...record.state, stepConfig: { ...record.state.stepConfig, loss: config.loss } } });
+      } catch (err) {
+        throw new RecordReadError(`${where}: ${(err as Error).message}`);
+      }
+      return { kind: 'checkpoint', record, segmentStart: e.checkpoint, file: e.file, offset: e.offset };
+    }
     if (e.checkpoint) throw new RecordReadError(`expected a checkpoint as the first record of a segment, got a ${JSON.stringify(r['type'])} record`);
     if (r['type'] === 'event') {
       const ev = r['event'];
       if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) throw new RecordReadError('event record: expected a map in "event"');
       return { kind: 'event', event: ev as Record<string, unknown>, file: e.file, offset: e.offset };
     }
-    return { kind: 'input', record: readInput(r, where, shape.dtype), file: e.file, offset: e.offset };
+    const input = readInput(r, where, shape.dtype);
+    if (input.type === 'samples') {
+      // a chunk is recorded once the trainer has admitted it: one that the model could not take is damage
+      try {
+        checkBatchRows(shape, input.batch);
+      } catch (err) {
+        throw new RecordReadError(`${where}: ${(err as Error).message}`);
+      }
+    }
+    return { kind: 'input', record: input, file: e.file, offset: e.offset };
   } catch (err) {
     if (err instanceof RecordReadError) throw corrupt(e.file, e.offset, err);
     throw err;
   }
 }
 
-async function* entriesOf(log: LogReader, shape: MlpShape, metricsWindow: number): AsyncGenerator<RecordingEntry, LogReport, undefined> {
+async function* entriesOf(log: LogReader, config: TrainConfig, shape: MlpShape): AsyncGenerator<RecordingEntry, LogReport, undefined> {
   const it = log.records();
   try {
     for (;;) {
       const n = await it.next();
       if (n.done === true) return n.value;
-      yield readEntry(n.value, shape, metricsWindow);
+      yield readEntry(n.value, config, shape);
     }
   } finally {
     // a reader stopped early (an error, `until`, unsubscribe) closes its file now, not at garbage collection
@@ -125,7 +144,6 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
   } catch (e) {
     throw new LivegradError('E_RECORD_CORRUPT', `${hfile} at byte 10: the header's config is not a session config: ${(e as Error).message}`, { cause: e });
   }
-  const window = metricsWindowOf(config);
   const checkpoints: CheckpointInfo[] = [];
   const counts = { samples: 0, control: 0, end: 0, close: 0, checkpoint: 0, event: 0 };
   const producers = new Map<number | string, number>();
@@ -133,7 +151,7 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
   let firstStep: number | undefined;
   let lastStep = 0;
   let ended: 'end' | 'close' | null = null;
-  const it = entriesOf(log, shape, window);
+  const it = entriesOf(log, config, shape);
   let report: LogReport;
   for (;;) {
     const n = await it.next();
@@ -177,9 +195,9 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
     ended,
     finished: checkpoints.at(-1)?.at === 'end',
     report,
-    entries: () => entriesOf(log, shape, window),
+    entries: () => entriesOf(log, config, shape),
     entries$: new Observable<RecordingEntry>((subscriber) => {
-      const gen = entriesOf(log, shape, window);
+      const gen = entriesOf(log, config, shape);
       let stopped = false;
       void (async () => {
         try {

@@ -343,7 +343,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         if (verifier?.failure) throw verifier.failure;
         if (!reached) throw diverged(`Expected the replay to reach step ${r.step} for the ${r.type} record at ${where}, got stuck at step ${t.steps}`);
         verifier?.expect(r);
-        give(t, r);
+        give(t, r, where);
         if (verifier?.failure) throw verifier.failure;
       }
       // what is left trains now (after an `end`: everything), and the last checkpoint is held against the end
@@ -371,11 +371,15 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
 }
 
 /** Gives one recorded input to the replay trainer. */
-function give(t: Trainer, r: InputRecord): void {
+function give(t: Trainer, r: InputRecord, where: string): void {
   switch (r.type) {
-    case 'samples':
-      t.offer(r.batch, { accepted: () => undefined, rejected: () => undefined, consumed: () => undefined }, { step: r.oneStep, tag: { producer: r.producer, seq: r.seq } });
+    case 'samples': {
+      // recorded once admitted: the replay must admit it too (the same checks, the same session)
+      let refused: Error | undefined;
+      t.offer(r.batch, { accepted: () => undefined, rejected: (e) => (refused = e), consumed: () => undefined }, { step: r.oneStep, tag: { producer: r.producer, seq: r.seq } });
+      if (refused) throw diverged(`Expected the replay to admit the samples recorded at ${where} (step ${r.step}), got ${refused.message}`);
       return;
+    }
     case 'control':
       t.control(r.control, r.atStep ?? undefined);
       return;

@@ -366,6 +366,8 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
     sumCorrect: num(field(wr, 'sumCorrect', ww), `${ww}.sumCorrect`),
     sumRows: num(field(wr, 'sumRows', ww), `${ww}.sumRows`),
   };
+  if (window.next >= metricsWindow) fail(`${ww}.next`, `an integer below the window's ${metricsWindow} steps`, window.next);
+  if (window.filled > metricsWindow) fail(`${ww}.filled`, `at most the window's ${metricsWindow} steps`, window.filled);
   const queue: CheckpointEntry[] = arr(field(r, 'queue', where), `${where}.queue`).map((e, i) => {
     const er = map(e, `${where}.queue[${i}]`);
     const kind = field(er, 'kind', `${where}.queue[${i}]`);

@@ -179,7 +179,9 @@ function checkRestore(c: CheckedTrainConfig, cp: TrainerCheckpoint): CheckedTrai
   count(cp.dropped, 'dropped');
   count(cp.singleSteps, 'singleSteps');
   if (!Number.isInteger(cp.batchSize) || cp.batchSize < 1 || cp.batchSize > MAX_BATCH_SIZE) bad(`batchSize ${describe(cp.batchSize)}`);
-  if (cp.window.loss.length !== c.rates.metricsWindow) bad(`a metrics window of ${cp.window.loss.length} steps for events.metricsWindow ${c.rates.metricsWindow}`);
+  const w = cp.window, n = c.rates.metricsWindow;
+  if (w.loss.length !== n || w.correct.length !== n || w.rows.length !== n) bad(`a metrics window of ${w.loss.length} steps for events.metricsWindow ${n}`);
+  if (!Number.isInteger(w.next) || w.next < 0 || w.next >= n || !Number.isInteger(w.filled) || w.filled < 0 || w.filled > n) bad(`a metrics window at ${describe(w.next)} with ${describe(w.filled)} filled, of ${n} steps`);
   const rows = (b: Batch, what: string): void => {
     try {
       checkBatchRows(c.shape, b);
@@ -191,7 +193,8 @@ function checkRestore(c: CheckedTrainConfig, cp: TrainerCheckpoint): CheckedTrai
   cp.queue.forEach((e, i) => (e.kind === 'batch' ? rows(e.batch, `queue[${i}]`) : checkControl(e.control)));
   if (cp.held) rows(cp.held, 'held rows');
   for (const s of cp.scheduled) {
-    if (!Number.isInteger(s.atStep) || s.atStep <= cp.steps) bad(`a control scheduled for step ${describe(s.atStep)} at step ${cp.steps}`);
+    // (one due at this very step is allowed: a checkpoint right after a step comes before what follows it takes effect)
+    if (!Number.isInteger(s.atStep) || s.atStep < cp.steps) bad(`a control scheduled for step ${describe(s.atStep)} at step ${cp.steps}`);
     checkControl(s.control);
   }
   return { ...c, stepConfig, batchSize: cp.batchSize, startStep: cp.steps, startSamples: cp.samples };

@@ -509,6 +509,18 @@ export function createTrainer(config: TrainConfig): Trainer {
       // what waits is admitted first (and journaled as admitted), then the end itself
       inbox.admit(true);
       journal?.end({ steps, resume: options.resume === true });
+      // what needs no training takes effect first (a `pause` due now pauses, and is then resumed
+      // below): the same events whether or not the trainer got to it before the end came
+      if (!busy) {
+        busy = true;
+        try {
+          advance();
+        } catch (e) {
+          fail(e);
+        } finally {
+          busy = false;
+        }
+      }
       if (options.resume === true) {
         resumeOnEnd = true;
         if (paused) {
@@ -530,5 +542,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       out.end();
     },
   };
+  // a restored trainer trains what it was given back (its queue) without waiting for a new input
+  if (cp && !manual) schedule();
   return trainer;
 }
