@@ -24,6 +24,9 @@ import { openRecording, type Recording } from './record/recording.js';
 import { repairLog, type RepairResult } from './record/repair.js';
 import { replayToEnd, type ReplayOptions, type ReplayResult } from './record/replay.js';
 import { listSegments } from './record/segments.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
+import { checkSpeed, type ReplaySpeed } from './server/replay-session.js';
+import { createServer } from './server/server.js';
 
 export type RecordCommand = 'replay' | 'inspect' | 'repair';
 
@@ -58,6 +61,19 @@ Options:
                         <file>.csv (columns ${'type,step,loss,running_loss,accuracy,lr,samples,batch_size,applied'})
   --json                print the summary as one JSON object
   -h, --help            this text
+
+Serving: play the recording on a livegrad server of its own, as a session named after it that
+dashboards and clients subscribe to exactly like a live one (docs/protocol.md, \`replay\`: play,
+pause, seek to any step, speed). Logs JSON lines (the first ready one is {"msg":"listening",…});
+stops on SIGINT / SIGTERM.
+  --serve               serve instead of printing a summary (not with the options above)
+  --host <host>         interface to bind (default 127.0.0.1)
+  --port <port>         port, 0 for any free one (default 8080)
+  --speed <n|max>       steps per second, or max (default max)
+  --paused              wait for a replay play message before the first step
+  --read-token <token>  token required to list and subscribe (env LIVEGRAD_READ_TOKEN)
+  --producer-token <t>  token required to steer it (env LIVEGRAD_PRODUCER_TOKEN)
+  --log-level <level>   debug | info | warn | error | silent (default info)
 `;
 
 const INSPECT_USAGE = `Usage: livegrad inspect LOG [--json]
@@ -178,6 +194,18 @@ export interface ReplayArgs {
   readonly out: string | undefined;
   readonly events: { readonly file: string; readonly format: EventsFormat } | undefined;
   readonly json: boolean;
+  /** `--serve`: play it on a server of its own instead. */
+  readonly serve: ServeArgs | undefined;
+}
+
+export interface ServeArgs {
+  readonly host: string;
+  readonly port: number;
+  readonly speed: ReplaySpeed;
+  readonly paused: boolean;
+  readonly readToken: string | undefined;
+  readonly producerToken: string | undefined;
+  readonly level: LogLevel;
 }
 
 const REPLAY_FLAGS = {
@@ -192,7 +220,18 @@ const REPLAY_FLAGS = {
   '--out': true,
   '--events': true,
   '--json': false,
+  '--serve': false,
+  '--host': true,
+  '--port': true,
+  '--speed': true,
+  '--paused': false,
+  '--read-token': true,
+  '--producer-token': true,
+  '--log-level': true,
 } as const;
+
+/** The flags of `replay --serve` (and only they may go with it). */
+const SERVE_FLAGS: readonly string[] = ['--serve', '--host', '--port', '--speed', '--paused', '--read-token', '--producer-token', '--log-level'];
 
 /** `livegrad replay`'s arguments → what to replay and where its results go. Throws TypeError / RangeError naming the bad one. */
 export function parseReplay(argv: readonly string[]): ReplayArgs {
@@ -233,7 +272,50 @@ export function parseReplay(argv: readonly string[]): ReplayArgs {
     ...(verify ? { verify } : {}),
     ...(at === undefined ? {} : { at, change }),
   };
-  return { log, options, out, events, json: flags.has('--json') };
+  let serve: ServeArgs | undefined;
+  if (flags.has('--serve')) {
+    const others = [...flags.keys()].filter((f) => !SERVE_FLAGS.includes(f));
+    if (others.length > 0) throw new TypeError(`Expected --serve with only ${SERVE_FLAGS.slice(1).join(', ')}, got ${others.join(', ')}`);
+    const port = text('--port') ?? '8080';
+    if (!/^\d+$/.test(port) || Number(port) > 65535) throw new RangeError(`Expected --port to be an integer in [0, 65535], got ${JSON.stringify(port)}`);
+    const speedText = text('--speed') ?? 'max';
+    const level = text('--log-level') ?? 'info';
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new TypeError(`Expected --log-level one of ${LOG_LEVELS.join(', ')}, got ${level}`);
+    serve = {
+      host: text('--host') ?? '127.0.0.1',
+      port: Number(port),
+      speed: checkSpeed(speedText === 'max' ? 'max' : numberArg(speedText, '--speed', true)),
+      paused: flags.has('--paused'),
+      readToken: text('--read-token') ?? (process.env['LIVEGRAD_READ_TOKEN'] || undefined),
+      producerToken: text('--producer-token') ?? (process.env['LIVEGRAD_PRODUCER_TOKEN'] || undefined),
+      level: level as LogLevel,
+    };
+  } else {
+    const serveOnly = SERVE_FLAGS.filter((f) => flags.has(f));
+    if (serveOnly.length > 0) throw new TypeError(`Expected ${serveOnly.join(', ')} only with --serve, got them without it`);
+  }
+  return { log, options, out, events, json: flags.has('--json'), serve };
+}
+
+/** `replay --serve`: a server playing the recording until SIGINT / SIGTERM; resolves with the exit code. */
+async function serveCommand(log: string, a: ServeArgs): Promise<number> {
+  const logger = createLogger({ level: a.level });
+  // the handlers go in before the server listens: a signal right after `listening` must still be graceful
+  let signalled: (s: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  process.once('SIGINT', signalled);
+  process.once('SIGTERM', signalled);
+  const server = await createServer({
+    host: a.host,
+    port: a.port,
+    log: logger,
+    replays: [{ path: log, speed: a.speed, paused: a.paused }],
+    ...(a.readToken === undefined ? {} : { readToken: a.readToken }),
+    ...(a.producerToken === undefined ? {} : { producerToken: a.producerToken }),
+  });
+  logger.info('signal', { signal: await signal });
+  await server.close();
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,6 +466,7 @@ function progressBar(stream: NodeJS.WriteStream, target: number): { update(step:
 }
 
 async function replayCommand(a: ReplayArgs): Promise<number> {
+  if (a.serve) return serveCommand(a.log, a.serve);
   const rec = await openRecording(a.log);
   let events: AtomicFile | undefined;
   let out: AtomicFile | undefined;

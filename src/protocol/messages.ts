@@ -176,6 +176,18 @@ export interface CloseMessage {
   readonly drain?: boolean;
 }
 
+/** Steers a played recording (a session of `livegrad replay --serve`): play, pause, its speed, or a seek to a step. */
+export interface ReplayMessage {
+  readonly type: 'replay';
+  readonly id?: MessageId;
+  readonly session: string;
+  readonly action: 'play' | 'pause' | 'seek' | 'speed';
+  /** `seek`: the step to play on from. */
+  readonly step?: number;
+  /** `speed`: steps per second, or "max". */
+  readonly speed?: number | 'max';
+}
+
 export interface PingMessage {
   readonly type: 'ping';
   readonly id?: MessageId;
@@ -191,11 +203,12 @@ export type ClientMessage =
   | PredictMessage
   | SnapshotMessage
   | CloseMessage
+  | ReplayMessage
   | PingMessage;
 
 export type ClientMessageType = ClientMessage['type'];
 
-export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['create', 'list', 'samples', 'subscribe', 'unsubscribe', 'control', 'predict', 'snapshot', 'close', 'ping'];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['create', 'list', 'samples', 'subscribe', 'unsubscribe', 'control', 'predict', 'snapshot', 'close', 'replay', 'ping'];
 
 // ---------------------------------------------------------------------------------------------
 // server → client
@@ -239,6 +252,8 @@ export interface SessionInfo {
   readonly recording: boolean;
   /** Per named producer, the last seq the session holds (acknowledged; a recovered session: the last in its log). */
   readonly producers: Readonly<Record<string, number>>;
+  /** A played recording (not a live session): where it plays from and how. */
+  readonly replay?: { readonly path: string; readonly playing: boolean; readonly speed: number | 'max'; readonly lastStep: number; readonly ended: boolean };
 }
 
 export interface CreatedMessage extends Omit<SessionInfo, 'paused' | 'queueDepth' | 'subscribers'> {
@@ -282,6 +297,20 @@ export interface SubscribedMessage {
   readonly replayed: number;
   /** With `fromStep`: false when the ring no longer held every lossless event from `fromStep` on. */
   readonly complete: boolean;
+}
+
+/** The answer to `replay`: where the played recording stands now. */
+export interface ReplayingMessage {
+  readonly type: 'replaying';
+  readonly ref: MessageId | null;
+  readonly session: string;
+  /** The step it plays on from (a seek's), or the last step it published. */
+  readonly step: number;
+  readonly playing: boolean;
+  readonly speed: number | 'max';
+  /** The last step the recording holds, and whether the replay has reached the log's end. */
+  readonly lastStep: number;
+  readonly ended: boolean;
 }
 
 export interface UnsubscribedMessage {
@@ -369,6 +398,7 @@ export type ServerMessage =
   | PredictionMessage
   | SnapshotReplyMessage
   | ClosedMessage
+  | ReplayingMessage
   | PongMessage
   | ErrorMessage
   | EventMessage;

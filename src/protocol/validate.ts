@@ -55,6 +55,15 @@ function str(o: Obj, key: string, path: string, max = 256): string {
   return v;
 }
 
+const REPLAY_ACTIONS = ['play', 'pause', 'seek', 'speed'] as const;
+
+/** A finite number > 0 (a speed). */
+function positiveNumber(o: Obj, key: string, path: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw fieldError(path, 'a number > 0 (steps per second) or "max"', v);
+  return v;
+}
+
 /** A producer's name: what its seq is counted by across connections (and a restart). */
 function producerName(o: Obj, key: string): string {
   const v = o[key];
@@ -314,6 +323,17 @@ export function parseClientMessage(value: unknown): ClientMessage {
       return { type, ...id(o), session: sessionName(o), x: tensorField(o, 'x', 'x'), ...optional(o, 'now', (x, k) => bool(x, k, 'now')) };
     case 'close':
       return { type, ...id(o), session: sessionName(o), ...optional(o, 'drain', (x, k) => bool(x, k, 'drain')) };
+    case 'replay': {
+      const action = oneOf(o, 'action', 'action', REPLAY_ACTIONS);
+      return {
+        type,
+        ...id(o),
+        session: sessionName(o),
+        action,
+        ...(action === 'seek' ? { step: int(o, 'step', 'step', 0) } : {}),
+        ...(action === 'speed' ? { speed: o['speed'] === 'max' ? 'max' : positiveNumber(o, 'speed', 'speed') } : {}),
+      };
+    }
     default:
       throw new LivegradError('E_UNKNOWN_TYPE', `Expected type one of ${CLIENT_MESSAGE_TYPES.join(', ')}, got ${describe(type)}`);
   }

@@ -47,6 +47,13 @@ export interface ReplayOptions {
   readonly record?: RecordOptions & { readonly dir: string };
   /** Clock for event times; default the wall clock (a replay's events are stamped when replayed). */
   readonly now?: () => number;
+  /** Events of steps before this one are not emitted (a seek: the replay catches up quietly, then plays). */
+  readonly emitFrom?: number;
+  /**
+   * Called before each step from `emitFrom` on, with the step about to be taken; a promise holds
+   * the replay until it settles (a player's speed and pause). Steps are then taken one at a time.
+   */
+  readonly pace?: (step: number) => Promise<void> | undefined;
 }
 
 export interface ReplayResult {
@@ -277,6 +284,8 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
     let trainer: Trainer | undefined;
     let started = false;
     let verified = 0;
+    const emitFrom = options.emitFrom ?? 0;
+    const pace = options.pace;
     /** A throw from `onEvent`: it stops the replay and rejects it. */
     let eventError: unknown;
     try {
@@ -292,6 +301,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         if (verifier) verifier.trainer = t;
         t.events$.subscribe({
           next: (ev) => {
+            if (ev.step < emitFrom) return;
             try {
               onEvent(ev);
             } catch (err) {
@@ -304,8 +314,19 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         recorder?.attach(t);
         return t;
       };
-      /** Trains up to `step` (never past `until`); true when it got there. */
-      const reach = (t: Trainer, step: number): boolean => t.runTo(Math.min(step, until)) === step;
+      /** Trains up to `step` (never past `until`); true when it got there. Paced: one step at a time, each once `pace` lets it. */
+      const reach = async (t: Trainer, step: number): Promise<boolean> => {
+        const target = Math.min(step, until);
+        if (pace === undefined) return t.runTo(target) === step;
+        if (t.steps < emitFrom) t.runTo(Math.min(target, emitFrom));
+        while (t.steps < target && !t.done && !cancelled) {
+          const before = t.steps;
+          const wait = pace(before + 1);
+          if (wait) await wait;
+          if (cancelled || t.runTo(before + 1) === before) break;
+        }
+        return t.steps === step;
+      };
       for (;;) {
         if (cancelled) break;
         const n = await gen.next();
@@ -339,7 +360,8 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         }
         const r = e.record;
         if (r.step > until || t.done) break;
-        const reached = reach(t, r.step);
+        const reached = await reach(t, r.step);
+        if (cancelled) break;
         if (verifier?.failure) throw verifier.failure;
         if (!reached) throw diverged(`Expected the replay to reach step ${r.step} for the ${r.type} record at ${where}, got stuck at step ${t.steps}`);
         verifier?.expect(r);
@@ -348,7 +370,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
       }
       // what is left trains now (after an `end`: everything), and the last checkpoint is held against the end
       if (eventError !== undefined) throw eventError;
-      if (trainer && !trainer.done) trainer.runTo(until);
+      if (trainer && !trainer.done && !cancelled) await reach(trainer, until === Infinity ? Number.MAX_SAFE_INTEGER : until);
       if (eventError !== undefined) throw eventError;
       if (verifier && trainer && (trainer.done || until !== Infinity)) verifier.compare((c) => c.at === 'end' || c.step === trainer!.steps);
       if (verifier?.failure) throw verifier.failure;

@@ -31,6 +31,7 @@ export const NEEDS: Readonly<Record<ClientMessageType, keyof Permissions | undef
   samples: 'produce',
   control: 'produce',
   close: 'produce',
+  replay: 'produce',
   list: 'read',
   subscribe: 'read',
   unsubscribe: 'read',

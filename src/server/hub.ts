@@ -13,6 +13,7 @@ import type {
   CreateMessage,
   MessageId,
   PredictMessage,
+  ReplayMessage,
   SamplesMessage,
   SnapshotMessage,
   SubscribeMessage,
@@ -28,6 +29,7 @@ import { checkBatchRows, trainConfig, type CreateLimits } from './create.js';
 import type { Logger } from './log.js';
 import type { Counters } from './metrics.js';
 import { ServerSession, type SessionOptions } from './session.js';
+import type { ReplaySession } from './replay-session.js';
 import type { HostRecordOptions } from './thread-messages.js';
 import { holdsLog, type RecoveredSession } from './recovery.js';
 import { join } from 'node:path';
@@ -47,6 +49,8 @@ export interface HubOptions {
 
 export class Hub implements MessageHandler {
   readonly sessions = new Map<string, ServerSession>();
+  /** Recordings played as sessions (`livegrad replay --serve`): watched like live ones, steered with `replay`. */
+  readonly replays = new Map<string, ReplaySession>();
   readonly connections = new Set<Connection>();
   private stopping = false;
 
@@ -61,7 +65,7 @@ export class Hub implements MessageHandler {
       case 'create':
         return this.create(conn, m, format);
       case 'list':
-        return conn.reply({ type: 'sessions', ref: m.id ?? null, sessions: [...this.sessions.values()].map((s) => s.info()) }, format);
+        return conn.reply({ type: 'sessions', ref: m.id ?? null, sessions: [...[...this.sessions.values()].map((s) => s.info()), ...[...this.replays.values()].map((r) => r.info())] }, format);
       case 'samples':
         return this.samples(conn, m, format, frame);
       case 'subscribe':
@@ -76,6 +80,8 @@ export class Hub implements MessageHandler {
         return this.snapshot(conn, m, format);
       case 'close':
         return this.close(conn, m, format);
+      case 'replay':
+        return this.steer(conn, m, format);
       case 'ping':
         return conn.reply({ type: 'pong', ref: m.id ?? null, time: Date.now() }, format);
       default: {
@@ -88,10 +94,12 @@ export class Hub implements MessageHandler {
   disconnected(conn: Connection): void {
     this.connections.delete(conn);
     for (const s of this.sessions.values()) s.disconnected(conn);
+    for (const r of this.replays.values()) r.unsubscribe(conn);
   }
 
   private get(name: string): ServerSession {
     const s = this.sessions.get(name);
+    if (!s && this.replays.has(name)) throw new LivegradError('E_NOT_LIVE', `Expected a live session, got ${JSON.stringify(name)}, a played recording: subscribe to it, or steer it with replay (play, pause, seek, speed)`);
     if (!s) throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(name)} (send list to see the sessions)`);
     return s;
   }
@@ -111,7 +119,7 @@ export class Hub implements MessageHandler {
 
   private create(conn: Connection, m: CreateMessage, format: Format): void {
     if (this.stopping) throw new LivegradError('E_SHUTTING_DOWN', 'Expected a running server, got one shutting down');
-    if (this.sessions.has(m.session)) throw new LivegradError('E_SESSION_EXISTS', `Expected a new session name, got ${JSON.stringify(m.session)}, which exists`);
+    if (this.sessions.has(m.session) || this.replays.has(m.session)) throw new LivegradError('E_SESSION_EXISTS', `Expected a new session name, got ${JSON.stringify(m.session)}, which exists`);
     if (this.sessions.size >= this.options.maxSessions) throw new LivegradError('E_SESSION_LIMIT', `Expected fewer than ${this.options.maxSessions} sessions, got ${this.sessions.size} open`);
     const config = trainConfig(m, this.options.limits);
     const record = this.recordOf(m);
@@ -168,6 +176,46 @@ export class Hub implements MessageHandler {
     return session;
   }
 
+  /** Plays a recording as a session named after it (E_SESSION_EXISTS when the name is taken). */
+  play(r: ReplaySession): void {
+    if (this.sessions.has(r.name) || this.replays.has(r.name)) {
+      r.close();
+      throw new LivegradError('E_SESSION_EXISTS', `Expected a new session name for the recording ${r.recording.path}, got ${JSON.stringify(r.name)}, which exists`);
+    }
+    this.replays.set(r.name, r);
+    this.log.info('playing recording', { session: r.name, path: r.recording.path, firstStep: r.recording.firstStep, lastStep: r.recording.lastStep });
+  }
+
+  private steer(conn: Connection, m: ReplayMessage, format: Format): void {
+    const r = this.replays.get(m.session);
+    if (!r) {
+      if (this.sessions.has(m.session)) throw new LivegradError('E_NOT_LIVE', `Expected a played recording, got ${JSON.stringify(m.session)}, a live session: steer it with control`);
+      throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(m.session)} (send list to see the sessions)`);
+    }
+    let step = r.steps;
+    try {
+      switch (m.action) {
+        case 'play':
+          r.play();
+          break;
+        case 'pause':
+          r.pause();
+          break;
+        case 'seek':
+          step = r.seek(m.step);
+          break;
+        case 'speed':
+          r.setSpeed(m.speed);
+          break;
+      }
+    } catch (e) {
+      if (e instanceof RangeError) throw new LivegradError('E_BAD_FIELD', e.message, { cause: e });
+      throw e;
+    }
+    const s = r.state();
+    conn.reply({ type: 'replaying', ref: m.id ?? null, session: m.session, step, playing: s.playing, speed: s.speed, lastStep: s.lastStep, ended: s.ended }, format);
+  }
+
   private samples(conn: Connection, m: SamplesMessage, format: Format, frame: ArrayBuffer | undefined): void {
     const s = this.open(m.session);
     const p = conn.producer(m.session, s.credits, format);
@@ -199,8 +247,13 @@ export class Hub implements MessageHandler {
     }
   }
 
+  /** A live session or a played recording: what a subscriber watches. */
+  private watched(name: string): ServerSession | ReplaySession {
+    return this.replays.get(name) ?? this.get(name);
+  }
+
   private subscribe(conn: Connection, m: SubscribeMessage, format: Format): void {
-    const s = this.get(m.session);
+    const s = this.watched(m.session);
     conn.format = format;
     const topics = m.topics ?? EVENT_TYPES;
     const sub = new Subscription(m.session, topics, m.rates ?? {}, conn, this.counters);
@@ -218,12 +271,12 @@ export class Hub implements MessageHandler {
     }
     const replay = ring.replay.slice(first);
     const complete = ring.complete && first === 0;
-    conn.reply({ type: 'subscribed', ref: m.id ?? null, session: m.session, topics, step: s.trainer.steps, replayed: replay.length, complete }, format);
+    conn.reply({ type: 'subscribed', ref: m.id ?? null, session: m.session, topics, step: "trainer" in s ? s.trainer.steps : s.steps, replayed: replay.length, complete }, format);
     sub.replay(replay);
   }
 
   private unsubscribe(conn: Connection, m: UnsubscribeMessage, format: Format): void {
-    const s = this.get(m.session);
+    const s = this.watched(m.session);
     s.unsubscribe(conn);
     conn.subscriptions.delete(m.session);
     conn.reply({ type: 'unsubscribed', ref: m.id ?? null, session: m.session }, format);
@@ -315,6 +368,8 @@ export class Hub implements MessageHandler {
    */
   stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    for (const r of this.replays.values()) r.close();
+    this.replays.clear();
     const sessions = [...this.sessions.values()];
     // a recorded session is suspended, not closed: a restart on the same record directory continues it
     const all = sessions.map((s) => new Promise<void>((resolve) => s.shutdown(resolve)));

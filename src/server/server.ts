@@ -23,6 +23,8 @@ import { LivegradSocket } from './socket.js';
 import { resolve as resolvePath } from 'node:path';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../record/writer.js';
 import { findRecoverable } from './recovery.js';
+import { checkSpeed, ReplaySession, type ReplaySpeed } from './replay-session.js';
+import { openRecording } from '../record/recording.js';
 
 export interface ServerOptions {
   /** Default 127.0.0.1 (loopback only). */
@@ -93,6 +95,12 @@ export interface ServerOptions {
   readonly recordEvents?: boolean;
   /** Bytes after which a log starts a new segment. Default 64 MiB. */
   readonly segmentBytes?: number;
+  /**
+   * Recordings to play as sessions named after them (`livegrad replay LOG --serve`): subscribed to
+   * like live ones, steered with `replay` (play, pause, seek, speed). `speed`: steps per second or
+   * "max" (default); `paused`: wait for a `replay` play (default false).
+   */
+  readonly replays?: readonly { readonly path: string; readonly speed?: ReplaySpeed; readonly paused?: boolean }[];
 }
 
 export const DEFAULT_SERVER_OPTIONS = {
@@ -197,6 +205,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
     counters,
     log,
   );
+  for (const r of o.replays ?? []) {
+    if (typeof r !== 'object' || r === null || typeof r.path !== 'string') throw new TypeError(`Expected replays as [{ path, speed?, paused? }], got ${describe(r)}`);
+    hub.play(new ReplaySession(await openRecording(r.path), { speed: checkSpeed(r.speed ?? 'max'), playing: r.paused !== true, ringEvents: o.replayEvents }, counters));
+  }
   // restart is recovery: the sessions a stopped or lost server left in its record directory come back before anyone connects
   if (o.record !== undefined) for (const r of await findRecoverable(resolvePath(o.record), log)) hub.recover(r);
   const connectionOptions: ConnectionOptions = {

@@ -24,8 +24,8 @@ import type { TrainerCheckpoint } from '../pipeline/trainer/checkpoint.js';
 import type { TrainConfig } from '../pipeline/trainer/config.js';
 import type { SessionInfo } from '../protocol/messages.js';
 import type { Counters } from './metrics.js';
-import { Packet } from './packet.js';
-import { Ring } from './ring.js';
+import { FanOut } from './fan-out.js';
+import type { Packet } from './packet.js';
 import { SessionTrainer } from './session-trainer.js';
 import type { Subscription } from './subscriber.js';
 import type { HostInit } from './thread-messages.js';
@@ -62,10 +62,9 @@ export class ServerSession {
   readonly name: string;
   readonly trainer: SessionTrainer;
   readonly credits: number;
-  private readonly subscribers = new Map<object, Subscription>();
+  private readonly out: FanOut;
   /** Connections that created the session or sent it samples or controls, until they go. */
   private readonly producers = new Set<object>();
-  private readonly ring: Ring<Packet>;
   private closing = false;
   /** Closing with drain (a close without drain may still stop it). */
   private draining = false;
@@ -102,7 +101,7 @@ export class ServerSession {
     }
     this.name = this.trainer.session;
     this.credits = options.credits;
-    this.ring = new Ring(options.replayEvents);
+    this.out = new FanOut(options.replayEvents);
     this.trainer.events$.subscribe({
       next: (e) => this.fanOut(e),
       complete: () => this.end(),
@@ -130,7 +129,7 @@ export class ServerSession {
       batchSize: t.batchSize,
       credits: this.credits,
       queueDepth: t.queueDepth,
-      subscribers: this.subscribers.size,
+      subscribers: this.out.size,
       recording: this.options.record !== undefined,
       producers: Object.fromEntries(this.held),
     };
@@ -142,12 +141,7 @@ export class ServerSession {
   }
 
   private fanOut(e: TrainEvent): void {
-    const packet = new Packet(e);
-    if (packet.lane === 'lossless') this.ring.push(packet);
-    if (this.subscribers.size > 0) {
-      const now = performance.now();
-      for (const sub of this.subscribers.values()) sub.deliver(packet, now);
-    }
+    this.out.publish(e);
     if (e.type === 'step') {
       this.counters.steps++;
       this.counters.samples += e.batchSize;
@@ -197,31 +191,20 @@ export class ServerSession {
    * (the caller sends them after its `subscribed` reply), then delivers live events.
    */
   subscribe(key: object, sub: Subscription, fromStep: number | undefined): { replay: Packet[]; complete: boolean } {
-    this.unsubscribe(key);
-    let replay: Packet[] = [];
-    let complete = true;
-    if (fromStep !== undefined) {
-      const r = this.ring.since(fromStep);
-      replay = r.items.filter((p) => sub.wants(p.type));
-      complete = r.complete;
-    }
-    this.subscribers.set(key, sub);
+    const r = this.out.subscribe(key, sub, fromStep);
     this.watchIdle();
-    return { replay, complete };
+    return r;
   }
 
   unsubscribe(key: object): boolean {
-    const sub = this.subscribers.get(key);
-    if (!sub) return false;
-    sub.close();
-    this.subscribers.delete(key);
-    this.watchIdle();
-    return true;
+    const had = this.out.unsubscribe(key);
+    if (had) this.watchIdle();
+    return had;
   }
 
   /** Starts the idle clock when no one is attached, stops it when someone is. */
   private watchIdle(): void {
-    const idle = this.subscribers.size === 0 && this.producers.size === 0 && !this.isClosing;
+    const idle = this.out.size === 0 && this.producers.size === 0 && !this.isClosing;
     if (!idle || this.options.idleMs === 0) {
       if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
       this.idleTimer = undefined;
@@ -278,8 +261,7 @@ export class ServerSession {
     this.ended = true;
     this.closing = true;
     this.watchIdle();
-    for (const sub of this.subscribers.values()) sub.close();
-    this.subscribers.clear();
+    this.out.closeAll();
     this.onEnd(this);
     for (const f of this.endWaiters.splice(0)) f();
   }

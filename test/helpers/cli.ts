@@ -34,10 +34,33 @@ export function useCli() {
         });
       });
     },
+    /** Spawns `replay …args` (with --serve) and resolves once it logs `listening`. */
+    replayServe(args: readonly string[]): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
+      return listening(spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), children);
+    },
     /** Runs the CLI to completion. */
     run(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
       const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
   };
+}
+
+/** Resolves with the port once `child` logs its `listening` JSON line (every line is kept). */
+function listening(child: ChildProcess, children: ChildProcess[]): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
+  children.push(child);
+  const lines: string[] = [];
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${lines.join('\n')}`)));
+    child.stderr!.on('data', (d: Buffer) => lines.push(d.toString()));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      try {
+        const entry = JSON.parse(line) as { msg: string; port?: number };
+        if (entry.msg === 'listening') resolve({ child, port: entry.port!, lines });
+      } catch {
+        // not a log line
+      }
+    });
+  });
 }

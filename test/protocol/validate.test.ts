@@ -32,9 +32,21 @@ describe('parseClientMessage', () => {
       { type: 'predict', session: 's', x: [[1, 2]] },
       { type: 'snapshot', session: 's' },
       { type: 'close', session: 's', drain: true },
+      { type: 'replay', session: 's', action: 'seek', step: 40 },
       { type: 'ping', id: 7 },
     ];
     expect(valid.map((v) => parseClientMessage(v).type)).toEqual([...CLIENT_MESSAGE_TYPES]);
+  });
+
+  it('reads replay messages: each action with its field, and names a bad one', () => {
+    expect(parseClientMessage({ type: 'replay', session: 's', action: 'seek', step: 3 })).toEqual({ type: 'replay', session: 's', action: 'seek', step: 3 });
+    expect(parseClientMessage({ type: 'replay', session: 's', action: 'speed', speed: 'max' })).toEqual({ type: 'replay', session: 's', action: 'speed', speed: 'max' });
+    expect(parseClientMessage({ type: 'replay', session: 's', action: 'speed', speed: 2.5 })).toEqual({ type: 'replay', session: 's', action: 'speed', speed: 2.5 });
+    expect(() => parseClientMessage({ type: 'replay', session: 's', action: 'rewind' })).toThrow(/action.*one of play, pause, seek, speed/);
+    expect(() => parseClientMessage({ type: 'replay', session: 's', action: 'seek' })).toThrow(/step/);
+    expect(() => parseClientMessage({ type: 'replay', session: 's', action: 'speed', speed: 0 })).toThrow(/speed.*a number > 0/);
+    expect(() => parseClientMessage({ type: 'samples', session: 's', seq: 0, x: [[1, 2]], y: [1], producer: 'bad name!' })).toThrow(/producer/);
+    expect(() => parseClientMessage({ ...create, record: 'yes' })).toThrow(/record.*a boolean/);
   });
 
   it('reads explicit initial weights and full create options', () => {
@@ -96,6 +108,7 @@ const EVERY_TYPE: Record<string, Record<string, unknown>> = {
   predict: { type: 'predict', session: 's', x: [[1, 2]] },
   snapshot: { type: 'snapshot', session: 's' },
   close: { type: 'close', session: 's' },
+  replay: { type: 'replay', session: 's', action: 'play' },
   ping: { type: 'ping' },
 };
 
