@@ -28,5 +28,7 @@ describe('README', () => {
     writeFileSync(file, code);
     const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 60_000 });
     expect(stdout.length).toBeGreaterThan(0);
+    // the record-and-replay example says whether the replay gave the live weights back
+    if (code.includes('same weights')) expect(stdout).toContain('same weights: true');
   });
 });
