@@ -158,4 +158,18 @@ describe('replay', () => {
     const plain = await replayToEnd(rec);
     expect(Buffer.from(plain.model.layers[0]!.w.buffer).equals(Buffer.from(forked.model.layers[0]!.w.buffer))).toBe(false);
   });
+
+  it('a fork can itself be recorded: its log says where it came from, and replays and verifies to the fork', async () => {
+    const dir = `${tmp()}/log`;
+    await live(dir, { checkpointEvery: 9 });
+    const rec = await openRecording(dir);
+    const forkDir = `${tmp()}/fork`;
+    const forked = await replayToEnd(rec, { at: 25, change: { lr: 0.05 }, record: { dir: forkDir, fsync: 'never', checkpointEvery: 6 } });
+    const frec = await openRecording(forkDir);
+    expect(frec.header['fork']).toEqual({ from: rec.path, at: 25 });
+    const again = await replayToEnd(frec, { verify: true });
+    expect(again.verified).toBeGreaterThan(2);
+    expect(again.steps).toBe(forked.steps);
+    forked.model.layers.forEach((l, i) => expect(Buffer.from(again.model.layers[i]!.w.buffer).equals(Buffer.from(l.w.buffer))).toBe(true));
+  });
 });
