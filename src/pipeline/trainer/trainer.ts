@@ -302,6 +302,14 @@ export function createTrainer(config: TrainConfig): Trainer {
       drain();
       return;
     }
+    advanceNow();
+    if (canTrain() && !manual) schedule();
+    finishIfDone();
+  }
+
+  /** advance(), unless the trainer is inside its own work (which advances as it goes); a throw fails the trainer. */
+  function advanceNow(): void {
+    if (busy) return;
     busy = true;
     try {
       advance();
@@ -310,8 +318,6 @@ export function createTrainer(config: TrainConfig): Trainer {
     } finally {
       busy = false;
     }
-    if (canTrain() && !manual) schedule();
-    finishIfDone();
   }
 
   function finishIfDone(): void {
@@ -511,16 +517,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       journal?.end({ steps, resume: options.resume === true });
       // what needs no training takes effect first (a `pause` due now pauses, and is then resumed
       // below): the same events whether or not the trainer got to it before the end came
-      if (!busy) {
-        busy = true;
-        try {
-          advance();
-        } catch (e) {
-          fail(e);
-        } finally {
-          busy = false;
-        }
-      }
+      advanceNow();
       if (options.resume === true) {
         resumeOnEnd = true;
         if (paused) {
