@@ -18,7 +18,7 @@
 import { describe, LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import { isLossName } from '../nn/losses.js';
-import type { Mlp, MlpSpec } from '../nn/mlp.js';
+import { mlpFromWeights, type LayerWeights, type Mlp, type MlpSpec } from '../nn/mlp.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
 import { floatsFromBytes, floatsToBytes } from '../nn/serialize.js';
 import type { DType, FloatArray, Tensor } from '../nn/tensor.js';
@@ -293,9 +293,13 @@ export function readConfigRecord(v: unknown, where = 'header.config'): { config:
       const lr = map(l, lw);
       const w = readTensorRecord(field(lr, 'w', lw), `${lw}.w`, dt), b = readTensorRecord(field(lr, 'b', lw), `${lw}.b`, dt);
       if (w.shape.length !== 2 || b.shape.length !== 1 || b.shape[0] !== w.shape[1]) fail(lw, 'w [nin, nout] and b [nout]', `w [${w.shape.join(', ')}], b [${b.shape.join(', ')}]`);
-      return { nin: w.shape[0]!, nout: w.shape[1]!, activation: str(field(lr, 'activation', lw), `${lw}.activation`), w: w.data, b: b.data };
+      return { activation: str(field(lr, 'activation', lw), `${lw}.activation`) as LayerWeights['activation'], weights: w, bias: b };
     });
-    model = { dtype: dt, inputSize: layers[0]?.nin ?? 0, layers } as unknown as Mlp;
+    try {
+      model = mlpFromWeights(layers, dt);
+    } catch (e) {
+      return fail(`${where}.model`, `a model's weights (${(e as Error).message})`, '…');
+    }
   }
   const loss = str(field(r, 'loss', where), `${where}.loss`);
   if (!isLossName(loss)) fail(`${where}.loss`, 'a loss livegrad knows', loss);

@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { sgd, type Batch, type TrainConfig, type TrainEvent } from '../../src/index.js';
+import { mlp, sgd, type Batch, type TrainConfig, type TrainEvent } from '../../src/index.js';
 import type { Trainer } from '../../src/pipeline/trainer/trainer.js';
 import { createRecordedTrainer } from '../../src/record/recorder.js';
 import { openRecording } from '../../src/record/recording.js';
@@ -157,6 +157,25 @@ describe('replay', () => {
     // and differs from the recording
     const plain = await replayToEnd(rec);
     expect(Buffer.from(plain.model.layers[0]!.w.buffer).equals(Buffer.from(forked.model.layers[0]!.w.buffer))).toBe(false);
+  });
+
+  it('replays a session created from explicit initial weights (float64), which the header holds', async () => {
+    const dir = `${tmp()}/log`;
+    const model = mlp({ ...W2, dtype: 'float64', seed: 5 });
+    const { trainer, recorder } = createRecordedTrainer({ ...config, model }, dir, { fsync: 'never' });
+    const done = new Promise<void>((resolve) => trainer.events$.subscribe({ complete: resolve }));
+    trainer.start();
+    const d = digits();
+    for (let k = 0; k < 5; k++) {
+      const b = rows(d, k * 50, k * 50 + 50);
+      trainer.offer({ x: { ...b.x, dtype: 'float64', data: Float64Array.from(b.x.data) }, y: { ...b.y, dtype: 'float64', data: Float64Array.from(b.y.data) } }, noop);
+    }
+    trainer.end();
+    await done;
+    await recorder.close();
+    const r = await replayToEnd(await openRecording(dir), { verify: true });
+    expect(r.model.dtype).toBe('float64');
+    trainer.model.layers.forEach((l, i) => expect(Buffer.from(r.model.layers[i]!.w.buffer).equals(Buffer.from(l.w.buffer))).toBe(true));
   });
 
   it('a fork can itself be recorded: its log says where it came from, and replays and verifies to the fork', async () => {
