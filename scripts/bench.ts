@@ -10,6 +10,9 @@
  *   npm run bench -- --only W1,W2      only these workloads (also --impl livegrad,floor); `server` names
  *                                      the server benchmarks (a) streamed W2, (b) step latency, (c) fan-out
  *   npm run bench -- --no-server       skip the server benchmarks
+ *   npm run bench -- --only record     the recording benchmarks: (a) streamed W2 into a recording server,
+ *                                      (b) replay --verify, (c) reading a log, (d) replaying a 1 GB log
+ *   npm run bench -- --no-record       skip the recording benchmarks
  *   npm run bench -- --check           losses of every impl after the same few steps, then exit
  *   npm run bench -- --runs 45 --run-seconds 0.1 --warmup-seconds 1.5 --no-heap --no-accuracy
  *
@@ -21,6 +24,7 @@ import { heapCheck, type HeapReport } from './bench/heap.js';
 import { digitsTrainAccuracy } from './bench/livegrad.js';
 import { measureWorkload, type Measurement } from './bench/measure.js';
 import { selectRunners } from './bench/registry.js';
+import { benchBigReplay, benchRecordedStream, benchReplay, formatRecordBench, recordBenchJson, type RecordedStreamResult } from './bench/record.js';
 import { benchCoreSharing, benchFanout, benchStepLatency, benchStreamedW2, formatCoreSharing, formatServerBench, type LatencyResult, type StreamedResult } from './bench/server.js';
 import { tfWasmFeatures } from './bench/tfjs.js';
 import { WORKLOAD_IDS, WORKLOADS, type WorkloadId } from './bench/workloads.js';
@@ -36,10 +40,11 @@ interface Options {
   runSeconds: number;
   warmupSeconds: number;
   server: boolean;
+  record: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 45, runSeconds: 0.1, warmupSeconds: 1.5, server: true };
+  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 45, runSeconds: 0.1, warmupSeconds: 1.5, server: true, record: true };
   const value = (i: number): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new TypeError(`Expected a value after ${argv[i]}, got nothing`);
@@ -58,10 +63,12 @@ function parseArgs(argv: readonly string[]): Options {
       case '--no-heap': o.heap = false; break;
       case '--no-accuracy': o.accuracy = false; break;
       case '--no-server': o.server = false; break;
+      case '--no-record': o.record = false; break;
       case '--only': {
         const ids = value(i++).split(',').map((s) => s.trim().toUpperCase());
-        for (const id of ids) if (id !== 'SERVER' && !(WORKLOAD_IDS as readonly string[]).includes(id)) throw new TypeError(`Expected workloads among ${WORKLOAD_IDS.join(', ')}, server, got ${id}`);
+        for (const id of ids) if (id !== 'SERVER' && id !== 'RECORD' && !(WORKLOAD_IDS as readonly string[]).includes(id)) throw new TypeError(`Expected workloads among ${WORKLOAD_IDS.join(', ')}, server, record, got ${id}`);
         o.server = ids.includes('SERVER');
+        o.record = ids.includes('RECORD');
         o.only = WORKLOAD_IDS.filter((id) => ids.includes(id));
         break;
       }
@@ -69,7 +76,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--runs': o.runs = Math.round(positive(value(i++), '--runs')); break;
       case '--run-seconds': o.runSeconds = positive(value(i++), '--run-seconds'); break;
       case '--warmup-seconds': o.warmupSeconds = positive(value(i++), '--warmup-seconds'); break;
-      default: throw new TypeError(`Expected an option (--json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy, --no-server), got ${a}`);
+      default: throw new TypeError(`Expected an option (--json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy, --no-server, --no-record), got ${a}`);
     }
   }
   return o;
@@ -185,6 +192,21 @@ async function serverBenchmarks(o: Options, info: (line: string) => void, progre
   for (const line of formatServerBench(as, bs, c)) info(line);
 }
 
+/** The recording benchmarks: lines, or with --json one object per line. */
+async function recordBenchmarks(o: Options, info: (line: string) => void, progress: (line: string) => void): Promise<void> {
+  const as: (RecordedStreamResult | string)[] = [];
+  for (const trainingThreads of [true, false]) {
+    progress(`record (a): W2 streamed into servers recording with fsync batch and always, and one not recording, ${trainingThreads ? 'threads' : 'inline'} …`);
+    as.push(await benchRecordedStream({ trainingThreads }));
+  }
+  progress('record (b), (c): replay --verify of 20 epochs of W2 beside the bare stepper; reading the log …');
+  const b = await benchReplay();
+  progress('record (d): a log of 1 GB written, then replayed in a child process …');
+  const d = await benchBigReplay();
+  if (o.json) for (const line of recordBenchJson(as, b, d)) console.log(JSON.stringify(line));
+  else for (const line of formatRecordBench(as, b, d)) info(line);
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.check) return check(o);
@@ -222,6 +244,7 @@ async function main(): Promise<void> {
   }
   if (o.heap && w2Livegrad) for (const line of heapLines(await heapCheck())) info(line);
   if (o.server) await serverBenchmarks(o, info, progress);
+  if (o.record) await recordBenchmarks(o, info, progress);
   info(`bench took ${fmt((performance.now() - t0) / 1000, 1)} s`);
 }
 

@@ -100,7 +100,7 @@ function runProducer(job: ProducerJob): Promise<ProducerResult> {
 }
 
 /** A streaming producer child: `round()` lets it stream one round and resolves with what it measured. */
-function streamingProducer(job: Extract<ProducerJob, { mode: 'stream' }>): { round(): Promise<Extract<ProducerResult, { mode: 'stream' }>>; exited: Promise<void> } {
+export function streamingProducer(job: Extract<ProducerJob, { mode: 'stream' }>): { round(): Promise<Extract<ProducerResult, { mode: 'stream' }>>; exited: Promise<void> } {
   const child = fork(PRODUCER, [], { execArgv: ['--import', 'tsx'], cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const results: ProducerResult[] = [];
   let waiting: { resolve(r: ProducerResult): void; reject(e: Error): void } | undefined;
@@ -132,7 +132,7 @@ function streamingProducer(job: Extract<ProducerJob, { mode: 'stream' }>): { rou
 }
 
 /** W2 trained in this process with `createStepper` (the in-process rate): samples/s over `seconds`. */
-function inProcessRate(t: ReturnType<typeof livegradTrainer>, seconds: number): number {
+export function inProcessRate(t: ReturnType<typeof livegradTrainer>, seconds: number): number {
   const t0 = performance.now();
   let samples = 0;
   while (performance.now() - t0 < seconds * 1000) samples += t.run(50) as number;
@@ -140,7 +140,7 @@ function inProcessRate(t: ReturnType<typeof livegradTrainer>, seconds: number): 
 }
 
 /** W2 through `train()` in this process (scripts/bench/rx.ts, as the `livegrad-rx` rows): samples/s over `seconds`. */
-async function pipelineRate(t: Trainer, seconds: number): Promise<number> {
+export async function pipelineRate(t: Trainer, seconds: number): Promise<number> {
   const t0 = performance.now();
   let samples = 0;
   while (performance.now() - t0 < seconds * 1000) samples += await t.run(50);
@@ -148,7 +148,7 @@ async function pipelineRate(t: Trainer, seconds: number): Promise<number> {
 }
 
 /** True when ws finds bufferutil's native mask and unmask (ws skips it when WS_NO_BUFFER_UTIL is set). */
-function nativeMasking(): boolean {
+export function nativeMasking(): boolean {
   if (process.env['WS_NO_BUFFER_UTIL']) return false;
   try {
     const bufferutil = createRequire(import.meta.url)('bufferutil') as { mask?: unknown };
