@@ -129,6 +129,14 @@ export function floatsFromBytes(dtype: DType, bytes: Uint8Array): FloatArray {
   return dtype === 'float64' ? new Float64Array(copy.buffer, 0, copy.length / 8) : new Float32Array(copy.buffer, 0, copy.length / 4);
 }
 
+/**
+ * The little-endian bytes of a float array: a view of its own bytes on a little-endian machine
+ * (no copy: for a caller that copies them anyway, as a log writer does), a swapped copy elsewhere.
+ */
+export function floatsAsBytes(a: FloatArray): Uint8Array {
+  return LITTLE_ENDIAN ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : bytesOf(a);
+}
+
 /** Little-endian bytes of a float array. */
 export function floatsToBytes(a: FloatArray): Uint8Array {
   return bytesOf(a);

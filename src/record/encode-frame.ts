@@ -24,24 +24,36 @@
 import { isUint8Array } from 'node:util/types';
 import { crc32 } from 'node:zlib';
 import { describe } from '../errors.js';
-import { decodeMsgpack } from '../protocol/codec.js';
+import { FRAME_LIMITS } from '../protocol/frame-limits.js';
 import { FRAME_HEAD_BYTES, MAX_RECORD_BYTES } from './format.js';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Nesting beyond which a value is refused: deeper than any decoder accepts, so most likely a cycle. */
-const MAX_DEPTH = 512;
-
 /** Where one encoding is, for messages. */
 interface Walk {
-  /** Names the record ("the record", "the checkpoint", …). */
+  /** Names the record ("record", "checkpoint", …). */
   readonly what: string;
   /** Keys and indices from the record down to the value being measured. */
   readonly path: (string | number)[];
+  /** Counted as decodeMsgpack counts them (FRAME_LIMITS): every value, the ones it allocates, map keys. */
+  values: number;
+  allocated: number;
+  keys: number;
+}
+
+/** A record the decoder would refuse: RangeError, as decodeMsgpack's scan words it. */
+function overLimit(walk: Walk, what: string): RangeError {
+  return new RangeError(`Expected a ${walk.what} that decodeMsgpack reads back, got one it refuses: ${what} (at ${where(walk)})`);
+}
+
+/** Counts one value (and, for strings, bins, arrays and maps, one allocated value) against FRAME_LIMITS. */
+function count(walk: Walk, allocates: boolean): void {
+  if (++walk.values > FRAME_LIMITS.values) throw overLimit(walk, `more than ${FRAME_LIMITS.values} values`);
+  if (allocates && ++walk.allocated > FRAME_LIMITS.allocated) throw overLimit(walk, `more than ${FRAME_LIMITS.allocated} strings, bins, arrays and maps`);
 }
 
 function where(walk: Walk): string {
-  let at = walk.what;
+  let at = `the ${walk.what}`;
   for (const p of walk.path) at += typeof p === 'number' ? `[${p}]` : /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`;
   return at;
 }
@@ -74,6 +86,7 @@ const PLAIN = 'a plain value (null, boolean, number, string, Uint8Array, array o
 
 /** Bytes `value` takes as MessagePack; checks it on the way. `depth`: arrays and maps around it. */
 function sizeOf(value: unknown, depth: number, walk: Walk): number {
+  count(walk, typeof value === 'string' || (typeof value === 'object' && value !== null));
   if (value === null || typeof value === 'boolean') return 1;
   if (typeof value === 'number') {
     if (isFloat(value)) return 9;
@@ -94,7 +107,7 @@ function sizeOf(value: unknown, depth: number, walk: Walk): number {
   }
   const isArray = Array.isArray(value);
   if (!isArray && !isPlainObject(value)) throw new TypeError(`Expected ${PLAIN} at ${where(walk)}, got ${kindOf(value)}`);
-  if (depth + 1 > MAX_DEPTH) throw new RangeError(`Expected arrays and maps nested at most ${MAX_DEPTH} deep (a cycle?), got deeper at ${where(walk)}`);
+  if (depth + 1 > FRAME_LIMITS.depth) throw overLimit(walk, `arrays and maps nested deeper than ${FRAME_LIMITS.depth} (a cycle?)`);
   if (isArray) {
     const n = value.length;
     let bytes = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
@@ -111,6 +124,8 @@ function sizeOf(value: unknown, depth: number, walk: Walk): number {
   let bytes = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
   for (const key of keys) {
     if (LONE_SURROGATE.test(key)) throw new TypeError(`Expected well-formed text in the keys at ${where(walk)}, got a key with a lone surrogate`);
+    count(walk, true);
+    if (++walk.keys > FRAME_LIMITS.keys) throw overLimit(walk, `more than ${FRAME_LIMITS.keys} map keys`);
     bytes += strSize(Buffer.byteLength(key, 'utf8'));
     walk.path.push(key);
     bytes += sizeOf((value as Record<string, unknown>)[key], depth + 1, walk);
@@ -241,18 +256,14 @@ export function encodeFrame(record: object, what: string): Buffer {
   }
   const type = (record as { type?: unknown }).type;
   if (typeof type !== 'string') throw new TypeError(`Expected the ${what}'s type to be a string, got ${describe(type)}`);
-  const size = sizeOf(record, 0, { what: `the ${what}`, path: [] });
+  // NOTE: sizeOf counts what decodeMsgpack's scan counts, so a record it passes is one the reader reads back
+  const size = sizeOf(record, 0, { what, path: [], values: 0, allocated: 0, keys: 0 });
   if (size > MAX_RECORD_BYTES) throw new RangeError(`Expected a ${what} of at most ${MAX_RECORD_BYTES} bytes (MAX_RECORD_BYTES), got ${size}`);
   const frame = Buffer.allocUnsafe(FRAME_HEAD_BYTES + size);
   const end = write(frame, FRAME_HEAD_BYTES, record);
   // NOTE: only a getter that answers differently the second time can make the two passes disagree
   if (end !== frame.length) throw new TypeError(`Expected the ${what}'s values to stay the same while it is encoded, got ${end - FRAME_HEAD_BYTES} bytes written for ${size} measured (a getter?)`);
   const payload = frame.subarray(FRAME_HEAD_BYTES);
-  try {
-    decodeMsgpack(payload);
-  } catch (e) {
-    throw new RangeError(`Expected a ${what} that decodeMsgpack reads back, got one it refuses: ${(e as Error).message}`, { cause: e });
-  }
   frame.writeUInt32LE(size, 0);
   frame.writeUInt32LE(crc32(payload), 4);
   return frame;

@@ -5,7 +5,7 @@
  */
 import { Observable } from 'rxjs';
 import { LivegradError } from '../errors.js';
-import { checkBatchRows } from '../nn/batch.js';
+import { checkInputShape, type Batch } from '../nn/batch.js';
 import { mlpShape, type MlpShape } from '../nn/mlp.js';
 import { checkTrainConfig, isSpec, type TrainConfig } from '../pipeline/trainer/config.js';
 import type { LogHeader } from './format.js';
@@ -67,6 +67,16 @@ function metricsWindowOf(config: TrainConfig): number {
   return config.events?.metricsWindow ?? 100;
 }
 
+/** Throws unless a chunk's x and y fit the model (their values are checked when the replay admits it). */
+function checkShapes(shape: MlpShape, b: Batch): void {
+  const m = checkInputShape(shape, b.x);
+  const nout = shape.layers[shape.layers.length - 1]!.nout;
+  const y = b.y.shape;
+  if (y.length === 1 ? y[0] !== m : y.length !== 2 || y[0] !== m || y[1] !== nout) {
+    throw new RecordReadError(`Expected y of shape [${m}, ${nout}] or class indices [${m}], got [${y.join(', ')}]`);
+  }
+}
+
 /** Reads one log entry as a recording entry; throws E_RECORD_CORRUPT naming the file, offset and field. */
 export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape): RecordingEntry {
   const r = e.record as Record<string, unknown>;
@@ -92,7 +102,7 @@ export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape): Re
     if (input.type === 'samples') {
       // a chunk is recorded once the trainer has admitted it: one that the model could not take is damage
       try {
-        checkBatchRows(shape, input.batch);
+        checkShapes(shape, input.batch);
       } catch (err) {
         throw new RecordReadError(`${where}: ${(err as Error).message}`);
       }

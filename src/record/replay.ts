@@ -140,6 +140,7 @@ function sameControl(a: Control, b: Control): boolean {
 }
 
 function batchDifference(name: string, a: Batch, b: Batch): string | undefined {
+  if (a.x.data === b.x.data && a.y.data === b.y.data) return undefined; // the very arrays the replay was given
   if (a.x.shape.join() !== b.x.shape.join() || a.y.shape.join() !== b.y.shape.join()) return `${name}: recorded shape x [${a.x.shape}] y [${a.y.shape}], replayed x [${b.x.shape}] y [${b.y.shape}]`;
   return firstDifference(`${name}.x`, a.x.data, b.x.data) ?? firstDifference(`${name}.y`, a.y.data, b.y.data);
 }

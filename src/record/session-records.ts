@@ -20,7 +20,7 @@ import type { Batch } from '../nn/batch.js';
 import { isLossName } from '../nn/losses.js';
 import { mlpFromWeights, type LayerWeights, type Mlp, type MlpSpec } from '../nn/mlp.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
-import { floatsFromBytes, floatsToBytes } from '../nn/serialize.js';
+import { floatsAsBytes, floatsFromBytes } from '../nn/serialize.js';
 import type { DType, FloatArray, Tensor } from '../nn/tensor.js';
 import { checkControl, type Control } from '../pipeline/controls.js';
 import type { TrainEvent } from '../pipeline/events.js';
@@ -114,8 +114,9 @@ export type SessionRecord = InputRecord | CheckpointRecord | EventRecord;
 // ---------------------------------------------------------------------------------------------
 // writing
 
+/** A view of the bytes (the log writer encodes, so copies, every record as it is appended). */
 function bytes(a: FloatArray): Uint8Array {
-  return floatsToBytes(a);
+  return floatsAsBytes(a);
 }
 
 export function tensorRecord(t: Tensor): TensorRecord {

@@ -99,7 +99,7 @@ describe('encodeFrame', () => {
       [{ type: 't', ab: new ArrayBuffer(4) }, /at the record\.ab, got a ArrayBuffer/],
       [{ type: 't', s: 'a\uD800b' }, /Expected well-formed text at the record\.s, got a string with a lone surrogate/],
       [{ type: 't', [Symbol('k')]: 1 }, /Expected string keys only at the record, got a symbol key/],
-      [cyclic, /nested at most 512 deep \(a cycle\?\)/],
+      [cyclic, /nested deeper than 64 \(a cycle\?\)/],
       [{ type: 1 }, /Expected the record's type to be a string, got 1/],
       [[1, 2], /Expected the record to be a plain object, got an array of length 2/],
       [new Point(), /Expected the record to be a plain object, got a Point/],
