@@ -8,9 +8,10 @@
  *                                                                ▼
  *                                                    writer.append (writer.ts): frames, fsync, segments
  *
- * Events are held and appended at the next journal call, never in the middle of a step: a
- * segment that starts inside an append starts with a checkpoint, and a checkpoint must be taken
- * between steps (at a step's end, `at: "step"`, or before an input record, `at: "record"`).
+ * Events are held and appended at the next journal call, never in the middle of a step. Segments
+ * end only at a step's end (the writer's `rollover: 'manual'`, `rollIfFull()` in `stepped`), so
+ * every checkpoint is the state after a whole step (`at: "step"`), but the first (`"record"`: the
+ * state the trainer starts from, or a server's shutdown) and the last (`"end"`).
  */
 import { LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
@@ -168,7 +169,8 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
     stepped(steps) {
       at = 'step';
       flush();
-      if (every > 0 && steps % every === 0) append(checkpoint());
+      const rolled = writer !== undefined && !failure && !stopped && writer.rollIfFull();
+      if (!rolled && every > 0 && steps % every === 0) append(checkpoint());
     },
   };
 
@@ -191,6 +193,8 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
         ...(options.retainBytes === undefined ? {} : { retainBytes: options.retainBytes }),
         ...(options.fs === undefined ? {} : { fs: options.fs }),
         ...(options.firstSegment === undefined ? {} : { firstSegment: options.firstSegment }),
+        // segments end between steps (stepped), so that every checkpoint but the first and the last is a step's end
+        rollover: 'manual',
       });
       t.events$.subscribe({
         next: (e) => {

@@ -72,6 +72,12 @@ export interface LogWriterOptions<R extends LogRecordInput> {
    * deletes only segments this writer started.
    */
   readonly firstSegment?: number;
+  /**
+   * When a segment that has reached `segmentBytes` ends: at the next `append` (`'append'`, the
+   * default), or only when the owner calls `rollIfFull()` (`'manual'`: a session recorder ends
+   * segments between steps, where a checkpoint is the state after a whole step).
+   */
+  readonly rollover?: 'append' | 'manual';
 }
 
 export const DEFAULT_LOG_WRITER_OPTIONS = {
@@ -81,6 +87,7 @@ export const DEFAULT_LOG_WRITER_OPTIONS = {
   retainSegments: Infinity,
   retainBytes: Infinity,
   firstSegment: 1,
+  rollover: 'append',
 } as const satisfies Partial<LogWriterOptions<LogRecordInput>>;
 
 export interface LogWriter<R extends LogRecordInput> {
@@ -93,6 +100,11 @@ export interface LogWriter<R extends LogRecordInput> {
    * TypeError / RangeError at once for a record it cannot write (encode-frame.ts).
    */
   append(record: R): Promise<RecordPosition>;
+  /**
+   * Ends the current segment and starts the next (header, then `checkpoint()`) when it has reached
+   * `segmentBytes`; true when it did. What `append` does by itself unless `rollover` is 'manual'.
+   */
+  rollIfFull(): boolean;
   /** Bytes appended (headers and checkpoints included) whose round has not completed: for back-pressure. */
   readonly pendingBytes: number;
   /**
@@ -150,6 +162,7 @@ function resolveOptions<R extends LogRecordInput>(options: LogWriterOptions<R>):
   if (o.retainSegments !== Infinity && (!Number.isSafeInteger(o.retainSegments) || o.retainSegments < 1)) {
     throw new RangeError(`Expected options.retainSegments to be an integer ≥ 1 or Infinity, got ${describe(o.retainSegments)}`);
   }
+  if (o.rollover !== 'append' && o.rollover !== 'manual') throw new TypeError(`Expected options.rollover "append" or "manual", got ${describe(o.rollover)}`);
   if (!Number.isSafeInteger(o.firstSegment) || o.firstSegment < 1) throw new RangeError(`Expected options.firstSegment to be an integer ≥ 1, got ${describe(o.firstSegment)}`);
   if (typeof o.retainBytes !== 'number' || !(o.retainBytes > 0)) throw new RangeError(`Expected options.retainBytes > 0 or Infinity, got ${describe(o.retainBytes)}`);
   const fsOps = ['mkdir', 'readdir', 'open', 'stat', 'unlink'] as const;
@@ -192,10 +205,16 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closing !== undefined) return Promise.reject(new LivegradError('E_RECORD_WRITE', `Expected an open log writer for ${this.dir}, got one that is closed`));
     const frame = encodeFrame(record, 'record');
-    if (this.current.bytes >= this.options.segmentBytes) this.current = this.startSegment(this.current.number + 1);
+    if (this.options.rollover === 'append') this.rollIfFull();
     const segment = this.current;
     const position: RecordPosition = { segment: segment.number, file: segment.file, offset: segment.bytes, length: frame.length - FRAME_HEAD_BYTES };
     return new Promise<RecordPosition>((resolve, reject) => this.enqueue({ segment, frame, opens: false, done: { position, resolve, reject } }));
+  }
+
+  rollIfFull(): boolean {
+    if (this.failure !== undefined || this.closing !== undefined || this.current.bytes < this.options.segmentBytes) return false;
+    this.current = this.startSegment(this.current.number + 1);
+    return true;
   }
 
   get pendingBytes(): number {
@@ -292,8 +311,9 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
       buffers.push(item.frame);
     }
     await this.writeAll(buffers);
-    if (this.options.fsync !== 'never') await this.syncFile();
-    await this.checkIdentity();
+    // the fsync and the check that the path still names the file run side by side: one wait, not two
+    // (a round's appends resolve only once it ends: on a busy training thread every wait is a turn of its loop)
+    await Promise.all([this.options.fsync !== 'never' ? this.syncFile() : undefined, this.checkIdentity()]);
     if (opened && this.options.fsync !== 'never') await this.syncDir(this.dir);
     return opened;
   }

@@ -20,6 +20,9 @@ function hostError(e: unknown): HostError {
   return { code: undefined, message: String(e) };
 }
 
+/** The longest training slice of a recorded session, ms (an unrecorded one: the trainer's default, 4). */
+const RECORDED_SLICE_MS = 2;
+
 export class TrainerHost {
   private readonly trainer: Trainer;
   private readonly rows: StepRows;
@@ -41,7 +44,10 @@ export class TrainerHost {
     init: HostInit,
     private readonly send: (flush: Flush, transfer: ArrayBuffer[]) => void,
   ) {
-    const config = { ...init.config, queue: { capacity: init.queueCapacity } };
+    // NOTE: a recorded session trains in shorter slices: each step of a log round (write, fsync) and
+    // so each ack waits for the training thread's loop to turn, once per slice
+    const sliceMs = init.record ? Math.min(init.config.sliceMs ?? RECORDED_SLICE_MS, RECORDED_SLICE_MS) : init.config.sliceMs;
+    const config = { ...init.config, queue: { capacity: init.queueCapacity }, ...(sliceMs === undefined ? {} : { sliceMs }) };
     this.recorder = init.record ? createRecorder(init.record.dir, config, init.record.options) : undefined;
     this.trainer = createTrainer({ ...config, ...(init.restore ? { restore: init.restore } : {}), ...(this.recorder ? { journal: this.recorder.journal } : {}) });
     this.rows = new StepRows(this.trainer.model.layers.length);

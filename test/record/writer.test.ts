@@ -127,6 +127,21 @@ describe('createLogWriter', () => {
     }
   });
 
+  it("with rollover 'manual', a full segment ends only when rollIfFull() is called, which starts the next with a checkpoint", async () => {
+    const dir = join(tmp(), 'log');
+    const { log, append } = counting(dir, { segmentBytes: 300, rollover: 'manual' });
+    for (let i = 0; i < 20; i++) void append({ pad: 'x'.repeat(40) });
+    expect(log.rollIfFull()).toBe(true);
+    expect(log.rollIfFull()).toBe(false); // the new segment holds its header and checkpoint only
+    await append();
+    await log.close();
+    expect(readdirSync(dir).sort()).toEqual([segmentName(1), segmentName(2)]);
+    const records = await readAll(dir);
+    expect(records.filter((r) => r.checkpoint).map((r) => r.record['samples'])).toEqual([0, 20]);
+    expect(records.at(-1)!.record['i']).toBe(20);
+    expect(() => createLogWriter(join(tmp(), 'other'), { checkpoint: () => ({ type: 'c' }), rollover: 'never' as 'manual' })).toThrow(/rollover "append" or "manual"/);
+  });
+
   it('retention keeps at most retainSegments segments, and what remains reads from a checkpoint', async () => {
     const dir = tmp();
     const { log, append } = counting(dir, { segmentBytes: 300, retainSegments: 3 });
