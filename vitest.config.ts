@@ -4,7 +4,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // `import … from 'livegrad'` in tests and docs examples means this checkout's source.
-    alias: { livegrad: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+    // (exact matches: 'livegrad/client' is the client library's own entry)
+    alias: [
+      { find: /^livegrad$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^livegrad\/client$/, replacement: fileURLToPath(new URL('./src/client/index.ts', import.meta.url)) },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'E_BAD_CONFIG'
   | 'E_UNKNOWN_SESSION'
   | 'E_NOT_LIVE'
+  | 'E_CONNECTION_LOST'
   | 'E_SESSION_EXISTS'
   | 'E_SESSION_LIMIT'
   | 'E_SESSION_CLOSED'
