@@ -6,7 +6,7 @@ import { Observable } from 'rxjs';
 import { describe } from '../errors.js';
 import type { TrainEvent, TrainEventType } from '../pipeline/events.js';
 import { backoff, type ReconnectOptions } from './backoff.js';
-import type { ClientCore } from './core.js';
+import { observeRun, type ClientCore } from './core.js';
 import { EventsRun } from './events-run.js';
 
 /**
@@ -76,19 +76,5 @@ export function events<T extends TrainEventType>(core: ClientCore, session: stri
     if (typeof r !== 'number' || !(r > 0 && r <= 10_000)) throw new RangeError(`Expected rate of ${t} to be a number in (0, 10000] events per second, got ${describe(r)}`);
   }
   const settings = { session, topics: [...new Set(topics)], rates, fromStep, reconnect: backoff(options.reconnect) };
-  return new Observable<SessionEvent<T>>(function eventsSubscribe(subscriber) {
-    const run = new EventsRun(() => core.open(), settings, (e) => subscriber.next(e as SessionEvent<T>));
-    let release: () => void;
-    try {
-      release = core.track(run);
-    } catch (e) {
-      subscriber.error(e);
-      return undefined;
-    }
-    run.run().then(
-      () => subscriber.complete(),
-      (e: unknown) => subscriber.error(e),
-    ).finally(release);
-    return () => void run.close();
-  });
+  return observeRun<SessionEvent<T>>(core, (next) => new EventsRun(() => core.open(), settings, (e) => next(e as SessionEvent<T>)));
 }

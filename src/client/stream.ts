@@ -5,7 +5,7 @@ import { Observable } from 'rxjs';
 import { describe } from '../errors.js';
 import { SESSION_NAME } from '../protocol/validate.js';
 import { backoff, type ReconnectOptions } from './backoff.js';
-import type { ClientCore } from './core.js';
+import { observeRun, type ClientCore } from './core.js';
 import { checkSource, type StreamSource } from './source.js';
 import { StreamRun, type StreamProgress } from './stream-run.js';
 
@@ -62,19 +62,5 @@ export function stream(core: ClientCore, session: string, source: StreamSource, 
   if (rowsPerMessage !== undefined && (!Number.isInteger(rowsPerMessage) || rowsPerMessage < 1)) throw new RangeError(`Expected rowsPerMessage to be an integer ≥ 1, got ${describe(rowsPerMessage)}`);
   if (tail !== 'step' && tail !== 'hold') throw new TypeError(`Expected tail "step" or "hold", got ${describe(tail)}`);
   const settings = { session, producer, resume, rowsPerMessage, tail, reconnect: backoff(options.reconnect) };
-  return new Observable<StreamProgress>(function streamSubscribe(subscriber) {
-    const run = new StreamRun(() => core.open(), source, settings, (p) => subscriber.next(p));
-    let release: () => void;
-    try {
-      release = core.track(run);
-    } catch (e) {
-      subscriber.error(e);
-      return undefined;
-    }
-    run.run().then(
-      () => subscriber.complete(),
-      (e: unknown) => subscriber.error(e),
-    ).finally(release);
-    return () => void run.close();
-  });
+  return observeRun<StreamProgress>(core, (next) => new StreamRun(() => core.open(), source, settings, next));
 }
