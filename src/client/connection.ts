@@ -25,15 +25,8 @@ export interface ConnectionOptions {
   readonly format: Format;
 }
 
-/** `welcome`, with the limits a server of this version also announces. */
-export interface Welcome extends WelcomeMessage {
-  readonly limits: WelcomeMessage['limits'] & {
-    readonly maxSessions?: number;
-    readonly sessionIdleMs?: number;
-    readonly maxBacklogMessages?: number;
-    readonly maxBacklogBytes?: number;
-  };
-}
+/** `welcome`: the protocol version, this connection's permissions, and the server's limits. */
+export type Welcome = WelcomeMessage;
 
 /** A request: any client message but `samples` (sent with `send`), without its `id` (the connection sets it). */
 export type Request = DistributiveOmit<Exclude<ClientMessage, { type: 'samples' }>, 'id'>;

@@ -229,6 +229,12 @@ export interface WelcomeMessage {
     readonly maxPayload: number;
     readonly messagesPerSecond: number;
     readonly burst: number;
+    /** Sessions the server holds at most, and how long one with no one attached lives (ms; 0: for ever). */
+    readonly maxSessions: number;
+    readonly sessionIdleMs: number;
+    /** Per session: messages waiting their turn, and bytes of samples among them (E_BACKLOG beyond). */
+    readonly maxBacklogMessages: number;
+    readonly maxBacklogBytes: number;
   };
   readonly heartbeatMs: number;
 }
