@@ -13,6 +13,7 @@
 import { pathToFileURL } from 'node:url';
 import { LIVEGRAD_VERSION } from './version.js';
 import { RECORD_USAGE, runRecordCommand } from './cli-record.js';
+import { parseWatch, watchCommand, WATCH_USAGE } from './cli-watch.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
 import { createServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './server/server.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from './record/writer.js';
@@ -43,7 +44,9 @@ Options:
   -h, --help                this text
   -v, --version             the version
 
-${RECORD_USAGE}`;
+${RECORD_USAGE}
+Following a session: livegrad watch URL --session NAME [--jsonl] (livegrad watch --help)
+`;
 
 export interface Parsed {
   readonly options: ServerOptions;
@@ -166,6 +169,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'inspect':
       case 'repair':
         return await runRecordCommand(command, rest);
+      case 'watch':
+        if (rest.includes('--help') || rest.includes('-h')) {
+          process.stdout.write(WATCH_USAGE);
+          return 0;
+        }
+        return await watchCommand(parseWatch(rest, process.env));
       case '-v':
       case '--version':
         process.stdout.write(`${LIVEGRAD_VERSION}\n`);
@@ -176,7 +185,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new TypeError(`Expected a command (serve, replay, inspect, repair), got ${command}`);
+        throw new TypeError(`Expected a command (serve, watch, replay, inspect, repair), got ${command}`);
     }
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) {
