@@ -2,6 +2,7 @@
  * The `livegrad` command line.
  *
  *   livegrad serve [options]     run the training server (docs/protocol.md)
+ *   livegrad stream FILE …       stream a CSV or JSON-lines file into a session (cli-stream.ts)
  *   livegrad --version | --help
  *
  * `serve` logs JSON lines to stdout (the first is `{"msg":"listening","port":…}`), stops
@@ -13,6 +14,7 @@
 import { pathToFileURL } from 'node:url';
 import { LIVEGRAD_VERSION } from './version.js';
 import { RECORD_USAGE, runRecordCommand } from './cli-record.js';
+import { runStreamCommand } from './cli-stream.js';
 import { parseWatch, watchCommand, WATCH_USAGE } from './cli-watch.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
 import { createServer, DEFAULT_SERVER_OPTIONS, type ServerOptions } from './server/server.js';
@@ -46,6 +48,7 @@ Options:
 
 ${RECORD_USAGE}
 Following a session: livegrad watch URL --session NAME [--jsonl] (livegrad watch --help)
+Streaming a file into a session: livegrad stream FILE --to URL --session NAME [options] (livegrad stream --help)
 `;
 
 export interface Parsed {
@@ -175,6 +178,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           return 0;
         }
         return await watchCommand(parseWatch(rest, process.env));
+      case 'stream':
+        return await runStreamCommand(rest);
       case '-v':
       case '--version':
         process.stdout.write(`${LIVEGRAD_VERSION}\n`);
@@ -185,7 +190,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new TypeError(`Expected a command (serve, watch, replay, inspect, repair), got ${command}`);
+        throw new TypeError(`Expected a command (serve, watch, stream, replay, inspect, repair), got ${command}`);
     }
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) {

@@ -1,6 +1,7 @@
 /**
  * Runs `node --import tsx src/cli.ts …` as a child process (tests only): `serve` resolves with the
- * port from its `listening` log line; every child is killed after each test.
+ * port from its `listening` log line, `launch` runs any command without blocking; every child is
+ * killed after each test.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -37,6 +38,27 @@ export function useCli() {
     /** Spawns `replay …args` (with --serve) and resolves once it logs `listening`. */
     replayServe(args: readonly string[]): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
       return listening(spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'replay', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), children);
+    },
+    /**
+     * Spawns the CLI with `args` without blocking (a server of the test's own process keeps
+     * serving); `done` resolves once it exits, with its status (or signal) and output.
+     */
+    launch(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LIVEGRAD_PRODUCER_TOKEN: '', LIVEGRAD_READ_TOKEN: '', ...env },
+      });
+      children.push(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const done = new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+      });
+      return { child, done };
     },
     /** Runs the CLI to completion. */
     run(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {

@@ -1,0 +1,833 @@
+/**
+ * `livegrad stream FILE --to URL --session NAME`: a CSV or JSON-lines file into a session, through
+ * the client library (`connect`, `create`, `session.stream`), read as it goes: a file of any size
+ * streams in the memory of a few messages (but with `--shuffle`, which holds its rows).
+ *
+ *   FILE ─lines─▶ rows (checked: file:line:column) ─chunks─▶ session.stream ─samples─▶ server
+ *                                                                 ◀── ack, consumed ──┘
+ *
+ * It ends (exit 0) once every row is trained, with one summary line on stdout; on a terminal it
+ * draws a progress line on stderr while it runs. A malformed line, a file that does not fit the
+ * session, or the server's error end it with exit 1 and one line on stderr; bad arguments with
+ * exit 2 and the usage. SIGINT / SIGTERM stop sending (exit 130 / 143): the rows the session
+ * acknowledged train, the rest of the file is not sent.
+ */
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { filter, firstValueFrom, map, of, take, timeout, type Subscription } from 'rxjs';
+import { connect } from './client/client.js';
+import type { Batch } from './client/rows.js';
+import type { Session } from './client/session.js';
+import type { StreamOptions } from './client/stream.js';
+import type { StreamProgress } from './client/stream-run.js';
+import type { CreateConfig } from './client/types.js';
+import { LivegradError, describe } from './errors.js';
+import { rng } from './nn/rng.js';
+import { allocate, type DType, type FloatArray } from './nn/tensor.js';
+import { SESSION_NAME } from './protocol/validate.js';
+
+export const STREAM_USAGE = `Usage: livegrad stream FILE --to URL --session NAME [options]
+
+Streams the rows of a CSV or JSON-lines file into a session, and ends once every row is trained:
+
+  CSV          a header row, then comma-separated numbers (no quoting); every column but the
+               label column(s) is a feature, in the file's order
+  JSON lines   one {"x": [numbers], "y": …} per line; "y" a class index (with --classes), a
+               number (a session of one output) or an array of the session's outputs
+
+Blank lines are skipped; line numbers count every line, the header too. A malformed line stops
+it before the line is sent: FILE:LINE:COLUMN: Expected …, got "…" (COLUMN: the 1-based character
+where the field starts; a JSON line's value error names the field instead: FILE:LINE: Expected x[3] …).
+
+Options:
+  --to <url>            the server, ws://HOST:PORT/ws (required)
+  --session <name>      the session (required); it must exist, unless --create
+  --create <file.json>  create the session first, with this config (the client's CreateConfig as
+                        JSON; --session names the session, whatever "session" the file has)
+  --format <csv|jsonl>  the file's format (default: from its extension: .csv; .jsonl or .ndjson)
+  --label <col[,col…]>  CSV: the label column(s), by header name (default: the last column)
+  --classes <n>         the label is a class index, an integer 0 to n-1 (n: the session's outputs);
+                        without it, the label column(s) are regression targets, one per output
+  --epochs <n>          passes over the file (default 1); without --shuffle it reads the file again
+  --shuffle <seed>      shuffle the rows each epoch, by the seeded generator: the same seed, the
+                        same order (epochs() of the library). Holds every row in memory (a typed
+                        array of the session's dtype: rows × (inputs + targets) × 4 or 8 bytes)
+  --batch <rows>        rows per samples message (default: about 128 KiB, within the server's limits)
+  --rate <rows/s>       send no more rows than this many per second since the start
+  --producer <name>     a producer name: after a dropped connection it reconnects and sends only
+                        what the session does not hold
+  --resume              with --producer: skip the rows the session already holds from it
+  --close               close the session (with drain) once every row is trained
+  --token <token>       the producer token (env LIVEGRAD_PRODUCER_TOKEN)
+  -h, --help            this text
+
+On a terminal, a progress line on stderr: rows sent (of the total once known), rows/s, acked,
+trained, the step and the running loss of the session's metrics events. At the end, one line on
+stdout: streamed ROWS rows (EPOCHS epoch(s)) in S s, R rows/s; step N, loss L (L: the last
+step's batch loss). Exit 0 when done; 1 for a malformed line, a file that does not fit the
+session, or the server's error (its code named); 2 for bad arguments; 130 / 143 on SIGINT /
+SIGTERM, which stop sending: the rows the session acknowledged stay with it and train (a last
+partial batch once more rows come), the rest is not sent.
+`;
+
+export type InputFormat = 'csv' | 'jsonl';
+
+export interface StreamArgs {
+  readonly file: string;
+  readonly url: string;
+  readonly session: string;
+  readonly format: InputFormat;
+  /** CSV label columns by header name; undefined: the last column. */
+  readonly label: readonly string[] | undefined;
+  readonly classes: number | undefined;
+  readonly create: string | undefined;
+  readonly batch: number | undefined;
+  readonly rate: number | undefined;
+  readonly epochs: number;
+  readonly shuffle: number | undefined;
+  readonly producer: string | undefined;
+  readonly resume: boolean;
+  readonly close: boolean;
+  readonly token: string | undefined;
+}
+
+/** The format a file's extension names, if it names one. */
+function formatOf(file: string): InputFormat | undefined {
+  const lower = file.toLowerCase();
+  if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) return 'jsonl';
+  return undefined;
+}
+
+/** `livegrad stream`'s arguments (and the token variable). Throws TypeError / RangeError naming the bad one. */
+export function parseStream(argv: readonly string[], env: NodeJS.ProcessEnv): StreamArgs {
+  let file: string | undefined;
+  let url: string | undefined;
+  let session: string | undefined;
+  let format: InputFormat | undefined;
+  let label: string[] | undefined;
+  let classes: number | undefined;
+  let create: string | undefined;
+  let batch: number | undefined;
+  let rate: number | undefined;
+  let epochs = 1;
+  let shuffle: number | undefined;
+  let producer: string | undefined;
+  let resume = false;
+  let close = false;
+  let token: string | undefined = env['LIVEGRAD_PRODUCER_TOKEN'] || undefined;
+  const integer = (flag: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!(n >= min && n <= max)) throw new RangeError(`Expected ${flag} to be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const name = (flag: string, v: string): string => {
+    if (!SESSION_NAME.test(v)) throw new TypeError(`Expected ${flag} to be a name of 1 to 64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new TypeError(`Expected a value after ${a}, got nothing`);
+      return v;
+    };
+    switch (a) {
+      case '--to': {
+        const v = value();
+        let protocol: string | undefined;
+        try {
+          protocol = new URL(v).protocol;
+        } catch {
+          protocol = undefined;
+        }
+        if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`Expected --to to be a ws:// or wss:// URL like ws://127.0.0.1:8080/ws, got ${JSON.stringify(v)}`);
+        url = v;
+        break;
+      }
+      case '--session': session = name(a, value()); break;
+      case '--format': {
+        const v = value();
+        if (v !== 'csv' && v !== 'jsonl') throw new TypeError(`Expected --format csv or jsonl, got ${JSON.stringify(v)}`);
+        format = v;
+        break;
+      }
+      case '--label': {
+        const v = value();
+        const names = v.split(',').map((s) => s.trim());
+        if (names.some((s) => s === '')) throw new TypeError(`Expected --label to be column names separated by commas, got ${JSON.stringify(v)}`);
+        if (new Set(names).size !== names.length) throw new TypeError(`Expected --label to name each column once, got ${JSON.stringify(v)}`);
+        label = names;
+        break;
+      }
+      case '--classes': classes = integer(a, value(), 1, 0xffffff); break;
+      case '--create': create = value(); break;
+      case '--batch': batch = integer(a, value(), 1); break;
+      case '--rate': {
+        const v = value();
+        const r = Number(v);
+        if (v.trim() === '' || !(r > 0 && Number.isFinite(r))) throw new RangeError(`Expected --rate to be a number of rows per second > 0, got ${JSON.stringify(v)}`);
+        rate = r;
+        break;
+      }
+      case '--epochs': epochs = integer(a, value(), 1); break;
+      case '--shuffle': shuffle = integer(a, value(), 0, 0xffffffff); break;
+      case '--producer': producer = name(a, value()); break;
+      case '--resume': resume = true; break;
+      case '--close': close = true; break;
+      case '--token': token = value() || undefined; break;
+      default:
+        if (a.startsWith('-') || file !== undefined) throw new TypeError(`Expected an option of stream (see --help), got ${JSON.stringify(a)}`);
+        file = a;
+    }
+  }
+  if (file === undefined) throw new TypeError('Expected the file to stream (CSV or JSON lines), got none');
+  if (url === undefined) throw new TypeError('Expected --to URL (ws://HOST:PORT/ws), got none');
+  if (session === undefined) throw new TypeError('Expected --session NAME, got none');
+  format ??= formatOf(file);
+  if (format === undefined) throw new TypeError(`Expected --format csv or jsonl (the extension of ${JSON.stringify(file)} names neither), got none`);
+  if (label !== undefined && format !== 'csv') throw new TypeError('Expected --label with a CSV file only (a JSON line names its "x" and "y"), got it with JSON lines');
+  if (classes !== undefined && label !== undefined && label.length !== 1) throw new TypeError(`Expected one --label column with --classes (a class index), got ${label.length}`);
+  if (resume && producer === undefined) throw new TypeError('Expected --producer NAME with --resume (what the session holds is counted per producer), got none');
+  return { file, url, session, format, label, classes, create, batch, rate, epochs, shuffle, producer, resume, close, token };
+}
+
+// ---------------------------------------------------------------------------------------------
+// reading rows
+
+/** A fault of the input file at a line (and column): its message reads `FILE:LINE[:COLUMN]: Expected …, got …`. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number | undefined,
+    message: string,
+  ) {
+    super(`${file}:${line}${column === undefined ? '' : `:${column}`}: ${message}`);
+  }
+}
+
+/** The file, as the arguments give it. */
+export type Input = Pick<StreamArgs, 'file' | 'format' | 'label'>;
+
+/** What the session's rows look like, and how the file gives their targets. */
+export interface RowShape {
+  readonly dtype: DType;
+  readonly inputSize: number;
+  readonly outputSize: number;
+  /** Class indices 0 to classes-1 (y [m]); undefined: targets (y [m, outputSize]). */
+  readonly classes: number | undefined;
+}
+
+/** Numbers of y per row. */
+function targetWidth(shape: RowShape): number {
+  return shape.classes === undefined ? shape.outputSize : 1;
+}
+
+/** Rows as the session's typed arrays: x [m, inputSize], y [m] or [m, outputSize]. */
+export interface Chunk {
+  readonly m: number;
+  readonly x: FloatArray;
+  readonly y: FloatArray;
+}
+
+/** Reads one data line into row `at` of x and y; throws InputError for a malformed one. */
+export interface LineParser {
+  row(line: string, lineNo: number, x: FloatArray, y: FloatArray, at: number): void;
+}
+
+/**
+ * Whether a number is finite in the session's dtype. NOTE: a number finite as a double (1e39) can
+ * be Infinity as a float32, which the session would refuse (E_NON_FINITE) without naming the line.
+ */
+function finiteIn(dtype: DType): (v: number) => boolean {
+  return dtype === 'float32' ? (v) => Number.isFinite(Math.fround(v)) : Number.isFinite;
+}
+
+/** What a number should have been: finite, or (one finite as a double only) within float32's range. */
+function finiteWhat(v: number, dtype: DType): string {
+  return Number.isFinite(v) && !finiteIn(dtype)(v) ? `a number within ${dtype}'s range (the session's dtype)` : 'a finite number';
+}
+
+/** Shows at most 40 characters of a field or line. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+}
+
+/** A CSV header: the columns, and which are labels. */
+export interface CsvHeader {
+  readonly file: string;
+  readonly lineNo: number;
+  readonly names: readonly string[];
+  /** The label columns' indices, in --label's order. */
+  readonly labels: readonly number[];
+}
+
+/** The header line's columns and the label columns' indices (InputError for a label it lacks). */
+function csvHeader(file: string, line: string, lineNo: number, label: readonly string[] | undefined): CsvHeader {
+  const names = line.split(',').map((s) => s.trim());
+  if (label === undefined) return { file, lineNo, names, labels: [names.length - 1] };
+  const labels = label.map((l) => {
+    const at = names.indexOf(l);
+    if (at < 0) throw new InputError(file, lineNo, undefined, `Expected a column named ${quote(l)} (--label) in the header, got ${names.slice(0, 8).map(quote).join(', ')}${names.length > 8 ? ', …' : ''}`);
+    if (names.indexOf(l, at + 1) >= 0) throw new InputError(file, lineNo, undefined, `Expected one column named ${quote(l)} (--label) in the header, got several`);
+    return at;
+  });
+  return { file, lineNo, names, labels };
+}
+
+/** Checks the header against the session: as many features as inputs, as many targets as outputs. */
+function checkCsvShape(h: CsvHeader, shape: RowShape, session: string): void {
+  const features = h.names.length - h.labels.length;
+  const labelNames = h.labels.map((c) => quote(h.names[c]!)).join(', ');
+  if (features !== shape.inputSize) {
+    throw new LivegradError('E_SHAPE', `Expected ${shape.inputSize} feature columns in ${h.file} (session "${session}" takes ${shape.inputSize} inputs), got ${features} (every column of the header but the label ${labelNames})`);
+  }
+  if (shape.classes === undefined && h.labels.length !== shape.outputSize) {
+    throw new LivegradError('E_SHAPE', `Expected ${shape.outputSize} label columns in ${h.file} (session "${session}" has ${shape.outputSize} outputs; name them with --label a,b,…, or give --classes ${shape.outputSize} for one column of class indices), got ${h.labels.length} (${labelNames})`);
+  }
+}
+
+/**
+ * A CSV line into a row. Field `c` (0-based) goes to x[k] (`dest[c] = k ≥ 0`) or to target t
+ * (`dest[c] = -1 - t`). The column of an error is the 1-based character where the field starts.
+ */
+function csvParser(h: CsvHeader, shape: RowShape): LineParser {
+  const columns = h.names.length;
+  const dest = new Int32Array(columns);
+  let k = 0;
+  for (let c = 0; c < columns; c++) {
+    const t = h.labels.indexOf(c);
+    dest[c] = t >= 0 ? -1 - t : k++;
+  }
+  const nin = shape.inputSize, yw = targetWidth(shape), classes = shape.classes, finite = finiteIn(shape.dtype);
+  const field = (c: number): string => `field ${c + 1} (${quote(h.names[c]!)})`;
+  /** The error for a line of the wrong number of fields, at the first extra field or the line's end; else `fault`. */
+  const fault = (line: string, lineNo: number, column: number, message: string): InputError => {
+    let count = 1;
+    let extra = -1;
+    for (let at = line.indexOf(','); at >= 0; at = line.indexOf(',', at + 1)) if (++count === columns + 1) extra = at + 1;
+    if (count > columns) return new InputError(h.file, lineNo, extra + 1, `Expected ${columns} fields (as the header), got ${count}`);
+    if (count < columns) return new InputError(h.file, lineNo, line.length + 1, `Expected ${columns} fields (as the header), got ${count}`);
+    return new InputError(h.file, lineNo, column, message);
+  };
+  return {
+    row(line, lineNo, x, y, at) {
+      let start = 0;
+      for (let c = 0; ; c++) {
+        const comma = line.indexOf(',', start);
+        const end = comma < 0 ? line.length : comma;
+        if (c === columns) throw fault(line, lineNo, start + 1, '');
+        const cell = line.slice(start, end);
+        const v = Number(cell);
+        // NOTE: Number('') and Number('  ') are 0: an empty field is not a zero
+        if (!finite(v) || (v === 0 && cell.trim() === '')) {
+          throw fault(line, lineNo, start + 1, `Expected ${finiteWhat(v, shape.dtype)} in ${field(c)}, got ${quote(cell)}`);
+        }
+        const d = dest[c]!;
+        if (d >= 0) x[at * nin + d] = v;
+        else if (classes === undefined) y[at * yw - 1 - d] = v;
+        else if (Number.isInteger(v) && v >= 0 && v < classes) y[at] = v;
+        else throw fault(line, lineNo, start + 1, `Expected a class index 0 to ${classes - 1} (--classes ${classes}) in ${field(c)}, got ${quote(cell)}`);
+        if (comma < 0) {
+          if (c + 1 < columns) throw fault(line, lineNo, line.length + 1, '');
+          return;
+        }
+        start = comma + 1;
+      }
+    },
+  };
+}
+
+/** Checks --classes against the session's outputs (a JSON line's widths are checked as it is read). */
+function checkClasses(shape: RowShape, session: string): void {
+  if (shape.classes === undefined || shape.classes === shape.outputSize) return;
+  throw new LivegradError('E_SHAPE', `Expected --classes ${shape.outputSize} (session "${session}" has ${shape.outputSize} outputs), got ${shape.classes}`);
+}
+
+/** A JSON value as the error shows it: its JSON, at most 40 characters (`none` for a missing one). */
+function shown(v: unknown): string {
+  if (v === undefined) return 'none';
+  const s = JSON.stringify(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
+/**
+ * The 1-based column of a JSON syntax error: where JSON.parse says, else the end of the longest
+ * prefix that is still the start of some JSON value (whose parse fails only for its end).
+ */
+function syntaxColumn(line: string, message: string): number {
+  const position = /at position (\d+)/.exec(message);
+  if (position !== null) return Number(position[1]) + 1;
+  // NOTE: V8 says a prefix ends too soon either as "Unexpected end of JSON input" or as an error at its end
+  const incomplete = (k: number): boolean => {
+    try {
+      JSON.parse(line.slice(0, k));
+      return true;
+    } catch (e) {
+      const m = (e as Error).message;
+      const at = /at position (\d+)/.exec(m);
+      return /Unexpected end of JSON input/.test(m) || (at !== null && Number(at[1]) >= k);
+    }
+  };
+  if (incomplete(line.length)) return line.length + 1;
+  let lo = 0, hi = line.length; // incomplete(lo), !incomplete(hi): the character at hi - 1 is the fault
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (incomplete(mid)) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/**
+ * A JSON line `{"x": […], "y": …}` into a row. A syntax error has its column; a value error
+ * names the field (`x[3]`, `y`).
+ */
+function jsonlParser(file: string, shape: RowShape): LineParser {
+  const nin = shape.inputSize, nout = shape.outputSize, classes = shape.classes, finite = finiteIn(shape.dtype);
+  const numbers = (v: unknown, what: string, n: number, lineNo: number): readonly number[] => {
+    if (!Array.isArray(v) || v.length !== n) throw new InputError(file, lineNo, undefined, `Expected "${what}" to be an array of ${n} numbers (the session's), got ${shown(v)}`);
+    for (let j = 0; j < n; j++) {
+      const e: unknown = v[j];
+      if (typeof e !== 'number' || !finite(e)) throw new InputError(file, lineNo, undefined, `Expected ${what}[${j}] to be ${typeof e === 'number' ? finiteWhat(e, shape.dtype) : 'a finite number'}, got ${shown(e)}`);
+    }
+    return v as readonly number[];
+  };
+  return {
+    row(line, lineNo, x, y, at) {
+      let o: unknown;
+      try {
+        o = JSON.parse(line);
+      } catch (e) {
+        const message = (e as Error).message;
+        // V8's own words, without its 0-based position and its echo of the line
+        const why = message.replace(/( in JSON)? at position \d+.*$/, '').replace(/, .*is not valid JSON$/, '');
+        throw new InputError(file, lineNo, syntaxColumn(line, message), `Expected a JSON object {"x": […], "y": …}, got invalid JSON (${why})`);
+      }
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InputError(file, lineNo, 1, `Expected a JSON object {"x": […], "y": …}, got ${quote(line)}`);
+      const row = o as { readonly x?: unknown; readonly y?: unknown };
+      x.set(numbers(row.x, 'x', nin, lineNo), at * nin);
+      const t = row.y;
+      if (classes !== undefined) {
+        if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= classes) throw new InputError(file, lineNo, undefined, `Expected "y" to be a class index 0 to ${classes - 1} (--classes ${classes}), got ${shown(t)}`);
+        y[at] = t;
+      } else if (typeof t === 'number' && nout === 1) {
+        if (!finite(t)) throw new InputError(file, lineNo, undefined, `Expected "y" to be ${finiteWhat(t, shape.dtype)}, got ${t}`);
+        y[at] = t;
+      } else {
+        y.set(numbers(t, 'y', nout, lineNo), at * nout);
+      }
+    },
+  };
+}
+
+/** Lines of a file, a read's worth at a time: the number of the first, and the lines (their '\r' kept). */
+async function* lineBlocks(file: string, signal: AbortSignal, read?: { bytes: number }): AsyncGenerator<{ readonly first: number; readonly lines: readonly string[] }> {
+  const input = createReadStream(file, { encoding: 'utf8', signal, highWaterMark: 1 << 16 });
+  let rest = '';
+  let next = 1;
+  for await (const text of input as AsyncIterable<string>) {
+    const lines = (rest + text).split('\n');
+    rest = lines.pop()!;
+    if (read !== undefined) read.bytes = input.bytesRead;
+    if (lines.length === 0) continue;
+    yield { first: next, lines };
+    next += lines.length;
+  }
+  if (rest !== '') yield { first: next, lines: [rest] };
+}
+
+/** A line without its '\r' (and, on line 1, its byte-order mark); undefined for a blank line. */
+function content(line: string, lineNo: number): string | undefined {
+  let s = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
+  if (lineNo === 1 && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+  return s.trim() === '' ? undefined : s;
+}
+
+/** The first line that is not blank, and its number (InputError for a file without one). */
+async function firstLine(file: string, signal: AbortSignal): Promise<{ readonly line: string; readonly lineNo: number }> {
+  let last = 0;
+  for await (const { first, lines } of lineBlocks(file, signal)) {
+    for (let i = 0; i < lines.length; i++) {
+      const line = content(lines[i]!, first + i);
+      if (line !== undefined) return { line, lineNo: first + i };
+    }
+    last = first + lines.length - 1;
+  }
+  throw new InputError(file, Math.max(1, last), undefined, 'Expected a header row, got an empty file');
+}
+
+/** A CSV file's header (InputError for an empty file, a --label it lacks); undefined for JSON lines. */
+export async function readHeader(input: Input, signal: AbortSignal): Promise<CsvHeader | undefined> {
+  if (input.format !== 'csv') return undefined;
+  const { line, lineNo } = await firstLine(input.file, signal);
+  return csvHeader(input.file, line, lineNo, input.label);
+}
+
+/**
+ * The parser of the file's lines into rows of `shape`, once the file is checked against the
+ * session's sizes (E_SHAPE: a CSV header's features and labels, --classes).
+ */
+export function rowParser(input: Input, header: CsvHeader | undefined, shape: RowShape, session: string): LineParser {
+  checkClasses(shape, session);
+  if (header === undefined) return jsonlParser(input.file, shape);
+  checkCsvShape(header, shape, session);
+  return csvParser(header, shape);
+}
+
+/** Where the reading stands, for the progress line. */
+export interface ReadStatus {
+  /** True while --shuffle reads the file's rows into memory (nothing is sent meanwhile). */
+  holding: boolean;
+  /** The epoch being read (0-based). */
+  epoch: number;
+  /** Bytes of the file read in this pass. */
+  bytes: number;
+  /** Data rows per epoch, once a pass has counted them (or the rows held). */
+  rows: number | undefined;
+}
+
+/** One pass over the file's data rows (the header skipped), in chunks of at most `rows` rows. */
+export async function* readRows(input: Input, parser: LineParser, shape: RowShape, rows: number, signal: AbortSignal, status: ReadStatus = { holding: false, epoch: 0, bytes: 0, rows: undefined }): AsyncGenerator<Chunk> {
+  const nin = shape.inputSize, yw = targetWidth(shape);
+  let x = allocate(shape.dtype, rows * nin), y = allocate(shape.dtype, rows * yw);
+  let m = 0, n = 0;
+  let skipHeader = input.format === 'csv';
+  for await (const { first, lines } of lineBlocks(input.file, signal, status)) {
+    for (let i = 0; i < lines.length; i++) {
+      const line = content(lines[i]!, first + i);
+      if (line === undefined) continue;
+      if (skipHeader) {
+        skipHeader = false;
+        continue;
+      }
+      parser.row(line, first + i, x, y, m);
+      n++;
+      if (++m < rows) continue;
+      yield { m, x, y };
+      // NOTE: new arrays, not reused: the stream holds the ones yielded until they are sent
+      x = allocate(shape.dtype, rows * nin);
+      y = allocate(shape.dtype, rows * yw);
+      m = 0;
+    }
+  }
+  if (m > 0) yield { m, x: x.subarray(0, m * nin), y: y.subarray(0, m * yw) };
+  status.rows = n;
+}
+
+/** Every data row of the file, held in typed arrays that grow by doubling (for --shuffle). */
+async function holdRows(chunks: AsyncIterable<Chunk>, shape: RowShape): Promise<Chunk> {
+  const nin = shape.inputSize, yw = targetWidth(shape);
+  let x = allocate(shape.dtype, 1024 * nin), y = allocate(shape.dtype, 1024 * yw);
+  let m = 0;
+  for await (const c of chunks) {
+    if ((m + c.m) * nin > x.length) {
+      const capacity = Math.max(2 * (x.length / nin), m + c.m);
+      const x2 = allocate(shape.dtype, capacity * nin), y2 = allocate(shape.dtype, capacity * yw);
+      x2.set(x.subarray(0, m * nin));
+      y2.set(y.subarray(0, m * yw));
+      x = x2;
+      y = y2;
+    }
+    x.set(c.x, m * nin);
+    y.set(c.y, m * yw);
+    m += c.m;
+  }
+  return { m, x, y };
+}
+
+/** Rows idx[from..to) of `held` as a new chunk. */
+function gather(held: Chunk, idx: Int32Array, from: number, to: number, shape: RowShape): Chunk {
+  const nin = shape.inputSize, yw = targetWidth(shape), m = to - from;
+  const x = allocate(shape.dtype, m * nin), y = allocate(shape.dtype, m * yw);
+  for (let r = 0; r < m; r++) {
+    const i = idx[from + r]!;
+    x.set(held.x.subarray(i * nin, (i + 1) * nin), r * nin);
+    y.set(held.y.subarray(i * yw, (i + 1) * yw), r * yw);
+  }
+  return { m, x, y };
+}
+
+/** Waits before each chunk until its rows are due: never more than `rate` × the seconds since the first wait. */
+class Pace {
+  private start: number | undefined;
+  private rows = 0;
+
+  constructor(
+    private readonly rate: number,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async wait(m: number): Promise<void> {
+    const now = performance.now();
+    this.start ??= now;
+    this.rows += m;
+    const due = this.start + (this.rows * 1000) / this.rate;
+    if (due > now) await sleep(due - now, undefined, { signal: this.signal });
+  }
+}
+
+interface SourceSettings {
+  readonly input: Input;
+  readonly parser: LineParser;
+  readonly shape: RowShape;
+  readonly epochs: number;
+  readonly shuffle: number | undefined;
+  /** Rows per chunk handed to the stream. */
+  readonly rows: number;
+  readonly rate: number | undefined;
+}
+
+/**
+ * The batches of every epoch: the file read again each epoch, or with a seed its rows held and
+ * reshuffled each epoch as `epochs()` does (one generator; Fisher–Yates over the row indices,
+ * which each epoch shuffles again from the last one's order).
+ */
+async function* batches(s: SourceSettings, signal: AbortSignal, status: ReadStatus): AsyncGenerator<Batch> {
+  const pace = s.rate === undefined ? undefined : new Pace(s.rate, signal);
+  const nin = s.shape.inputSize, dtype = s.shape.dtype;
+  const batch = (c: Chunk): Batch => ({
+    x: { dtype, shape: [c.m, nin], data: c.x },
+    y: s.shape.classes === undefined ? { dtype, shape: [c.m, s.shape.outputSize], data: c.y } : { dtype, shape: [c.m], data: c.y },
+  });
+  const read = (): AsyncGenerator<Chunk> => readRows(s.input, s.parser, s.shape, s.rows, signal, status);
+  if (s.shuffle === undefined) {
+    for (let e = 0; e < s.epochs; e++) {
+      status.epoch = e;
+      for await (const c of read()) {
+        await pace?.wait(c.m);
+        yield batch(c);
+      }
+    }
+    return;
+  }
+  status.holding = true;
+  const held = await holdRows(read(), s.shape);
+  status.holding = false;
+  const random = rng(s.shuffle);
+  const idx = Int32Array.from({ length: held.m }, (_, i) => i);
+  for (let e = 0; e < s.epochs; e++) {
+    status.epoch = e;
+    random.shuffle(idx);
+    for (let from = 0; from < held.m; from += s.rows) {
+      const c = gather(held, idx, from, Math.min(held.m, from + s.rows), s.shape);
+      await pace?.wait(c.m);
+      yield batch(c);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// progress and summary
+
+export interface ProgressState extends StreamProgress {
+  /** While --shuffle reads the file into memory: the part of it read. */
+  readonly holding: number | undefined;
+  /** Rows to send in all (every epoch), once known. */
+  readonly total: number | undefined;
+  /** How far along, in [0, 1], once known (from the rows, else from the bytes read). */
+  readonly fraction: number | undefined;
+  readonly seconds: number;
+  /** The running loss of the latest metrics event. */
+  readonly loss: number | undefined;
+}
+
+/** The progress line: `34%  1234/3594 rows  1500 rows/s  acked 1200  trained 1024  step 32  loss 0.4123`. */
+export function progressLine(p: ProgressState): string {
+  if (p.holding !== undefined) return `reading the file to shuffle its rows: ${Math.floor(100 * Math.min(1, p.holding))}%`;
+  const parts: string[] = [];
+  if (p.fraction !== undefined) parts.push(`${Math.floor(100 * Math.min(1, p.fraction))}%`);
+  parts.push(`${p.sent}${p.total === undefined ? '' : `/${p.total - p.skipped}`} rows`);
+  if (p.seconds > 0) parts.push(`${Math.round(p.sent / p.seconds)} rows/s`);
+  parts.push(`acked ${p.acked}`, `trained ${p.consumed}`, `step ${p.step}`);
+  if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(4)}`);
+  return parts.join('  ');
+}
+
+export interface Summary {
+  readonly sent: number;
+  readonly skipped: number;
+  readonly epochs: number;
+  readonly seconds: number;
+  readonly step: number;
+  /** The loss of the last step's batch, when known. */
+  readonly loss: number | undefined;
+  /** The session was closed (--close). */
+  readonly closed: boolean;
+}
+
+/** The summary line: `streamed 1797 rows (1 epoch) in 1.20 s, 1498 rows/s; step 57, loss 0.4123`. */
+export function summaryLine(s: Summary): string {
+  const epochs = `${s.epochs} epoch${s.epochs === 1 ? '' : 's'}${s.skipped > 0 ? `, ${s.skipped} rows skipped: the session held them` : ''}`;
+  const rate = s.seconds > 0 ? `, ${Math.round(s.sent / s.seconds)} rows/s` : '';
+  const loss = s.loss === undefined ? '' : `, loss ${s.loss.toFixed(4)}`;
+  const closed = s.closed ? '; session closed' : '';
+  return `streamed ${s.sent} rows (${epochs}) in ${s.seconds.toFixed(s.seconds < 10 ? 2 : 1)} s${rate}; step ${s.step}${loss}${closed}`;
+}
+
+/** The line for a stream stopped by a signal. */
+function interruptedLine(signal: NodeJS.Signals, p: StreamProgress, seconds: number): string {
+  return `interrupted by ${signal} after ${seconds.toFixed(1)} s: ${p.sent} rows sent, ${p.acked} acknowledged (the session trains them), ${p.consumed} trained so far; step ${p.step}`;
+}
+
+/** A progress line redrawn in place on a terminal, at most every 100 ms. */
+function progressBar(out: NodeJS.WriteStream): { update(line: () => string): void; clear(): void } {
+  let last = performance.now(); // nothing drawn for a stream done within the first 100 ms
+  let drawn = false;
+  return {
+    update(line) {
+      const now = performance.now();
+      if (now - last < 100) return;
+      last = now;
+      drawn = true;
+      out.write(`\r${line().slice(0, Math.max(20, (out.columns || 80) - 1))}\x1b[K`);
+    },
+    clear() {
+      if (drawn) out.write('\r\x1b[K');
+    },
+  };
+}
+
+/** The loss of step `step`'s batch, from its `step` event in the session's ring (undefined if the ring no longer holds it). */
+async function lossAt(session: Session, step: number): Promise<number | undefined> {
+  return firstValueFrom(
+    session.events(['step'], { fromStep: step }).pipe(
+      filter((e) => e.type === 'gap' || e.step >= step),
+      take(1),
+      map((e) => (e.type === 'step' && e.step === step ? e.loss : undefined)),
+      timeout({ first: 5000, with: () => of(undefined) }),
+    ),
+    { defaultValue: undefined },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the command
+
+/** `--create`'s config file, its session named `session` (whatever name the file gives). */
+function readConfig(path: string, session: string): CreateConfig {
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new LivegradError('E_BAD_CONFIG', `Expected ${path} (--create) to be a session config as JSON, got ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new LivegradError('E_BAD_CONFIG', `Expected ${path} (--create) to hold a JSON object, got ${describe(config)}`);
+  return { ...(config as CreateConfig), session };
+}
+
+/** Streams the file; resolves with the exit code (throws what it does not report itself). */
+export async function streamCommand(a: StreamArgs): Promise<number> {
+  const size = statSync(a.file).size; // a missing file fails here, before anything else
+  const config = a.create === undefined ? undefined : readConfig(a.create, a.session);
+  const reading = new AbortController();
+  const header = await readHeader(a, reading.signal); // a CSV without a header or a label fails before connecting
+  const client = await connect(a.url, a.token === undefined ? {} : { token: a.token });
+  const subscriptions: Subscription[] = [];
+  let stop: (signal: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
+  try {
+    const session = client.session(a.session);
+    const created = config === undefined ? undefined : await client.create(config);
+    const info = created ?? (await session.info());
+    const shape: RowShape = { dtype: info.dtype, inputSize: info.inputSize, outputSize: info.outputSize, classes: a.classes };
+    let parser: LineParser;
+    try {
+      parser = rowParser(a, header, shape, a.session);
+    } catch (e) {
+      if (created !== undefined) {
+        await session.close();
+        if (e instanceof LivegradError) throw new LivegradError(e.code, `${e.message} (the session it created is closed again)`, { cause: e });
+      }
+      throw e;
+    }
+    const chunkRows = Math.max(1, Math.min(a.batch ?? 1024, a.rate === undefined ? Infinity : Math.floor(a.rate / 10)));
+    const status: ReadStatus = { holding: false, epoch: 0, bytes: 0, rows: undefined };
+    const source = batches({ input: a, parser, shape, epochs: a.epochs, shuffle: a.shuffle, rows: chunkRows, rate: a.rate }, reading.signal, status);
+    const options: StreamOptions = {
+      ...(a.batch === undefined ? {} : { rowsPerMessage: a.batch }),
+      ...(a.producer === undefined ? {} : { producer: a.producer, resume: a.resume }),
+    };
+
+    const bar = process.stderr.isTTY ? progressBar(process.stderr) : undefined;
+    let loss: number | undefined;
+    let last: StreamProgress = { sent: 0, acked: 0, consumed: 0, step: info.step, skipped: 0 };
+    const started = performance.now();
+    const seconds = (): number => (performance.now() - started) / 1000;
+    const draw = (): string => {
+      const total = status.rows === undefined ? undefined : status.rows * a.epochs;
+      const fraction = total !== undefined ? (total === 0 ? 1 : (last.sent + last.skipped) / total) : size > 0 ? (status.epoch + status.bytes / size) / a.epochs : undefined;
+      const holding = status.holding ? (size > 0 ? status.bytes / size : 0) : undefined;
+      return progressLine({ ...last, holding, total, fraction, seconds: seconds(), loss });
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    const done = new Promise<void>((resolve, reject) => {
+      if (bar !== undefined) {
+        subscriptions.push(
+          session.events(['metrics']).subscribe({
+            next: (e) => {
+              if (e.type === 'metrics') loss = e.runningLoss;
+            },
+            error: reject,
+          }),
+        );
+      }
+      subscriptions.push(
+        session.stream(source, options).subscribe({
+          next: (p) => {
+            last = p;
+            bar?.update(draw);
+          },
+          complete: resolve,
+          error: (e: unknown) => reject(e instanceof RangeError && a.batch !== undefined ? new RangeError(e.message.replace('rowsPerMessage', '--batch'), { cause: e }) : e),
+        }),
+      );
+    });
+    let outcome: NodeJS.Signals | undefined;
+    try {
+      outcome = await Promise.race([done.then(() => undefined), signalled]);
+    } finally {
+      for (const s of subscriptions.splice(0)) s.unsubscribe();
+      reading.abort();
+      bar?.clear();
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+    const elapsed = seconds();
+    if (outcome !== undefined) {
+      process.stdout.write(`${interruptedLine(outcome, last, elapsed)}\n`);
+      return 128 + (outcome === 'SIGINT' ? 2 : 15);
+    }
+    const stepLoss = last.consumed > 0 ? await lossAt(session, last.step) : undefined;
+    const closed = a.close ? await session.close({ drain: true }) : undefined;
+    process.stdout.write(`${summaryLine({ sent: last.sent, skipped: last.skipped, epochs: a.epochs, seconds: elapsed, step: closed?.step ?? last.step, loss: stepLoss, closed: closed !== undefined })}\n`);
+    return 0;
+  } finally {
+    for (const s of subscriptions.splice(0)) s.unsubscribe();
+    reading.abort();
+    await client.close();
+  }
+}
+
+/** Runs `livegrad stream …argv`; resolves with the exit code. */
+export async function runStreamCommand(argv: readonly string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(STREAM_USAGE);
+    return 0;
+  }
+  try {
+    return await streamCommand(parseStream(argv, process.env));
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) {
+      process.stderr.write(`livegrad stream: ${e.message}\n\n${STREAM_USAGE}`);
+      return 2;
+    }
+    const message = e instanceof LivegradError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`livegrad stream: ${message}\n`);
+    return 1;
+  }
+}
