@@ -170,8 +170,8 @@ async function serverBenchmarks(o: Options, info: (line: string) => void, progre
   const as: StreamedResult[] = [];
   const bs: LatencyResult[] = [];
   for (const trainingThreads of [true, false]) {
-    progress(`server (a): W2 streamed from a producer process, ${trainingThreads ? 'threads' : 'inline'} …`);
-    as.push(await benchStreamedW2({ trainingThreads }));
+    progress(`server (a): W2 streamed from a producer process${trainingThreads ? ' and through the client library' : ''}, ${trainingThreads ? 'threads' : 'inline'} …`);
+    as.push(await benchStreamedW2({ trainingThreads, client: trainingThreads }));
   }
   for (const trainingThreads of [true, false]) {
     progress(`server (b): batch → step latency at 100 batches/s, ${trainingThreads ? 'threads' : 'inline'} …`);
@@ -183,6 +183,7 @@ async function serverBenchmarks(o: Options, info: (line: string) => void, progre
     console.log(JSON.stringify({ bench: 'core-sharing', alone_samples_per_s: Math.round(cores.aloneSamplesPerSecond), shared_samples_per_s: Math.round(cores.sharedSamplesPerSecond), ratio: cores.ratio }));
     for (const a of as) {
       console.log(JSON.stringify({ workload: 'W2', impl: 'livegrad-streamed', training_threads: a.trainingThreads, samples_per_s: Math.round(a.streamedSamplesPerSecond * 10) / 10, in_process_samples_per_s: Math.round(a.inProcessSamplesPerSecond * 10) / 10, ratio: a.ratio, pipeline_samples_per_s: Math.round(a.pipelineSamplesPerSecond * 10) / 10, pipeline_ratio: a.pipelineRatio }));
+      if (a.client) console.log(JSON.stringify({ workload: 'W2', impl: 'livegrad-client-stream', training_threads: a.trainingThreads, samples_per_s: Math.round(a.client.samplesPerSecond * 10) / 10, ratio: a.client.ratio, producer_cpu: a.client.cpu }));
     }
     for (const b of bs) console.log(JSON.stringify({ bench: 'step-latency', training_threads: b.trainingThreads, batches_per_s: b.batchesPerSecond, p50_ms: b.p50Ms, p99_ms: b.p99Ms, max_ms: b.maxMs, count: b.count }));
     console.log(JSON.stringify({ bench: 'fanout', subscribers: c.subscribers, hz: c.hz, cpu_percent: c.cpuPercent, rss_bytes: c.rssBytes, heap_used_bytes: c.heapUsedBytes, min_delivered: c.minDelivered }));

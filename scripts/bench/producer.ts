@@ -13,10 +13,13 @@
  *
  * The streaming producer is a plain client: it packs every `samples` message anew (x as float32
  * bytes, y as class indices), masks it as every WebSocket client must, and keeps at most its
- * credits in flight. `cpu` is its own CPU time over the timed window, in cores.
+ * credits in flight. `cpu` is its own CPU time over the timed window, in cores. With `client: true`
+ * it streams the same chunks through `livegrad/client` instead (`session.stream()` of an Iterable
+ * of batches, pulled as the server takes them): what a user who writes no protocol code gets.
  */
 import { pack, unpack } from 'msgpackr';
 import { WebSocket } from 'ws';
+import { connect as connectClient, type Batch, type CreateConfig, type StreamProgress } from '../../src/client/index.js';
 import { digitsBatches, WORKLOADS } from './workloads.js';
 
 export type ProducerJob =
@@ -32,6 +35,8 @@ export type ProducerJob =
       /** Override w2Create's credits and queue capacity (experiments). */
       readonly credits?: number;
       readonly queueCapacity?: number;
+      /** Stream through the client library's `session.stream()` instead of hand-written messages. */
+      readonly client?: boolean;
     }
   | { readonly mode: 'latency'; readonly url: string; readonly session: string; readonly seconds: number; readonly warmupSeconds: number; readonly rate: number };
 
@@ -213,6 +218,58 @@ async function stream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<vo
   if (failure !== undefined) throw new Error(failure);
 }
 
+/**
+ * The same rounds as `stream`, through the client library: each round is one `session.stream()`
+ * of an Iterable that yields the pool's chunks until the round's time is up (whole batches, so
+ * `tail: 'hold'` holds nothing back); its samples/s counts the rows consumed by then.
+ */
+async function clientStream(job: Extract<ProducerJob, { mode: 'stream' }>): Promise<void> {
+  const batches = digitsBatches();
+  const pool: Batch[] = Array.from({ length: 16 }, () => {
+    const c = chunk(batches, job.chunkBatches);
+    return { x: { dtype: 'float32', shape: [c.rows, 64], data: new Float32Array(c.x.buffer) }, y: { dtype: 'float32', shape: [c.rows], data: new Float32Array(c.y.buffer) } };
+  });
+  const client = await connectClient(job.url);
+  try {
+    const { type: _type, id: _id, ...config } = w2Create(job.session) as unknown as { type: string; id: string } & CreateConfig;
+    const overrides = { ...(job.credits === undefined ? {} : { credits: job.credits }), ...(job.queueCapacity === undefined ? {} : { queueCapacity: job.queueCapacity }) };
+    await client.create({ ...config, ...overrides });
+    const session = client.session(job.session);
+    const rowsPerMessage = job.chunkBatches * W2.batch;
+    let k = 0;
+    /** The latest progress of the stream running, and what it said when its source stopped. */
+    let latest = { consumed: 0 };
+    let stopped: (at: { t: number; consumed: number; cpu: NodeJS.CpuUsage }) => void = () => undefined;
+    const until = (end: number): Iterable<Batch> => ({
+      *[Symbol.iterator]() {
+        while (performance.now() < end) yield pool[k++ % pool.length]!;
+        stopped({ t: performance.now(), consumed: latest.consumed, cpu: process.cpuUsage() });
+      },
+    });
+    const run = (end: number): Promise<unknown> => {
+      latest = { consumed: 0 };
+      return new Promise((resolve, reject) => {
+        session.stream(until(end), { rowsPerMessage, tail: 'hold' }).subscribe({ next: (p: StreamProgress) => (latest = p), error: reject, complete: () => resolve(undefined) });
+      });
+    };
+    await nextGo();
+    await run(performance.now() + job.warmupSeconds * 1000);
+    for (let r = 0; r < job.rounds; r++) {
+      if (r > 0) await nextGo();
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      const window = new Promise<{ t: number; consumed: number; cpu: NodeJS.CpuUsage }>((resolve) => (stopped = resolve));
+      await run(t0 + job.seconds * 1000);
+      const { t, consumed, cpu: cpu1 } = await window;
+      const cpu = { user: cpu1.user - cpu0.user, system: cpu1.system - cpu0.system };
+      const ms = t - t0;
+      process.send!({ mode: 'stream', samplesPerSecond: consumed / (ms / 1000), steps: consumed / W2.batch, messageBytes: 0, cpu: (cpu.user + cpu.system) / 1000 / ms } satisfies ProducerResult);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
 /** One 32-row batch every 1/rate s; latency = arrival of its `step` event − its send. */
 async function latency(job: Extract<ProducerJob, { mode: 'latency' }>): Promise<ProducerResult> {
   const batches = digitsBatches();
@@ -255,7 +312,7 @@ async function latency(job: Extract<ProducerJob, { mode: 'latency' }>): Promise<
 }
 
 process.once('message', (job: ProducerJob) => {
-  const done = job.mode === 'stream' ? stream(job).then(() => undefined) : latency(job);
+  const done = job.mode === 'stream' ? (job.client ? clientStream(job) : stream(job)).then(() => undefined) : latency(job);
   done.then(
     (r) => (r === undefined ? process.exit(0) : process.send!(r, () => process.exit(0))),
     (e: unknown) => process.send!({ error: e instanceof Error ? e.message : String(e) }, () => process.exit(1)),

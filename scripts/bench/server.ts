@@ -57,6 +57,12 @@ export interface StreamedResult {
   readonly pipelineSamplesPerSecond: number;
   readonly pipelineRatio: number;
   readonly pipelineRatios: readonly number[];
+  /**
+   * With `client: true`: the same chunks streamed by a second producer process through the client
+   * library's `session.stream()` into a session of its own, in each round right after the
+   * hand-written producer, and its ratio to the in-process runs either side (issue 12: ≥ 90 %).
+   */
+  readonly client?: { readonly samplesPerSecond: number; readonly ratio: number; readonly ratios: readonly number[]; readonly cpu: number };
 }
 
 export interface CoreSharingResult {
@@ -167,7 +173,7 @@ export function nativeMasking(): boolean {
  * then `train()` (the pipeline a session runs), and both ratios are reported.
  */
 export async function benchStreamedW2(
-  options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number; trainingThreads?: boolean } = {},
+  options: { seconds?: number; warmupSeconds?: number; runs?: number; chunkBatches?: number; trainingThreads?: boolean; client?: boolean } = {},
 ): Promise<StreamedResult> {
   const seconds = options.seconds ?? 1.5;
   const warmupSeconds = options.warmupSeconds ?? 1;
@@ -178,12 +184,15 @@ export async function benchStreamedW2(
   const trainer = livegradTrainer(WORKLOADS.W2);
   const pipeline = await rxRunners.find((r) => r.workload === 'W2')!.setup(WORKLOADS.W2);
   const producer = streamingProducer({ mode: 'stream', url: server.url, session: 'w2', rounds: runs, seconds, warmupSeconds, chunkBatches });
+  const clientProducer = options.client ? streamingProducer({ mode: 'stream', url: server.url, session: 'w2c', rounds: runs, seconds, warmupSeconds, chunkBatches, client: true }) : undefined;
   inProcessRate(trainer, warmupSeconds);
   await pipelineRate(pipeline, warmupSeconds);
   const inProcess: number[] = [];
   const inPipeline: number[] = [];
   const streamed: number[] = [];
   const producerCpu: number[] = [];
+  const clientStreamed: number[] = [];
+  const clientCpu: number[] = [];
   let messageBytes = 0;
   try {
     for (let r = 0; r <= runs; r++) {
@@ -194,15 +203,23 @@ export async function benchStreamedW2(
       streamed.push(result.samplesPerSecond);
       producerCpu.push(result.cpu);
       messageBytes = result.messageBytes;
+      if (clientProducer) {
+        const c = await clientProducer.round();
+        clientStreamed.push(c.samplesPerSecond);
+        clientCpu.push(c.cpu);
+      }
     }
     await producer.exited;
+    await clientProducer?.exited;
   } finally {
     pipeline.dispose?.();
     await server.close();
   }
   const ratios = streamed.map((s, r) => s / ((inProcess[r]! + inProcess[r + 1]!) / 2));
   const pipelineRatios = streamed.map((s, r) => s / ((inPipeline[r]! + inPipeline[r + 1]!) / 2));
+  const clientRatios = clientStreamed.map((s, r) => s / ((inProcess[r]! + inProcess[r + 1]!) / 2));
   return {
+    ...(clientProducer ? { client: { samplesPerSecond: median(clientStreamed), ratio: median(clientRatios), ratios: clientRatios, cpu: median(clientCpu) } } : {}),
     inProcessSamplesPerSecond: median(inProcess),
     streamedSamplesPerSecond: median(streamed),
     ratio: median(ratios),
@@ -391,6 +408,12 @@ export function formatServerBench(as: readonly StreamedResult[], bs: readonly La
       `  messages of ${n(a.rowsPerMessage)} rows (${n(a.messageBytes)} bytes), producer CPU ${(100 * a.producerCpu).toFixed(0)} % of a core, ` +
         `WebSocket masking ${a.nativeMasking ? 'native (bufferutil)' : 'in JavaScript (bufferutil not loaded)'}`,
     );
+    if (a.client) {
+      lines.push(
+        `  through the client library (session.stream() in another process, the same chunks, right after each hand-written round): ${n(a.client.samplesPerSecond)} samples/s, ` +
+          `${(100 * a.client.ratio).toFixed(1)} % of in process (target ≥ 90 %; ${a.client.ratios.map((r) => `${(100 * r).toFixed(0)} %`).join(', ')}), producer CPU ${(100 * a.client.cpu).toFixed(0)} % of a core`,
+      );
+    }
   }
   for (const b of bs) lines.push(`server (b) batch → step event at ${b.batchesPerSecond} batches/s, ${b.trainingThreads ? 'own threads' : 'inline'}: p50 ${b.p50Ms.toFixed(2)} ms, p99 ${b.p99Ms.toFixed(2)} ms, max ${b.maxMs.toFixed(2)} ms over ${b.count} batches (target p99 < 5 ms)`);
   if (c) {
@@ -405,7 +428,7 @@ export function formatServerBench(as: readonly StreamedResult[], bs: readonly La
 /** Runs (a), (b) and (c) in turn and returns the lines (for running this file on its own). */
 export async function runServerBenchmarks(log: (line: string) => void = console.log): Promise<void> {
   log(formatCoreSharing(await benchCoreSharing()));
-  for (const trainingThreads of [true, false]) for (const l of formatServerBench([await benchStreamedW2({ trainingThreads })], [], undefined)) log(l);
+  for (const trainingThreads of [true, false]) for (const l of formatServerBench([await benchStreamedW2({ trainingThreads, client: trainingThreads })], [], undefined)) log(l);
   for (const trainingThreads of [true, false]) for (const l of formatServerBench([], [await benchStepLatency({ trainingThreads })], undefined)) log(l);
   const c = await benchFanout();
   for (const l of formatServerBench([], [], c)) log(l);
