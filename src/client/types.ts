@@ -9,7 +9,7 @@ import type { Mlp, MlpSpec } from '../nn/mlp.js';
 import type { AdamOptions, OptimizerState, SgdOptions } from '../nn/optimizers.js';
 import type { DType, Tensor } from '../nn/tensor.js';
 import type { Format } from '../protocol/codec.js';
-import type { CreatedMessage, EventRatesWire } from '../protocol/messages.js';
+import type { CreatedMessage, CreateMessage } from '../protocol/messages.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 export interface ConnectOptions {
@@ -44,31 +44,13 @@ export interface ModelWeights {
  * model spec as `mlp()` takes it, a model (`Mlp`, e.g. a snapshot's), or explicit weights; an
  * optimizer as `sgd()` / `adam()` give it; tensors or nested arrays.
  */
-export interface CreateConfig {
-  /** 1 to 64 of `A–Z a–z 0–9 _ . : -`, unique on the server. */
-  readonly session: string;
+export interface CreateConfig extends Omit<CreateMessage, 'type' | 'id' | 'model' | 'optimizer' | 'evalSet' | 'optimizerState'> {
   readonly model: MlpSpec | Mlp | ModelWeights;
-  readonly loss: LossName;
   readonly optimizer: OptimizerSpec;
-  /** Clip gradients to this global L2 norm. */
-  readonly clipNorm?: number;
-  /** Rows per training step. Default 32. */
-  readonly batchSize?: number;
-  /** Event rates, in steps (0: never). */
-  readonly events?: EventRatesWire;
   /** A holdout set for `eval` events. */
   readonly evalSet?: { readonly x: Matrix; readonly y: Targets };
-  readonly onNonFinite?: 'skip' | 'pause' | 'fail';
-  /** `samples` messages each producer may have unacknowledged. Default: the server's (8). */
-  readonly credits?: number;
-  /** Accepted rows not yet trained, in batches. Default: the server's (16). */
-  readonly queueCapacity?: number;
-  /** Resume: a snapshot's optimizer state, step and samples. */
+  /** Resume: a snapshot's optimizer state (with `startStep` and `startSamples`). */
   readonly optimizerState?: OptimizerState;
-  readonly startStep?: number;
-  readonly startSamples?: number;
-  /** Record the session (a server started with `--record DIR`). Default: the server's. */
-  readonly record?: boolean;
 }
 
 /** What `create` answers: the session as it starts. */
