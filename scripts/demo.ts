@@ -5,14 +5,17 @@
  *   npm start                          then open http://127.0.0.1:8080/
  *   npm start -- --port 9000 --epochs 50 --rate 40
  *
- * Two sessions train: `digits` (64-64-10, sigmoid then softmax, cross-entropy, SGD lr 0.5, batch 32,
- * with 297 digits held out for `eval` events) and `tutorial` (the numpy tutorial's 3-4-1 sigmoid
- * network, sse, SGD lr 1). Ctrl-C stops everything gracefully.
+ * Three sessions train: `digits` (64-64-10, sigmoid then softmax, cross-entropy, SGD lr 0.5, batch 32,
+ * with 297 digits held out for `eval` events), `spirals` (TensorFlow Playground's two spirals, from
+ * the seeded generator, on a 2-16-16-2 tanh network with Adam: the dashboard draws its decision
+ * boundary forming) and `tutorial` (the numpy tutorial's 3-4-1 sigmoid network, sse, SGD lr 1).
+ * Ctrl-C stops everything gracefully.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createServer, dataset, readCsv, type Dataset, type LivegradServer } from '../src/index.js';
 import { Producer } from './demo/producer.js';
+import { DEMO_SPIRALS, twoSpirals } from './demo/two-spirals.js';
 
 const { values } = parseArgs({
   options: {
@@ -95,6 +98,14 @@ async function run(): Promise<void> {
     events: { metricsEvery: 10, weightsEvery: 20, gradientsEvery: 5, evalEvery: 47 },
   });
   await producer.create({
+    session: 'spirals',
+    model: { inputSize: 2, layers: [{ units: 16, activation: 'tanh' }, { units: 16, activation: 'tanh' }, { units: 2, activation: 'softmax' }], seed },
+    loss: 'crossEntropy',
+    optimizer: { kind: 'adam', lr: 0.01 },
+    batchSize: 16,
+    events: { metricsEvery: 10, weightsEvery: 10, gradientsEvery: 10 },
+  });
+  await producer.create({
     session: 'tutorial',
     model: { inputSize: 3, layers: [{ units: 4, activation: 'sigmoid' }, { units: 1, activation: 'sigmoid' }], init: 'normal', seed },
     loss: 'sse',
@@ -112,6 +123,7 @@ async function run(): Promise<void> {
   await producer.request({ type: 'subscribe', session: 'digits', topics: ['metrics', 'eval'] });
 
   const tutorialData = dataset([[0, 0, 1], [1, 1, 1]], [[0], [1]]);
+  const spirals = twoSpirals(DEMO_SPIRALS.n, DEMO_SPIRALS.noise, DEMO_SPIRALS.seed);
   await Promise.all([
     producer.stream('digits', train, {
       epochs,
@@ -122,6 +134,7 @@ async function run(): Promise<void> {
         if (!process.stdout.isTTY) console.log(`  digits: epoch ${epoch}/${epochs} sent; ${line}`);
       },
     }),
+    producer.stream('spirals', dataset(spirals.x, spirals.y), { epochs: epochs * 20, rows: 16, rate: Math.max(rate, 30), seed, onEpoch: () => undefined }),
     producer.stream('tutorial', tutorialData, { epochs: 3000, rows: 2, rate: 25, seed, onEpoch: () => undefined }),
   ]);
   if (!stopping) console.log(`\ndemo: all ${epochs} epochs sent; the dashboard stays up until Ctrl-C`);

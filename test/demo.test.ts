@@ -1,5 +1,5 @@
 /**
- * `npm start` (scripts/demo.ts): the server comes up with its dashboard and two sessions, trains
+ * `npm start` (scripts/demo.ts): the server comes up with its dashboard and three sessions, trains
  * what the producer streams, and stops cleanly on SIGINT.
  */
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the demo (npm start)', () => {
-  it('serves the dashboard, trains both sessions and exits 0 on SIGINT', async () => {
+  it('serves the dashboard, trains its sessions and exits 0 on SIGINT', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--port', '0', '--epochs', '3', '--rate', '400'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -26,11 +26,12 @@ describe('the demo (npm start)', () => {
       });
       const html = await (await fetch(page)).text();
       expect(html).toContain('<script type="module" src="/dashboard/dashboard.js">');
+      expect((await fetch(new URL('/dashboard/dashboard.css', page))).headers.get('content-type')).toContain('css');
       const js = await fetch(new URL('/dashboard/dashboard.js', page));
       expect(js.headers.get('content-type')).toContain('javascript');
       await expect
         .poll(async () => (await (await fetch(new URL('/healthz', page))).json()) as { sessions: number }, { timeout: 20_000 })
-        .toMatchObject({ sessions: 2 });
+        .toMatchObject({ sessions: 3 });
       // the digits session trains: its step count shows in /metrics
       await expect
         .poll(async () => {

@@ -1,8 +1,10 @@
 /**
- * The live dashboard (client/dashboard) in a real browser: Debian's chromium driven by
- * playwright-core, against a server on 127.0.0.1:0 with a session being trained by a producer
- * over the protocol. The page must show the session's progress live, draw its charts, and send
- * controls that take effect.
+ * The live dashboard (client/dashboard, bundled by the server from TypeScript) in a real browser:
+ * Debian's chromium driven by playwright-core, against a server on 127.0.0.1:0 with two 2-input
+ * sessions trained by a producer over the protocol. The page must show the followed session's
+ * progress live, draw charts that gain points and read out values under the cursor, overlay a
+ * second session, draw the decision boundary as it changes, and send controls that take effect —
+ * only when its token allows them.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -12,43 +14,65 @@ import { Producer } from '../../scripts/demo/producer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const ARTIFACTS = 'test/.artifacts';
 
 // CI installs chromium (.ci/run); a developer machine without it skips this file, saying so.
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`dashboard tests skipped: no ${CHROMIUM} (apt-get install chromium)`);
+
+const XOR = dataset([[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0]);
+
+function xorSession(session: string, seed: number, lr: number): Record<string, unknown> {
+  return {
+    session,
+    model: { inputSize: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 2, activation: 'softmax' }], seed },
+    loss: 'crossEntropy',
+    optimizer: { kind: 'sgd', lr },
+    batchSize: 4,
+    evalSet: { x: [[0, 0], [0, 1], [1, 0], [1, 1]], y: [0, 1, 1, 0] },
+    events: { metricsEvery: 2, weightsEvery: 5, gradientsEvery: 2, evalEvery: 10 },
+  };
+}
+
+/** A fingerprint of a canvas' pixels (the page's own, read in the page). */
+function canvasHash(page: Page, id: string): Promise<number> {
+  return page.evaluate((id) => {
+    const c = document.getElementById(id) as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i++) h = (Math.imul(h, 31) + d[i]!) | 0;
+    return h;
+  }, id);
+}
 
 describe.skipIf(!hasChromium)('dashboard', () => {
   let server: LivegradServer;
   let producer: Producer;
   let browser: Browser;
   let page: Page;
-  let streaming: Promise<void>;
+  let streaming: Promise<unknown>;
   const errors: string[] = [];
 
   beforeAll(async () => {
     server = await createServer({ host: '127.0.0.1', port: 0 });
     producer = await Producer.connect(server.url);
-    await producer.create({
-      session: 'xor',
-      model: { inputSize: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 2, activation: 'softmax' }], seed: 3 },
-      loss: 'crossEntropy',
-      optimizer: { kind: 'sgd', lr: 0.5 },
-      batchSize: 4,
-      evalSet: { x: [[0, 0], [0, 1], [1, 0], [1, 1]], y: [0, 1, 1, 0] },
-      events: { metricsEvery: 2, weightsEvery: 5, gradientsEvery: 2, evalEvery: 10 },
-    });
-    const xor = dataset([[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0]);
-    streaming = producer.stream('xor', xor, { epochs: 100_000, rows: 4, rate: 200, seed: 1 });
+    await producer.create(xorSession('xor', 3, 0.5));
+    await producer.create(xorSession('xor-slow', 4, 0.05));
+    streaming = Promise.all([
+      producer.stream('xor', XOR, { epochs: 100_000, rows: 4, rate: 100, seed: 1 }),
+      producer.stream('xor-slow', XOR, { epochs: 100_000, rows: 4, rate: 100, seed: 2 }),
+    ]);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-    page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => {
       if (m.type() === 'error') errors.push(m.text());
     });
-    await page.goto(`http://127.0.0.1:${server.port}/`);
+    await page.goto(`http://127.0.0.1:${server.port}/?session=xor`);
   });
 
   afterAll(async () => {
+    await page?.close();
     await browser?.close();
     producer?.close();
     await streaming?.catch(() => undefined);
@@ -56,58 +80,144 @@ describe.skipIf(!hasChromium)('dashboard', () => {
   });
 
   const stat = (id: string): Promise<string> => page.locator(`#${id}`).innerText();
+  const steps = async (): Promise<number> => Number((await stat('stat-step')).replace(/,/g, '')) || 0;
+  const points = async (chart: string): Promise<number> => Number(await page.locator(`#${chart}`).getAttribute('data-points')) || 0;
 
-  it('connects, finds the session and shows its steps going up', async () => {
-    await expect.poll(() => page.locator('#connection').innerText(), { timeout: 10_000 }).toBe('connected');
-    await expect.poll(() => page.locator('#session').inputValue(), { timeout: 10_000 }).toBe('xor');
-    await expect.poll(async () => Number((await stat('stat-step')).replace(/,/g, '')), { timeout: 10_000 }).toBeGreaterThan(20);
-    const first = Number((await stat('stat-step')).replace(/,/g, ''));
-    await expect.poll(async () => Number((await stat('stat-step')).replace(/,/g, '')), { timeout: 10_000 }).toBeGreaterThan(first);
+  it('connects, follows the session and shows its steps going up while its charts gain points', async () => {
+    await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toBe('connected');
+    await expect.poll(() => page.locator('#runs li.primary .run-name').innerText(), { timeout: 20_000 }).toBe('xor');
+    await expect.poll(steps, { timeout: 20_000 }).toBeGreaterThan(20);
+    const first = await steps();
+    await expect.poll(steps, { timeout: 20_000 }).toBeGreaterThan(first);
     expect(await stat('stat-loss')).toMatch(/^\d/);
+    for (const chart of ['chart-loss', 'chart-running', 'chart-accuracy', 'chart-grad']) {
+      await expect.poll(() => points(chart), { timeout: 20_000 }).toBeGreaterThan(0);
+      const before = await points(chart);
+      await expect.poll(() => points(chart), { timeout: 20_000 }).toBeGreaterThan(before);
+    }
+    await expect.poll(() => page.locator('#confusion table tr').count(), { timeout: 20_000 }).toBe(3);
+    await expect.poll(() => stat('stat-eval'), { timeout: 20_000 }).toMatch(/%$/);
   });
 
-  it('draws the loss chart and the eval confusion matrix', async () => {
-    // a chart with data has more than the empty frame's two colours
-    await expect
-      .poll(
-        () =>
-          page.evaluate(() => {
-            const c = document.getElementById('chart-loss') as HTMLCanvasElement;
-            const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-            const colours = new Set<number>();
-            for (let i = 0; i < d.length; i += 4) colours.add((d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!);
-            return colours.size;
-          }),
-        { timeout: 10_000 },
-      )
-      .toBeGreaterThan(10);
-    await expect.poll(() => page.locator('#confusion table tr').count(), { timeout: 10_000 }).toBe(3);
-    await expect.poll(() => stat('stat-eval'), { timeout: 10_000 }).toMatch(/%$/);
+  it('reads out the values under the cursor', async () => {
+    const over = page.locator('#chart-loss .u-over');
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    // the legend's x (step) and the xor series show numbers for the point under the cursor
+    await expect.poll(() => page.locator('#chart-loss .u-legend .u-series').first().locator('.u-value').innerText(), { timeout: 10_000 }).toMatch(/^\d+$/);
+    await expect.poll(() => page.locator('#chart-loss .u-legend .u-series', { hasText: /^xor\b/ }).last().locator('.u-value').innerText(), { timeout: 10_000 }).toMatch(/\d/);
+  });
+
+  it('zooms in on a dragged range and back out with Reset zoom', async () => {
+    const over = page.locator('#chart-loss .u-over');
+    const box = (await over.boundingBox())!;
+    const ticks = async (): Promise<string> => `${await page.locator('#chart-loss').getAttribute('data-x-min')}…${await page.locator('#chart-loss').getAttribute('data-x-max')}`;
+    const whole = await ticks();
+    await page.mouse.move(box.x + box.width * 0.1, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await expect.poll(ticks, { timeout: 10_000 }).not.toBe(whole);
+    await page.click('#reset-zoom');
+    // following the data again: the x range grows with the steps
+    const after = await ticks();
+    await expect.poll(ticks, { timeout: 20_000 }).not.toBe(after);
+  });
+
+  it('overlays a second session in its own colour, with the configs side by side', async () => {
+    await page.locator('#runs li[data-session="xor-slow"] input[type=checkbox]').check();
+    const legend = page.locator('#chart-loss .u-legend .u-series');
+    await expect.poll(async () => (await legend.allInnerTexts()).filter((t) => /^xor-slow\b/.test(t.trim())).length, { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect.poll(async () => (await legend.allInnerTexts()).filter((t) => /^xor\b(?!-)/.test(t.trim())).length, { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect.poll(() => page.locator('#configs th').allInnerTexts(), { timeout: 20_000 }).toEqual(expect.arrayContaining(['xor', 'xor-slow']));
+    // two series of points: the chart holds both sessions' steps
+    const mine = await steps();
+    await expect.poll(() => points('chart-loss'), { timeout: 20_000 }).toBeGreaterThan(mine + 10);
+  });
+
+  it('draws the network, and the decision boundary of a 2-input session changing as it trains', async () => {
+    await expect.poll(() => page.locator('#boundary').isVisible(), { timeout: 20_000 }).toBe(true);
+    const first = await canvasHash(page, 'boundary');
+    await expect.poll(() => canvasHash(page, 'boundary'), { timeout: 30_000 }).not.toBe(first);
+    expect(await page.locator('#playground-note').innerText()).toMatch(/xor at step/);
   });
 
   it('pauses and resumes training from its buttons', async () => {
     await page.click('#pause');
-    await expect.poll(() => page.locator('#lifecycle').innerText(), { timeout: 10_000 }).toBe('paused');
+    await expect.poll(() => page.locator('#lifecycle').innerText(), { timeout: 20_000 }).toBe('paused');
     const held = await stat('stat-step');
-    await new Promise((r) => setTimeout(r, 300));
+    // paused: the count holds while the page keeps drawing (its rate is redrawn ≥ twice meanwhile)
+    await page.waitForFunction(() => new Promise((r) => setTimeout(() => r(true), 600)));
     expect(await stat('stat-step')).toBe(held);
     await page.click('#resume');
-    await expect.poll(() => page.locator('#lifecycle').innerText(), { timeout: 10_000 }).toBe('resumed');
-    await expect.poll(() => stat('stat-step'), { timeout: 10_000 }).not.toBe(held);
+    await expect.poll(() => page.locator('#lifecycle').innerText(), { timeout: 20_000 }).toBe('resumed');
+    await expect.poll(() => stat('stat-step'), { timeout: 20_000 }).not.toBe(held);
   });
 
   it('sets the learning rate, and refuses a bad one in the page', async () => {
     await page.fill('#lr', '0.25');
     await page.click('#set-lr');
-    await expect.poll(() => stat('stat-lr'), { timeout: 10_000 }).toBe('0.25');
+    await expect.poll(() => stat('stat-lr'), { timeout: 20_000 }).toBe('0.25');
     await page.fill('#lr', '-1');
     await page.click('#set-lr');
     expect(await page.locator('#control-note').innerText()).toContain('Expected a learning rate ≥ 0');
   });
 
-  it('ran without errors in the page', async () => {
-    mkdirSync('test/.artifacts', { recursive: true });
-    await page.screenshot({ path: 'test/.artifacts/dashboard.png' });
+  it('ran without errors in the page, and drew its first chart soon after loading', async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true });
+    const firstChartMs = Number(await page.locator('body').getAttribute('data-first-chart-ms'));
+    console.log(`dashboard: first chart ${firstChartMs} ms after navigation`);
+    expect(firstChartMs).toBeGreaterThan(0);
     expect(errors).toEqual([]);
+  });
+});
+
+describe.skipIf(!hasChromium)('dashboard with tokens, and a server that goes and comes back', () => {
+  let browser: Browser;
+  const servers: LivegradServer[] = [];
+
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    for (const s of servers) await s.close();
+  });
+
+  it('hides the controls from a read-only token, and shows them to the producer token', async () => {
+    const server = await createServer({ host: '127.0.0.1', port: 0, producerToken: 'p-secret', readToken: 'r-secret' });
+    servers.push(server);
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${server.port}/?token=r-secret`);
+      await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toBe('connected');
+      await expect.poll(() => page.locator('#read-only').isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await page.locator('#controls').isVisible()).toBe(false);
+      await page.goto(`http://127.0.0.1:${server.port}/?token=p-secret`);
+      await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toBe('connected');
+      await expect.poll(() => page.locator('#controls').isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await page.locator('#read-only').isVisible()).toBe(false);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('says when the server is gone, and when it is back', async () => {
+    const first = await createServer({ host: '127.0.0.1', port: 0 });
+    const port = first.port;
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toBe('connected');
+      await first.close();
+      await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toMatch(/^server gone/);
+      servers.push(await createServer({ host: '127.0.0.1', port }));
+      await expect.poll(() => page.locator('#connection').innerText(), { timeout: 30_000 }).toBe('connected — the server is back');
+      await page.screenshot({ path: `${ARTIFACTS}/dashboard-back.png` });
+    } finally {
+      await page.close();
+    }
   });
 });
