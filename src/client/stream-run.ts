@@ -392,15 +392,14 @@ export class StreamRun {
     const e = replyError(m);
     const where = s === undefined ? '' : ` (the message of rows ${s.start} to ${s.end - 1} of the stream, seq ${s.seq})`;
     const error = new LivegradError(e.code, `${e.message}${where}`, { cause: e });
-    if ((e.code !== 'E_SESSION_CLOSED' && e.code !== 'E_UNKNOWN_SESSION') || s === undefined) {
+    if (e.code !== 'E_SHUTTING_DOWN' || s === undefined) {
       this.fail(error);
       return;
     }
-    // NOTE: a server that shuts down refuses the samples it receives with E_SESSION_CLOSED (while
-    // the session stops) and E_UNKNOWN_SESSION (once it has), the codes of a session that ended,
-    // then closes the connection with 1001. The message stays in flight (a named producer sends
-    // it again after the restart), and the stream fails with this error only if the connection
-    // is still open SHUTDOWN_GRACE_MS later.
+    // a server that shuts down refuses the samples it receives with E_SHUTTING_DOWN, then closes
+    // the connection with 1001: the message stays in flight (a named producer sends it again after
+    // the restart, if the session comes back), and the stream fails with this error only if the
+    // connection is still open SHUTDOWN_GRACE_MS later.
     this.closedGrace ??= setTimeout(() => this.fail(error), SHUTDOWN_GRACE_MS);
   }
 

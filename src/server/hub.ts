@@ -33,7 +33,7 @@ import type { ReplaySession } from './replay-session.js';
 import type { HostRecordOptions } from './thread-messages.js';
 import { holdsLog, type RecoveredSession } from './recovery.js';
 import { join } from 'node:path';
-import type { Reply } from './session-trainer.js';
+import { shuttingDown, type Reply } from './session-trainer.js';
 import { Subscription } from './subscriber.js';
 
 export interface HubOptions {
@@ -53,6 +53,8 @@ export class Hub implements MessageHandler {
   readonly replays = new Map<string, ReplaySession>();
   readonly connections = new Set<Connection>();
   private stopping = false;
+  /** The sessions open when the server began to stop, and whether each is recorded: messages to them are E_SHUTTING_DOWN, not E_UNKNOWN_SESSION. */
+  private readonly stopped = new Map<string, boolean>();
 
   constructor(
     private readonly options: HubOptions,
@@ -100,13 +102,14 @@ export class Hub implements MessageHandler {
   private get(name: string): ServerSession {
     const s = this.sessions.get(name);
     if (!s && this.replays.has(name)) throw new LivegradError('E_NOT_LIVE', `Expected a live session, got ${JSON.stringify(name)}, a played recording: subscribe to it, or steer it with replay (play, pause, seek, speed)`);
+    if (!s && this.stopping && this.stopped.has(name)) throw shuttingDown(name, this.stopped.get(name)!);
     if (!s) throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(name)} (send list to see the sessions)`);
     return s;
   }
 
   private open(name: string): ServerSession {
     const s = this.get(name);
-    if (s.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got ${JSON.stringify(name)} closing`);
+    if (s.isClosing) throw s.closingError();
     return s;
   }
 
@@ -371,6 +374,7 @@ export class Hub implements MessageHandler {
     for (const r of this.replays.values()) r.close();
     this.replays.clear();
     const sessions = [...this.sessions.values()];
+    for (const s of sessions) this.stopped.set(s.name, s.recorded);
     // a recorded session is suspended, not closed: a restart on the same record directory continues it
     const all = sessions.map((s) => new Promise<void>((resolve) => s.shutdown(resolve)));
     const timer = setTimeout(() => {

@@ -109,6 +109,18 @@ interface Offer {
   accepted: boolean;
 }
 
+/**
+ * A message refused because the server is stopping. On a recording server the session comes back
+ * when the server is started again on its directory: the message says so, and a producer that
+ * names itself resumes from the last `seq` that `list` then reports.
+ */
+export function shuttingDown(session: string, recorded: boolean): LivegradError {
+  const then = recorded
+    ? ` (it is recorded: it comes back when the server restarts on its record directory; a named producer resumes from the last seq list reports)`
+    : ` (it ends with the server)`;
+  return new LivegradError('E_SHUTTING_DOWN', `Expected a running server, got one shutting down: session "${session}" stopped${then}`);
+}
+
 export class SessionTrainer {
   readonly session: string;
   /** The model's dtype, sizes and activations (`snapshot` has the weights). */
@@ -137,6 +149,8 @@ export class SessionTrainer {
   private nextCall = 0;
   private backlogMessages = 0;
   private backlogBytes = 0;
+  /** Why it was asked to stop ('shutdown': the server is stopping). */
+  private stopReason: string | undefined;
 
   /** Checks `config` (throwing createTrainer's TypeError / RangeError / LivegradError, without building anything) and starts the trainer's host. */
   constructor(
@@ -203,7 +217,17 @@ export class SessionTrainer {
     this.subject.next({ type: 'lifecycle', session: this.session, step: this.steps, time: performance.timeOrigin + performance.now(), state: 'started', reason: undefined });
   }
 
+  private get recorded(): boolean {
+    return this.options.record !== undefined;
+  }
+
+  /** The trainer's E_SESSION_CLOSED for what it had not taken when the server stopped it is E_SHUTTING_DOWN. */
+  private stopError(e: Error): Error {
+    return this.stopReason === 'shutdown' && e instanceof LivegradError && e.code === 'E_SESSION_CLOSED' ? shuttingDown(this.session, this.recorded) : e;
+  }
+
   private ended(): LivegradError {
+    if (this.stopReason === 'shutdown') return shuttingDown(this.session, this.recorded);
     return new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended`);
   }
 
@@ -302,6 +326,7 @@ export class SessionTrainer {
   /** Stop at the current batch boundary: drop the queue, refuse what waits, emit `completed` with `reason`, complete. */
   close(reason: string): void {
     if (this.done) return;
+    this.stopReason ??= reason;
     this.ending = true;
     this.transport.post({ op: 'close', reason });
   }
@@ -309,6 +334,7 @@ export class SessionTrainer {
   /** As close, but a recorded session's log is not ended: a restart on the same record directory continues it. */
   suspend(reason: string): void {
     if (this.done) return;
+    this.stopReason ??= reason;
     this.ending = true;
     this.transport.post({ op: 'suspend', reason });
   }
@@ -356,7 +382,7 @@ export class SessionTrainer {
           if (o) {
             this.offers.delete(item.ticket);
             this.release(o.bytes);
-            o.handlers.rejected(toError(item.error));
+            o.handlers.rejected(this.stopError(toError(item.error)));
           }
           break;
         }
@@ -373,7 +399,7 @@ export class SessionTrainer {
           this.calls.delete(item.id);
           this.release(0);
           if (item.k === 'answer') reply.ok(item.value);
-          else reply.fail(toError(item.error));
+          else reply.fail(this.stopError(toError(item.error)));
           break;
         }
         case 'completed':
@@ -405,7 +431,8 @@ export class SessionTrainer {
    */
   private finish(failure?: LivegradError): void {
     this.done = true;
-    const closed = (what: string) => failure ?? new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`);
+    const closed = (what: string) =>
+      failure ?? (this.stopReason === 'shutdown' ? shuttingDown(this.session, this.recorded) : new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.session}" ended before ${what}`));
     for (const r of this.readyWaiters.splice(0)) r.fail(closed('it started'));
     const calls = [...this.calls.values()];
     this.calls.clear();

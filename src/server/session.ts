@@ -26,7 +26,7 @@ import type { SessionInfo } from '../protocol/messages.js';
 import type { Counters } from './metrics.js';
 import { FanOut } from './fan-out.js';
 import type { Packet } from './packet.js';
-import { SessionTrainer } from './session-trainer.js';
+import { SessionTrainer, shuttingDown } from './session-trainer.js';
 import type { Subscription } from './subscriber.js';
 import type { HostInit } from './thread-messages.js';
 
@@ -66,6 +66,8 @@ export class ServerSession {
   /** Connections that created the session or sent it samples or controls, until they go. */
   private readonly producers = new Set<object>();
   private closing = false;
+  /** The server is stopping (shutdown). */
+  private stopping = false;
   /** Closing with drain (a close without drain may still stop it). */
   private draining = false;
   private ended = false;
@@ -114,6 +116,21 @@ export class ServerSession {
     return this.closing || this.ended;
   }
 
+  /** Whether the session records to a log. */
+  get recorded(): boolean {
+    return this.options.record !== undefined;
+  }
+
+  /**
+   * Why a message to this closing session is refused: E_SHUTTING_DOWN when the server is
+   * stopping (on a recording server the session comes back after the restart, so a producer
+   * should reconnect and resume, not give up), else E_SESSION_CLOSED.
+   */
+  closingError(): LivegradError {
+    if (this.stopping) return shuttingDown(this.name, this.recorded);
+    return new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
+  }
+
   info(): SessionInfo {
     const t = this.trainer;
     return {
@@ -160,7 +177,7 @@ export class ServerSession {
    * else uses (taken as it is when the arrays are views of it). Throws E_SESSION_CLOSED, E_BACKLOG.
    */
   offer(producer: Producer, seq: number, batch: Batch, step: boolean, frame: ArrayBuffer | undefined, name?: string): void {
-    if (this.isClosing) throw new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${this.name}" closing`);
+    if (this.isClosing) throw this.closingError();
     const rows = batch.x.shape[0]!;
     this.attach(producer);
     this.trainer.offer(
@@ -245,6 +262,7 @@ export class ServerSession {
    * queued rows included.
    */
   shutdown(done: () => void): void {
+    this.stopping = true;
     if (this.options.record === undefined || this.ended || this.closing) {
       this.close(false, done, 'shutdown');
       return;

@@ -3,6 +3,9 @@
  * acks and credits, events to subscribers, predict, snapshot and resume, controls, JSON text
  * frames, fromStep replay, per-topic rates, closing, several sessions, float64.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
@@ -340,6 +343,27 @@ describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) =
     ]);
     expect(c.of('ack', 's').map((m) => m['seq'])).toEqual([0]);
     expect(c.of('consumed', 's')).toEqual([]);
+  });
+
+  it.each([false, true])('refuses messages waiting in a session when the server stops with E_SHUTTING_DOWN, saying whether it comes back (recorded: %s)', async (recorded) => {
+    const dir = recorded ? mkdtempSync(join(tmpdir(), 'livegrad-shutdown-')) : undefined;
+    try {
+      const server = await start({ trainingThreads, ...(dir ? { record: dir } : {}) });
+      const c = await connect(server);
+      await pauseWithThreeWaiting(c);
+      await server.close();
+      expect((await c.closed).code).toBe(1001);
+      const refused = c.of('error', 's');
+      expect(refused.map((m) => [m['code'], m['ref']])).toEqual([
+        ['E_SHUTTING_DOWN', 1],
+        ['E_SHUTTING_DOWN', 2],
+        ['E_SHUTTING_DOWN', 3],
+      ]);
+      const then = recorded ? 'it is recorded: it comes back when the server restarts on its record directory' : 'it ends with the server';
+      expect(refused[0]!['message']).toBe(`Expected a running server, got one shutting down: session "s" stopped (${then}${recorded ? '; a named producer resumes from the last seq list reports' : ''})`);
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs several sessions at once, each with its own model', async () => {
