@@ -67,6 +67,11 @@ export interface LogReader {
    * after the records before it. Returns (as the iterator's final value) the report.
    */
   records(): AsyncGenerator<LogEntry, LogReport, undefined>;
+  /**
+   * `records()` a chunk at a time: each batch holds the records read from one chunk of a file, in
+   * order (for a reader that handles a chunk's records at once; `records()` gives them one by one).
+   */
+  batches(): AsyncGenerator<readonly LogEntry[], LogReport, undefined>;
   /** `records()` as an Observable: cold, one read per subscription; unsubscribing closes the file. */
   readonly records$: Observable<LogEntry>;
   /** Reads every record (keeping none) and reports; rejects at damage as `records()` does. */
@@ -88,55 +93,77 @@ export async function openLog(path: string, options: OpenLogOptions = {}): Promi
   const segments: LogSegment[] = [];
   for (const [i, { number, file }] of files.entries()) {
     let header: LogHeader | null = null;
-    for await (const event of scanSegment(file, { last: i === files.length - 1, chunkBytes, number })) {
-      if (event.kind === 'header') header = event.header;
-      else if (event.kind === 'stop' && event.damage !== undefined) throw damageError(file, event.damage);
+    for await (const [event] of scanSegment(file, { last: i === files.length - 1, chunkBytes, number })) {
+      if (event?.kind === 'header') header = event.header;
+      else if (event?.kind === 'stop' && event.damage !== undefined) throw damageError(file, event.damage);
       break; // the header (or how the file stops before it) is all this needs; leaving closes the file
     }
     segments.push({ number: number ?? header?.segment ?? 0, file, header });
   }
 
-  async function* records(): AsyncGenerator<LogEntry, LogReport, undefined> {
+  /** The records in batches, the frames of a chunk at a time (what `records()` gives one by one). */
+  async function* batches(): AsyncGenerator<readonly LogEntry[], LogReport, undefined> {
     let count = 0;
     let bytes = 0;
     let truncated = 0;
     let truncatedAt: LogReport['truncatedAt'] = null;
     for (const [i, { number, file }] of segments.entries()) {
       let first = true;
-      for await (const event of scanSegment(file, { last: i === segments.length - 1, chunkBytes, number: files[i]!.number })) {
-        switch (event.kind) {
-          case 'header':
-            break;
-          case 'record':
-            count++;
-            yield { segment: number, file, offset: event.offset, length: event.length, checkpoint: first, record: event.record };
-            first = false;
-            break;
-          case 'stop':
-            if (event.damage !== undefined) throw damageError(file, event.damage);
-            bytes += event.good;
-            if (event.good < event.size) {
-              truncated = event.size - event.good;
-              truncatedAt = { file, offset: event.good };
+      for await (const events of scanSegment(file, { last: i === segments.length - 1, chunkBytes, number: files[i]!.number })) {
+        const entries: LogEntry[] = [];
+        for (const event of events) {
+          switch (event.kind) {
+            case 'header':
+              break;
+            case 'record':
+              count++;
+              entries.push({ segment: number, file, offset: event.offset, length: event.length, checkpoint: first, record: event.record });
+              first = false;
+              break;
+            case 'stop':
+              if (event.damage !== undefined) {
+                if (entries.length > 0) yield entries; // the records before the damage first
+                throw damageError(file, event.damage);
+              }
+              bytes += event.good;
+              if (event.good < event.size) {
+                truncated = event.size - event.good;
+                truncatedAt = { file, offset: event.good };
+              }
+              break;
+            default: {
+              const never: never = event;
+              throw new Error(`openLog: unknown event ${JSON.stringify(never)}`);
             }
-            break;
-          default: {
-            const never: never = event;
-            throw new Error(`openLog: unknown event ${JSON.stringify(never)}`);
           }
         }
+        if (entries.length > 0) yield entries;
       }
     }
     return { segments: segments.length, records: count, bytes, truncated, truncatedAt };
+  }
+
+  async function* records(): AsyncGenerator<LogEntry, LogReport, undefined> {
+    const it = batches();
+    try {
+      for (;;) {
+        const next = await it.next();
+        if (next.done === true) return next.value;
+        for (const entry of next.value) yield entry;
+      }
+    } finally {
+      await it.return(undefined as never);
+    }
   }
 
   return {
     path,
     segments,
     records,
+    batches,
     records$: defer(() => from(records())),
     async verify(): Promise<LogReport> {
-      const it = records();
+      const it = batches();
       for (;;) {
         const next = await it.next();
         if (next.done === true) return next.value;

@@ -10,7 +10,7 @@ import { mlpShape, type MlpShape } from '../nn/mlp.js';
 import { checkTrainConfig, isSpec, type TrainConfig } from '../pipeline/trainer/config.js';
 import type { LogHeader } from './format.js';
 import { openLog, type LogEntry, type LogReader, type LogReport, type LogSegment, type OpenLogOptions } from './reader.js';
-import { corrupt, readCheckpoint, readConfigRecord, readInput, RecordReadError, type CheckpointRecord, type InputRecord } from './session-records.js';
+import { corrupt, readCheckpoint, readConfigRecord, readInput, RecordReadError, type Bins, type CheckpointRecord, type InputRecord } from './session-records.js';
 
 /** Where a checkpoint is, and the state it holds (read again when a replay starts there). */
 export interface CheckpointInfo {
@@ -77,13 +77,17 @@ function checkShapes(shape: MlpShape, b: Batch): void {
   }
 }
 
-/** Reads one log entry as a recording entry; throws E_RECORD_CORRUPT naming the file, offset and field. */
-export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape): RecordingEntry {
+/**
+ * Reads one log entry as a recording entry; throws E_RECORD_CORRUPT naming the file, offset and
+ * field. With bins `own` (the entry is the caller's alone, read for it and kept by no one else),
+ * its float arrays are views of the bytes it was read in (session-records.ts, `Bins`).
+ */
+export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape, bins: Bins = 'copy'): RecordingEntry {
   const r = e.record as Record<string, unknown>;
   const where = `${r['type']} record`;
   try {
     if (r['type'] === 'checkpoint') {
-      const record = readCheckpoint(r, where, shape, metricsWindowOf(config));
+      const record = readCheckpoint(r, where, shape, metricsWindowOf(config), bins);
       // every field against the session's model and config, as a trainer restoring it would check it
       try {
         checkTrainConfig({ ...config, restore: { ...record.state, stepConfig: { ...record.state.stepConfig, loss: config.loss } } });
@@ -98,7 +102,7 @@ export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape): Re
       if (ev === null || typeof ev !== 'object' || Array.isArray(ev)) throw new RecordReadError('event record: expected a map in "event"');
       return { kind: 'event', event: ev as Record<string, unknown>, file: e.file, offset: e.offset };
     }
-    const input = readInput(r, where, shape.dtype);
+    const input = readInput(r, where, shape.dtype, bins);
     if (input.type === 'samples') {
       // a chunk is recorded once the trainer has admitted it: one that the model could not take is damage
       try {
@@ -115,12 +119,13 @@ export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape): Re
 }
 
 async function* entriesOf(log: LogReader, config: TrainConfig, shape: MlpShape): AsyncGenerator<RecordingEntry, LogReport, undefined> {
-  const it = log.records();
+  const it = log.batches();
   try {
     for (;;) {
       const n = await it.next();
       if (n.done === true) return n.value;
-      yield readEntry(n.value, config, shape);
+      // NOTE: the batch's raw records are this reader's alone (read for it, never yielded): their bins may become the entries' arrays
+      for (const e of n.value) yield readEntry(e, config, shape, 'own');
     }
   } finally {
     // a reader stopped early (an error, `until`, unsubscribe) closes its file now, not at garbage collection

@@ -24,7 +24,7 @@ export interface RepairResult {
 }
 
 async function stopOf(file: string, last: boolean, number: number | undefined, chunkBytes: number): Promise<Extract<ScanEvent, { kind: 'stop' }>> {
-  for await (const event of scanSegment(file, { last, chunkBytes, number })) if (event.kind === 'stop') return event;
+  for await (const batch of scanSegment(file, { last, chunkBytes, number })) for (const event of batch) if (event.kind === 'stop') return event;
   throw new Error(`repairLog: ${file} was read without a stop event`);
 }
 

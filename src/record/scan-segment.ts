@@ -2,10 +2,13 @@
  * Reads one segment file in a stream and says where and why it stops:
  *
  *   events:  header  record  record  …  stop
+ *   batches: [header, record, …] [record, record, …] … [record, …, stop]
  *
- * `stop` is always the last event: `good` is the end of the last whole frame (0 when even the
- * header is not whole), `size` the file's bytes, and `damage` what is wrong at `good`, if
- * anything. Without damage, `good < size` is a cut tail, which only the last segment may have.
+ * The events come in batches: the frames whole in the chunk at hand, checked and decoded without
+ * waiting, while the next chunk is being read. `stop` is always the last event, in a batch of its
+ * own: `good` is the end of the last whole frame (0 when even the header is not whole), `size`
+ * the file's bytes, and `damage` what is wrong at `good`, if anything. Without damage,
+ * `good < size` is a cut tail, which only the last segment may have.
  *
  * The rules (docs/recording.md, "Reading"):
  * - a frame whose length runs past the end of the file is cut;
@@ -22,6 +25,7 @@ import { crc32 } from 'node:zlib';
 import { LivegradError, describe } from '../errors.js';
 import { decodeMsgpack } from '../protocol/codec.js';
 import { ChunkReader } from './chunk-reader.js';
+import { PayloadDecoder } from './decode-payload.js';
 import { fsError } from './fs-error.js';
 import { FORMAT_VERSION, FRAME_HEAD_BYTES, MAGIC, MAX_RECORD_BYTES, PREFIX_BYTES, type LogHeader, type LogRecord } from './format.js';
 
@@ -62,6 +66,36 @@ type Frame =
 const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 const hexBytes = (b: Uint8Array): string => Buffer.from(b).toString('hex').replace(/(..)(?=.)/g, '$1 ');
 
+/**
+ * The payload of the frame at `at` when the chunk at hand holds all of it and it is sound (a
+ * length within the cap, not 0, a right CRC); undefined when it does not, or the frame needs a
+ * closer look: `readFrame` then says what it is.
+ */
+function wholeFrame(r: ChunkReader, at: number): Buffer | undefined {
+  const head = r.buffered(at, FRAME_HEAD_BYTES);
+  if (head === undefined) return undefined;
+  const length = head.readUInt32LE(0);
+  if (length === 0 || length > MAX_RECORD_BYTES) return undefined;
+  const payload = r.buffered(at + FRAME_HEAD_BYTES, length);
+  if (payload === undefined || crc32(payload) !== head.readUInt32LE(4)) return undefined;
+  return payload;
+}
+
+/**
+ * Starts reading the chunk after the frames from `at` on that the chunk at hand holds whole: from
+ * the first frame it does not, with room for all of that frame when its length is sound.
+ */
+function readAhead(r: ChunkReader, at: number): void {
+  for (;;) {
+    const head = r.buffered(at, FRAME_HEAD_BYTES);
+    if (head === undefined) return r.readAhead(at);
+    const length = head.readUInt32LE(0);
+    if (length > MAX_RECORD_BYTES || length > r.size - at - FRAME_HEAD_BYTES) return r.readAhead(at); // damage or a cut: readFrame will say
+    if (r.buffered(at, FRAME_HEAD_BYTES + length) === undefined) return r.readAhead(at, FRAME_HEAD_BYTES + length);
+    at += FRAME_HEAD_BYTES + length;
+  }
+}
+
 /** The frame at `at`: whole, cut by the end of the file (or torn: see the rules above), or bad. */
 async function readFrame(r: ChunkReader, at: number, last: boolean): Promise<Frame> {
   const left = r.size - at;
@@ -72,7 +106,7 @@ async function readFrame(r: ChunkReader, at: number, last: boolean): Promise<Fra
   const crc = head.readUInt32LE(4);
   if (length > MAX_RECORD_BYTES) return { kind: 'bad', problem: `Expected a payload length of at most ${MAX_RECORD_BYTES} bytes (MAX_RECORD_BYTES), got ${length}` };
   if (length > left - FRAME_HEAD_BYTES) return { kind: 'cut', need: FRAME_HEAD_BYTES + length, have: left };
-  const payload = await r.copy(at + FRAME_HEAD_BYTES, length);
+  const payload = await r.view(at + FRAME_HEAD_BYTES, length);
   const end = at + FRAME_HEAD_BYTES + length;
   let problem: string | undefined;
   if (length === 0) problem = 'Expected a payload, got a frame of length 0';
@@ -88,12 +122,14 @@ async function readFrame(r: ChunkReader, at: number, last: boolean): Promise<Fra
 }
 
 /** The payload as a record, or what is wrong with it. */
-function decodeRecord(payload: Buffer): LogRecord | string {
-  let value: unknown;
-  try {
-    value = decodeMsgpack(payload);
-  } catch (e) {
-    return `Expected a plain MessagePack payload, got bytes the decoder refuses: ${(e as Error).message}`;
+function decodeRecord(payload: Buffer, decoder: PayloadDecoder): LogRecord | string {
+  let value = decoder.decode(payload);
+  if (value === undefined) {
+    try {
+      value = decodeMsgpack(payload);
+    } catch (e) {
+      return `Expected a plain MessagePack payload, got bytes the decoder refuses: ${(e as Error).message}`;
+    }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value) || isUint8Array(value)) return `Expected the payload to be a map, got ${describe(value)}`;
   const type = (value as { type?: unknown }).type;
@@ -115,8 +151,8 @@ function headerProblem(h: LogRecord, number: number | undefined): string | undef
 
 type Stop = Extract<ScanEvent, { kind: 'stop' }>;
 
-/** The header and record events of the segment `r` reads; returns how it stops. */
-async function* frames(r: ChunkReader, options: ScanOptions): AsyncGenerator<ScanEvent, Stop, undefined> {
+/** The header and record events of the segment `r` reads, in batches; returns how it stops. */
+async function* frames(r: ChunkReader, options: ScanOptions): AsyncGenerator<ScanEvent[], Stop, undefined> {
   const { last } = options;
   const stop = (good: number, damage?: Damage): Stop => ({ kind: 'stop', size: r.size, good, damage });
   const headerDamage = (offset: number, problem: string, code: Damage['code'] = 'E_RECORD_CORRUPT'): Stop => stop(0, { code, offset, problem, inHeader: true });
@@ -150,14 +186,33 @@ async function* frames(r: ChunkReader, options: ScanOptions): AsyncGenerator<Sca
     return headerDamage(PREFIX_BYTES, `Expected a whole header frame, got ${got}: only the last segment may be cut`);
   }
   if (first.kind === 'bad') return headerDamage(PREFIX_BYTES, first.problem);
-  const header = decodeRecord(first.payload);
+  // NOTE: in memory of its own, so that a reader keeping the header does not keep the chunk it was read in
+  const decoder = new PayloadDecoder();
+  const header = decodeRecord(Buffer.from(first.payload), decoder);
   if (typeof header === 'string') return headerDamage(PREFIX_BYTES, header);
   const wrong = headerProblem(header, options.number);
   if (wrong !== undefined) return headerDamage(PREFIX_BYTES, wrong);
-  yield { kind: 'header', header: header as LogHeader, end: first.end };
+  yield [{ kind: 'header', header: header as LogHeader, end: first.end }];
 
-  // the records
+  // the records: those whole in the chunk at hand at once, then the rest of the chunk read (ahead) next
+  let batch: ScanEvent[] = [];
   for (let at = first.end; ; ) {
+    const payload = wholeFrame(r, at);
+    if (payload !== undefined) {
+      const record = decodeRecord(payload, decoder);
+      if (typeof record === 'string') {
+        if (batch.length > 0) yield batch;
+        return stop(at, { code: 'E_RECORD_CORRUPT', offset: at, problem: record, inHeader: false });
+      }
+      batch.push({ kind: 'record', offset: at, length: payload.length, record });
+      at += FRAME_HEAD_BYTES + payload.length;
+      continue;
+    }
+    if (batch.length > 0) {
+      readAhead(r, at);
+      yield batch;
+      batch = [];
+    }
     const frame = await readFrame(r, at, last);
     const damage = (problem: string): Stop => stop(at, { code: 'E_RECORD_CORRUPT', offset: at, problem, inHeader: false });
     switch (frame.kind) {
@@ -169,10 +224,11 @@ async function* frames(r: ChunkReader, options: ScanOptions): AsyncGenerator<Sca
       case 'bad':
         return damage(frame.problem);
       case 'whole': {
-        const record = decodeRecord(frame.payload);
+        const record = decodeRecord(frame.payload, decoder);
         if (typeof record === 'string') return damage(record);
-        yield { kind: 'record', offset: at, length: frame.payload.length, record };
+        batch.push({ kind: 'record', offset: at, length: frame.payload.length, record });
         at = frame.end;
+        readAhead(r, at);
         break;
       }
       default: {
@@ -184,17 +240,18 @@ async function* frames(r: ChunkReader, options: ScanOptions): AsyncGenerator<Sca
 }
 
 /**
- * The events of one segment file, `stop` last. Throws LivegradError E_RECORD_READ when the file
- * cannot be read; damage is reported in `stop`, not thrown. The file is closed when the
- * generator ends or is returned early.
+ * The events of one segment file in batches, `stop` last, in a batch of its own.
+ * Throws LivegradError E_RECORD_READ when the file cannot be read; damage is reported in `stop`,
+ * not thrown. The file is closed when the generator ends or is returned early.
  */
-export async function* scanSegment(file: string, options: ScanOptions): AsyncGenerator<ScanEvent, void, undefined> {
+export async function* scanSegment(file: string, options: ScanOptions): AsyncGenerator<readonly ScanEvent[], void, undefined> {
   let handle: FileHandle;
   try {
     handle = await open(file, 'r');
   } catch (e) {
     throw fsError('E_RECORD_READ', 'open', file, e);
   }
+  let r: ChunkReader | undefined;
   try {
     let size: number;
     try {
@@ -202,9 +259,11 @@ export async function* scanSegment(file: string, options: ScanOptions): AsyncGen
     } catch (e) {
       throw fsError('E_RECORD_READ', 'stat', file, e);
     }
-    const end = yield* frames(new ChunkReader(handle, file, size, options.chunkBytes), options);
-    yield end;
+    r = new ChunkReader(handle, file, size, options.chunkBytes);
+    const end = yield* frames(r, options);
+    yield [end];
   } finally {
+    await r?.settle();
     await handle.close();
   }
 }

@@ -246,30 +246,71 @@ function dtype(v: unknown, where: string): DType {
   return v === 'float32' || v === 'float64' ? v : fail(where, 'dtype "float32" or "float64"', v);
 }
 
-function floats(v: unknown, dt: DType, length: number, where: string): FloatArray {
+/**
+ * What a record's float arrays may be made of:
+ * - `copy`: copies of its bins (a record others may hold, such as a log's header);
+ * - `own`: its bins' own bytes, when the record was decoded from memory that only this reader
+ *   holds and nothing writes again (a chunk the log reader read for it, chunk-reader.ts): a float
+ *   array is a view of them, after they are moved into alignment (see `adoptFloats`).
+ */
+export type Bins = 'copy' | 'own';
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Bytes right before a bin that nothing decoded refers to: its header (bin 8, 16 or 32: at least
+ * 2 bytes) and, for a map's value, its key (UTF-8 bytes, and a str header of at least 1 byte).
+ */
+function deadBefore(key: string | undefined): number {
+  return key === undefined ? 2 : Buffer.byteLength(key) + 3;
+}
+
+/**
+ * The floats of bin `b`, as a view of its bytes (bins: `own`), else a copy.
+ *
+ * NOTE: a Float32Array (Float64Array) view needs a byte offset that is a multiple of 4 (8), and
+ * where a bin lands depends on everything before it. When it is k bytes past one, its elements
+ * are moved k bytes back, in place, over `dead` bytes that nothing decoded refers to (its bin
+ * header and its key: the decoder copies strings and numbers out, and each bin's view starts
+ * after its header). The chunk changes there, the decoded record does not; a raw bin view of the
+ * same bytes would, which is why only a reader that keeps no raw record passes `own`.
+ */
+function adoptFloats(dt: DType, b: Uint8Array, dead: number, bins: Bins): FloatArray {
+  const width = dt === 'float64' ? 8 : 4;
+  const k = b.byteOffset % width;
+  if (bins === 'copy' || !LITTLE_ENDIAN || k > dead) return floatsFromBytes(dt, b);
+  const offset = b.byteOffset - k;
+  if (k !== 0) new Uint8Array(b.buffer, offset, b.byteLength + k).copyWithin(0, k);
+  const n = b.byteLength / width;
+  return dt === 'float64' ? new Float64Array(b.buffer, offset, n) : new Float32Array(b.buffer, offset, n);
+}
+
+/** `length` floats of `dt` in bin `v`, the value of `key` in its map (undefined: an array's item). */
+function floats(v: unknown, dt: DType, length: number, where: string, key: string | undefined, bins: Bins): FloatArray {
   const b = bin(v, where);
   const width = dt === 'float64' ? 8 : 4;
   if (b.length !== length * width) fail(where, `${length} ${dt} values (${length * width} bytes)`, `${b.length} bytes`);
-  return floatsFromBytes(dt, b);
+  return adoptFloats(dt, b, deadBefore(key), bins);
 }
 
-function f64s(v: unknown, length: number, where: string): Float64Array {
-  return floats(v, 'float64', length, where) as Float64Array;
+/** `length` float64s in the value of `key` of map `r`. */
+function f64s(r: Map_, key: string, length: number, where: string, bins: Bins): Float64Array {
+  return floats(field(r, key, where), 'float64', length, `${where}.${key}`, key, bins) as Float64Array;
 }
 
 /** A tensor of `dt` (when given) whose shape is checked against its bytes before anything is allocated. */
-export function readTensorRecord(v: unknown, where: string, dt?: DType): Tensor {
+export function readTensorRecord(v: unknown, where: string, dt: DType | undefined, bins: Bins): Tensor {
   const r = map(v, where);
   const d = dtype(field(r, 'dtype', where), `${where}.dtype`);
   if (dt !== undefined && d !== dt) fail(`${where}.dtype`, dt, d);
   const shape = arr(field(r, 'shape', where), `${where}.shape`).map((n, i) => int(n, `${where}.shape[${i}]`, 0, 2 ** 31));
   if (shape.length < 1 || shape.length > 2) fail(`${where}.shape`, '1 or 2 dimensions', shape.length);
   const size = shape.reduce((a, n) => a * n, 1);
-  return { dtype: d, shape, data: floats(field(r, 'data', where), d, size, `${where}.data`) };
+  return { dtype: d, shape, data: floats(field(r, 'data', where), d, size, `${where}.data`, 'data', bins) };
 }
 
-function readBatch(r: Map_, where: string, dt: DType): Batch {
-  return { x: readTensorRecord(field(r, 'x', where), `${where}.x`, dt), y: readTensorRecord(field(r, 'y', where), `${where}.y`, dt) };
+function readBatch(r: Map_, where: string, dt: DType, bins: Bins): Batch {
+  return { x: readTensorRecord(field(r, 'x', where), `${where}.x`, dt, bins), y: readTensorRecord(field(r, 'y', where), `${where}.y`, dt, bins) };
 }
 
 function control(v: unknown, where: string): Control {
@@ -292,7 +333,7 @@ export function readConfigRecord(v: unknown, where = 'header.config'): { config:
     const layers = arr(field(mr, 'layers', `${where}.model`), `${where}.model.layers`).map((l, i) => {
       const lw = `${where}.model.layers[${i}]`;
       const lr = map(l, lw);
-      const w = readTensorRecord(field(lr, 'w', lw), `${lw}.w`, dt), b = readTensorRecord(field(lr, 'b', lw), `${lw}.b`, dt);
+      const w = readTensorRecord(field(lr, 'w', lw), `${lw}.w`, dt, 'copy'), b = readTensorRecord(field(lr, 'b', lw), `${lw}.b`, dt, 'copy');
       if (w.shape.length !== 2 || b.shape.length !== 1 || b.shape[0] !== w.shape[1]) fail(lw, 'w [nin, nout] and b [nout]', `w [${w.shape.join(', ')}], b [${b.shape.join(', ')}]`);
       return { activation: str(field(lr, 'activation', lw), `${lw}.activation`) as LayerWeights['activation'], weights: w, bias: b };
     });
@@ -316,9 +357,9 @@ export function readConfigRecord(v: unknown, where = 'header.config'): { config:
     ...(clipNorm === null ? {} : { clipNorm: num(clipNorm, `${where}.clipNorm`) }),
     batchSize: int(field(r, 'batchSize', where), `${where}.batchSize`, 1),
     events: map(field(r, 'events', where), `${where}.events`) as unknown as EventRates,
-    ...(evalSet === null ? {} : { evalSet: readBatch(map(evalSet, `${where}.evalSet`), `${where}.evalSet`, dt) }),
+    ...(evalSet === null ? {} : { evalSet: readBatch(map(evalSet, `${where}.evalSet`), `${where}.evalSet`, dt, 'copy') }),
     onNonFinite: str(field(r, 'onNonFinite', where), `${where}.onNonFinite`) as NonFinitePolicy,
-    ...(state === null ? {} : { optimizerState: readState(state, `${where}.optimizerState`, dt, undefined) }),
+    ...(state === null ? {} : { optimizerState: readState(state, `${where}.optimizerState`, dt, undefined, 'copy') }),
     startStep: int(field(r, 'startStep', where), `${where}.startStep`),
     startSamples: int(field(r, 'startSamples', where), `${where}.startSamples`),
   };
@@ -326,7 +367,7 @@ export function readConfigRecord(v: unknown, where = 'header.config'): { config:
 }
 
 /** An optimizer state; `sizes` (per parameter tensor) checks each buffer's length when given. */
-function readState(v: unknown, where: string, dt: DType, sizes: readonly number[] | undefined): OptimizerState {
+function readState(v: unknown, where: string, dt: DType, sizes: readonly number[] | undefined, bins: Bins): OptimizerState {
   const r = map(v, where);
   const kind = str(field(r, 'kind', where), `${where}.kind`);
   if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') fail(`${where}.kind`, '"sgd", "adam" or "adamw"', kind);
@@ -334,7 +375,7 @@ function readState(v: unknown, where: string, dt: DType, sizes: readonly number[
     arr(bs, `${where}.buffers[${i}]`).map((b, j) => {
       const raw = bin(b, `${where}.buffers[${i}][${j}]`);
       const n = sizes?.[i] ?? raw.length / (dt === 'float64' ? 8 : 4);
-      return floats(raw, dt, n, `${where}.buffers[${i}][${j}]`);
+      return floats(raw, dt, n, `${where}.buffers[${i}][${j}]`, undefined, bins);
     }),
   );
   return { kind, t: int(field(r, 't', where), `${where}.t`), hasMomentum: bool(field(r, 'hasMomentum', where), `${where}.hasMomentum`), buffers };
@@ -344,7 +385,7 @@ function readState(v: unknown, where: string, dt: DType, sizes: readonly number[
  * A checkpoint record of a model of `shape` (layer sizes and dtype), checked against them: a
  * checkpoint whose arrays do not fit is an error before anything of its claimed size exists.
  */
-export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: DType; readonly layers: readonly { readonly nin: number; readonly nout: number }[] }, metricsWindow: number): CheckpointRecord {
+export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: DType; readonly layers: readonly { readonly nin: number; readonly nout: number }[] }, metricsWindow: number, bins: Bins = 'copy'): CheckpointRecord {
   const dt = shape.dtype;
   const step = int(field(r, 'step', where), `${where}.step`);
   const at = field(r, 'at', where);
@@ -353,7 +394,7 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
   if (layersIn.length !== shape.layers.length) fail(`${where}.layers`, `${shape.layers.length} layers`, layersIn.length);
   const layers = shape.layers.map((l, i) => {
     const lr = map(layersIn[i], `${where}.layers[${i}]`);
-    return { w: floats(field(lr, 'w', `${where}.layers[${i}]`), dt, l.nin * l.nout, `${where}.layers[${i}].w`), b: floats(field(lr, 'b', `${where}.layers[${i}]`), dt, l.nout, `${where}.layers[${i}].b`) };
+    return { w: floats(field(lr, 'w', `${where}.layers[${i}]`), dt, l.nin * l.nout, `${where}.layers[${i}].w`, 'w', bins), b: floats(field(lr, 'b', `${where}.layers[${i}]`), dt, l.nout, `${where}.layers[${i}].b`, 'b', bins) };
   });
   const sizes = shape.layers.flatMap((l) => [l.nin * l.nout, l.nout]);
   const clipNorm = field(r, 'clipNorm', where);
@@ -362,9 +403,9 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
   const wr = map(field(r, 'window', where), `${where}.window`);
   const ww = `${where}.window`;
   const window: WindowState = {
-    loss: f64s(field(wr, 'loss', ww), metricsWindow, `${ww}.loss`),
-    correct: f64s(field(wr, 'correct', ww), metricsWindow, `${ww}.correct`),
-    rows: f64s(field(wr, 'rows', ww), metricsWindow, `${ww}.rows`),
+    loss: f64s(wr, 'loss', metricsWindow, ww, bins),
+    correct: f64s(wr, 'correct', metricsWindow, ww, bins),
+    rows: f64s(wr, 'rows', metricsWindow, ww, bins),
     next: int(field(wr, 'next', ww), `${ww}.next`),
     filled: int(field(wr, 'filled', ww), `${ww}.filled`),
     sumLoss: num(field(wr, 'sumLoss', ww), `${ww}.sumLoss`),
@@ -376,7 +417,7 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
   const queue: CheckpointEntry[] = arr(field(r, 'queue', where), `${where}.queue`).map((e, i) => {
     const er = map(e, `${where}.queue[${i}]`);
     const kind = field(er, 'kind', `${where}.queue[${i}]`);
-    if (kind === 'batch') return { kind, batch: readBatch(er, `${where}.queue[${i}]`, dt) };
+    if (kind === 'batch') return { kind, batch: readBatch(er, `${where}.queue[${i}]`, dt, bins) };
     if (kind === 'control') return { kind, control: control(field(er, 'control', `${where}.queue[${i}]`), `${where}.queue[${i}].control`) };
     return fail(`${where}.queue[${i}].kind`, '"batch" or "control"', kind);
   });
@@ -385,7 +426,7 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
     samples: int(field(r, 'samples', where), `${where}.samples`),
     dropped: int(field(r, 'dropped', where), `${where}.dropped`),
     layers,
-    optimizerState: readState(field(r, 'state', where), `${where}.state`, dt, sizes),
+    optimizerState: readState(field(r, 'state', where), `${where}.state`, dt, sizes, bins),
     stepConfig: {
       loss: 'sse', // replaced by the session's loss where it is restored (a checkpoint does not change the loss)
       optimizer: map(field(r, 'optimizer', where), `${where}.optimizer`) as unknown as Optimizer,
@@ -398,7 +439,7 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
     ending: bool(field(r, 'ending', where), `${where}.ending`),
     resumeOnEnd: bool(field(r, 'resumeOnEnd', where), `${where}.resumeOnEnd`),
     queue,
-    held: held === null ? undefined : readBatch(map(held, `${where}.held`), `${where}.held`, dt),
+    held: held === null ? undefined : readBatch(map(held, `${where}.held`), `${where}.held`, dt, bins),
     scheduled: arr(field(r, 'scheduled', where), `${where}.scheduled`).map((s, i) => {
       const sr = map(s, `${where}.scheduled[${i}]`);
       return { atStep: int(field(sr, 'atStep', `${where}.scheduled[${i}]`), `${where}.scheduled[${i}].atStep`), control: control(field(sr, 'control', `${where}.scheduled[${i}]`), `${where}.scheduled[${i}].control`) };
@@ -409,14 +450,14 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
 }
 
 /** An input record (samples, control, end, close) of a model of `dt`, checked. */
-export function readInput(r: Map_, where: string, dt: DType): InputRecord {
+export function readInput(r: Map_, where: string, dt: DType, bins: Bins = 'copy'): InputRecord {
   const type = r['type'];
   const step = int(field(r, 'step', where), `${where}.step`);
   switch (type) {
     case 'samples': {
       const producer = field(r, 'producer', where);
       const seq = field(r, 'seq', where);
-      const batch = readBatch(r, where, dt);
+      const batch = readBatch(r, where, dt, bins);
       const rows = int(field(r, 'rows', where), `${where}.rows`, 1);
       if (batch.x.shape[0] !== rows) fail(`${where}.x`, `${rows} rows`, batch.x.shape[0]);
       return {
