@@ -11,7 +11,8 @@ import '../style.css';
 import 'uplot/dist/uPlot.min.css';
 import { DEMO_SPIRALS, twoSpirals } from '../../../scripts/demo/two-spirals.js';
 import { LineChart, type Line, type View, type XMode } from './chart.js';
-import { drawBoundary, drawNetwork, type Points } from './playground.js';
+import { drawBoundary, drawNetwork, type NetworkView, type Points } from './playground.js';
+import { lossAt, scrubRange, steering, type ReplayAction } from './replay.js';
 import { BANDS, RATES, Run } from './run.js';
 import { drawHeatmap, drawHistogram } from './weights.js';
 
@@ -117,7 +118,7 @@ function note(text: string, error = false): void {
 function follow(run: Run): void {
   if (state.client === undefined || run.version > 0 || followed.has(run.name)) return;
   followed.add(run.name);
-  run.follow(state.client, () => (state.dirty = true));
+  run.follow(state.client, () => (state.dirty = true), state.infos.get(run.name)?.replay !== undefined);
 }
 const followed = new Set<string>();
 
@@ -125,6 +126,8 @@ function pick(session: string): void {
   state.primary = session;
   state.overlay.add(session);
   state.model = undefined;
+  scrubbed = undefined;
+  $('boundary').hidden = true;
   const run = state.runs.get(session);
   if (run !== undefined) follow(run);
   const url = new URL(location.href);
@@ -253,7 +256,15 @@ function drawPrimary(run: Run): void {
   if (document.activeElement !== lr && lr.value === '' && run.lr !== undefined) lr.value = String(run.lr);
   const c = run.counts;
   $('counts').textContent = `received ${c.steps.toLocaleString('en-US')} step events (${c.skipped.toLocaleString('en-US')} steps skipped at ${RATES.step}/s) · ${c.weights} weight snapshots (latest-wins at ${RATES.weights}/s) · ${c.gaps} gaps`;
-  if (info?.replay !== undefined) $('lifecycle').textContent = `replay ${info.replay.playing ? 'playing' : 'paused'} at ${info.replay.speed} steps/s · ${info.replay.ended ? 'ended' : `to step ${info.replay.lastStep}`}`;
+  if (info?.replay !== undefined) {
+    drawReplay(run, info);
+    // a played recording answers no snapshot: its network is drawn from its weights events
+    if (run.weights !== undefined) {
+      const net: NetworkView = { inputSize: info.inputSize, layers: run.weights.map((l) => ({ nin: l.w.shape[0]!, nout: l.w.shape[1]!, w: l.w.data, b: l.b.data })) };
+      drawNetwork($<HTMLCanvasElement>('network'), net);
+      $('playground-note').textContent = `${run.name} (replay) at step ${run.lastStep.toLocaleString('en-US')}: its network from the recorded weights`;
+    }
+  }
 
   const layers = run.weights;
   const select = $<HTMLSelectElement>('layer');
@@ -387,7 +398,72 @@ function showControls(): void {
   const replay = state.primary !== undefined && state.infos.get(state.primary)?.replay !== undefined;
   $('controls').hidden = !state.canProduce || replay;
   $('read-only').hidden = state.canProduce;
+  $('replay').hidden = !replay;
+  const steer = replay && state.client !== undefined && state.primary !== undefined ? steering(state.client, state.primary) : undefined;
+  for (const id of ['replay-play', 'replay-pause', 'replay-speed']) $<HTMLButtonElement>(id).disabled = steer === undefined || !state.canProduce;
+  $('replay-note').textContent = !replay ? '' : steer === undefined ? 'play, pause, speed and seek need livegrad/client’s session.replay(), which this client lacks: the scrubber reads the steps played so far' : state.canProduce ? '' : 'steering a replay needs the producer token';
 }
+
+// ---- a played recording: scrub, play, pause, speed, seek ------------------------------------
+
+/** The step under the scrubber, once the user has moved it (else it follows the replay). */
+let scrubbed: number | undefined;
+
+function drawReplay(run: Run, info: SessionInfo): void {
+  const r = info.replay;
+  if (r === undefined) return;
+  $('replay-path').textContent = `${r.path} · ${r.playing ? 'playing' : 'paused'} at ${r.speed} steps/s${r.ended ? ' · ended' : ''}`;
+  const scrub = $<HTMLInputElement>('replay-scrub');
+  const [lo, hi] = scrubRange(run, info);
+  scrub.min = String(lo);
+  scrub.max = String(hi);
+  if (scrubbed === undefined && document.activeElement !== scrub) scrub.value = String(Math.max(lo, run.lastStep));
+  readOut(run, Number(scrub.value));
+}
+
+function readOut(run: Run, step: number): void {
+  $('replay-step').textContent = step.toLocaleString('en-US');
+  const el = $('replay-loss');
+  const loss = lossAt(run, step);
+  el.dataset['step'] = String(step);
+  if (loss === undefined) {
+    delete el.dataset['loss'];
+    el.textContent = `no step event held for step ${step} yet`;
+  } else {
+    el.dataset['loss'] = String(loss);
+    el.textContent = `loss at step ${step.toLocaleString('en-US')}: ${Number.isFinite(loss) ? loss.toPrecision(6) : 'not finite'}`;
+  }
+}
+
+async function steer(action: ReplayAction): Promise<void> {
+  const { client, primary } = state;
+  const s = client === undefined || primary === undefined ? undefined : steering(client, primary);
+  if (s === undefined) return;
+  $('replay-note').textContent = '';
+  try {
+    await s.replay(action);
+  } catch (e) {
+    $('replay-note').textContent = e instanceof Error ? e.message : String(e);
+  }
+}
+
+$('replay-scrub').addEventListener('input', () => {
+  const run = state.primary === undefined ? undefined : state.runs.get(state.primary);
+  scrubbed = Number($<HTMLInputElement>('replay-scrub').value);
+  if (run !== undefined) readOut(run, scrubbed);
+});
+$('replay-scrub').addEventListener('change', () => {
+  if (scrubbed !== undefined) void steer({ action: 'seek', step: scrubbed });
+});
+$('replay-play').addEventListener('click', () => {
+  scrubbed = undefined;
+  void steer({ action: 'play' });
+});
+$('replay-pause').addEventListener('click', () => void steer({ action: 'pause' }));
+$('replay-speed').addEventListener('change', () => {
+  const v = $<HTMLSelectElement>('replay-speed').value;
+  void steer({ action: 'speed', speed: v === 'max' ? 'max' : Number(v) });
+});
 
 async function control(c: Parameters<ReturnType<LivegradClient['session']>['control']>[0]): Promise<void> {
   const { client, primary } = state;

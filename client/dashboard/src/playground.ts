@@ -24,7 +24,13 @@ const css = ([r, g, b]: readonly number[], alpha = 1): string => `rgba(${r}, ${g
 /** Most neurons drawn per layer (a 64-input layer is drawn whole; wider ones show their first 64). */
 const MAX_NEURONS = 64;
 
-export function drawNetwork(canvas: HTMLCanvasElement, model: Mlp): void {
+/** What drawing a network needs: an `Mlp`, or the layers of a weights event (whose activations it does not name). */
+export interface NetworkView {
+  readonly inputSize: number;
+  readonly layers: readonly { readonly nin: number; readonly nout: number; readonly w: ArrayLike<number>; readonly b: ArrayLike<number>; readonly activation?: string }[];
+}
+
+export function drawNetwork(canvas: HTMLCanvasElement, model: NetworkView): void {
   const ctx = canvas.getContext('2d');
   if (ctx === null) return;
   const { width, height } = canvas;
@@ -75,7 +81,7 @@ export function drawNetwork(canvas: HTMLCanvasElement, model: Mlp): void {
     ctx.font = '11px system-ui, sans-serif';
     ctx.textAlign = 'center';
     const [x] = pos(k, 0);
-    ctx.fillText(k === 0 ? `${size} in` : `${size} ${model.layers[k - 1]!.activation}`, x, height - 4);
+    ctx.fillText(k === 0 ? `${size} in` : `${size} ${model.layers[k - 1]!.activation ?? 'units'}`, x, height - 4);
   });
 }
 

@@ -53,11 +53,15 @@ export class Run {
     readonly colour: string,
   ) {}
 
-  /** Subscribes from the session's oldest kept event; reconnects by itself for as long as the page is open. */
-  follow(client: LivegradClient, onChange: () => void): void {
+  /**
+   * Subscribes from the session's oldest kept event; reconnects by itself for as long as the page
+   * is open. A played recording's steps come at the speed it is played at, so all of them are
+   * asked for (the scrubber reads the loss of any step); a live session's at most `RATES.step`.
+   */
+  follow(client: LivegradClient, onChange: () => void, replay: boolean): void {
     this.sub = client
       .session(this.name)
-      .events(['step', 'metrics', 'eval', 'weights', 'lifecycle', 'control', 'error'], { fromStep: 0, rate: RATES, reconnect: { attempts: Infinity, maxDelayMs: 2000 } })
+      .events(['step', 'metrics', 'eval', 'weights', 'lifecycle', 'control', 'error'], { fromStep: 0, rate: replay ? { weights: RATES.weights } : RATES, reconnect: { attempts: Infinity, maxDelayMs: 2000 } })
       .subscribe({
         next: (e) => {
           this.onEvent(e);
@@ -85,10 +89,17 @@ export class Run {
     this.version++;
   }
 
+  /** Forgets what came after `step`: a seek back plays those steps again. */
+  private rewind(step: number): void {
+    for (const t of [this.loss, this.runningLoss, this.accuracy, this.evalAccuracy, this.evalLoss, ...this.gradNorms, ...this.distributions.flat()]) t.truncate(step);
+    this.lastStep = step - 1;
+  }
+
   private onEvent(e: SessionEvent): void {
     this.version++;
     switch (e.type) {
       case 'step': {
+        if (e.step <= this.lastStep) this.rewind(e.step); // a played recording sought back
         if (this.lastStep >= 0 && e.step > this.lastStep + 1) this.counts.skipped += e.step - this.lastStep - 1;
         this.counts.steps++;
         this.lastStep = Math.max(this.lastStep, e.step);

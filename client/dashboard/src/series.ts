@@ -22,6 +22,11 @@ export class Column {
     return this.buf.subarray(0, this.length);
   }
 
+  /** Keeps the first `n` values. */
+  truncate(n: number): void {
+    this.length = Math.min(this.length, n);
+  }
+
   get last(): number | undefined {
     return this.length === 0 ? undefined : this.buf[this.length - 1];
   }
@@ -41,6 +46,14 @@ export class Trace {
 
   get length(): number {
     return this.y.length;
+  }
+
+  /** Forgets the points from `step` on. */
+  truncate(step: number): void {
+    const n = lowerBound(this.step.data, step);
+    this.step.truncate(n);
+    this.time.truncate(n);
+    this.y.truncate(n);
   }
 }
 

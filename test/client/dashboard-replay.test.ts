@@ -1,0 +1,87 @@
+/**
+ * The dashboard's replay panel in headless chromium: a session recorded by a server, then played
+ * by another (`replays` in createServer); the page follows the played recording like a live
+ * session, and its scrubber, moved to step N, reads out the loss the recording has at N.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, dataset, type LivegradServer } from '../../src/index.js';
+import { Producer } from '../../scripts/demo/producer.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`dashboard replay tests skipped: no ${CHROMIUM} (apt-get install chromium)`);
+
+const STEPS = 60;
+
+describe.skipIf(!hasChromium)('dashboard: a played recording', () => {
+  let root: string;
+  let browser: Browser;
+  let server: LivegradServer | undefined;
+  /** The loss of each step, as the live session published it. */
+  const losses = new Map<number, number>();
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'livegrad-dashboard-replay-'));
+    const recorder = await createServer({ host: '127.0.0.1', port: 0, record: root, checkpointEvery: 10 });
+    const producer = await Producer.connect(recorder.url);
+    try {
+      await producer.create({
+        session: 'xor',
+        model: { inputSize: 2, layers: [{ units: 8, activation: 'tanh' }, { units: 2, activation: 'softmax' }], seed: 5 },
+        loss: 'crossEntropy',
+        optimizer: { kind: 'sgd', lr: 0.3 },
+        batchSize: 4,
+        events: { metricsEvery: 5, weightsEvery: 5 },
+      });
+      producer.onEvent = (e) => {
+        if (e['type'] === 'step') losses.set(e['step'] as number, e['loss'] as number);
+      };
+      await producer.request({ type: 'subscribe', session: 'xor', topics: ['step'] });
+      await producer.stream('xor', dataset([[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0]), { epochs: STEPS, rows: 4, rate: 1000, seed: 1 });
+      await producer.request({ type: 'close', session: 'xor', drain: true });
+    } finally {
+      producer.close();
+      await recorder.close();
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('follows the replay and reads out the recording’s loss at the step it is scrubbed to', async () => {
+    expect(losses.size).toBe(STEPS);
+    server = await createServer({ host: '127.0.0.1', port: 0, replays: [{ path: join(root, 'xor'), speed: 100 }] });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`http://127.0.0.1:${server.port}/?session=xor`);
+      await expect.poll(() => page.locator('#replay').isVisible(), { timeout: 20_000 }).toBe(true);
+      expect(await page.locator('#controls').isVisible()).toBe(false);
+      expect(await page.locator('#replay-path').innerText()).toContain(join(root, 'xor'));
+      // the page holds every step of the recording once it has played to its end
+      await expect.poll(async () => Number(await page.locator('#chart-loss').getAttribute('data-points')), { timeout: 30_000 }).toBe(STEPS);
+      for (const n of [17, 42]) {
+        await page.locator('#replay-scrub').fill(String(n));
+        await expect.poll(() => page.locator('#replay-loss').getAttribute('data-step'), { timeout: 10_000 }).toBe(String(n));
+        expect(Number(await page.locator('#replay-loss').getAttribute('data-loss'))).toBe(losses.get(n));
+        expect(await page.locator('#replay-loss').innerText()).toBe(`loss at step ${n}: ${losses.get(n)!.toPrecision(6)}`);
+      }
+      mkdirSync('test/.artifacts', { recursive: true });
+      await page.screenshot({ path: 'test/.artifacts/dashboard-replay.png', fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
