@@ -16,7 +16,7 @@
 export { connect } from './client.js';
 export type { LivegradClient } from './client.js';
 export type { Session } from './session.js';
-export type { ConnectOptions, CreateConfig, CreatedSession, Matrix, Targets, ModelWeights, OptimizerSpec, Prediction, Snapshot, Controlled, Closed } from './types.js';
+export type { ConnectOptions, CreateConfig, CreatedSession, Matrix, Targets, ModelWeights, OptimizerSpec, Prediction, Snapshot, Controlled, Closed, ReplayCommand, Replaying } from './types.js';
 export type { Welcome } from './connection.js';
 export type { WebSocketConstructor, SocketLike } from './websocket.js';
 export type { StreamOptions } from './stream.js';

@@ -6,7 +6,7 @@
 import type { Observable } from 'rxjs';
 import type { Control } from '../pipeline/controls.js';
 import type { TrainEventType } from '../pipeline/events.js';
-import type { ClosedMessage, ControlledMessage, PredictionMessage, SessionInfo, SessionsMessage, SnapshotReplyMessage } from '../protocol/messages.js';
+import type { ClosedMessage, ControlledMessage, PredictionMessage, ReplayingMessage, SessionInfo, SessionsMessage, SnapshotReplyMessage } from '../protocol/messages.js';
 import { LivegradError, describe } from '../errors.js';
 import type { ClientCore } from './core.js';
 import { decodeModel, decodeOptimizerState, decodeTensor } from './decode.js';
@@ -14,7 +14,7 @@ import { ALL_TOPICS, events, type EventsOptions, type SessionEvent } from './eve
 import type { StreamSource } from './source.js';
 import { stream, type StreamOptions } from './stream.js';
 import type { StreamProgress } from './stream-run.js';
-import type { Closed, Controlled, Matrix, OptimizerSpec, Prediction, Snapshot } from './types.js';
+import type { Closed, Controlled, Matrix, OptimizerSpec, Prediction, ReplayCommand, Replaying, Snapshot } from './types.js';
 import { request, wireValue } from './wire.js';
 
 export interface Session {
@@ -86,6 +86,19 @@ export interface Session {
    *   const { step, samples } = await session.close({ drain: true });
    */
   close(options?: { readonly drain?: boolean }): Promise<Closed>;
+
+  /**
+   * Steers a played recording (a session the server plays from a log: `livegrad replay LOG
+   * --serve`, or `replays` in `createServer`; `info()` shows it with a `replay` field): play,
+   * pause, seek to a step (its events from that step on follow, trained again from the nearest
+   * checkpoint), or set the speed. Resolves with where it stands. A live session refuses it with
+   * E_NOT_LIVE, as a played recording refuses `stream`, `control`, `predict`, `snapshot` and `close`.
+   *
+   * @example
+   *   await session.replay({ action: 'seek', step: 1000 });
+   *   const { playing, lastStep } = await session.replay({ action: 'speed', speed: 'max' });
+   */
+  replay(command: ReplayCommand): Promise<Replaying>;
 }
 
 export class SessionHandle implements Session {
@@ -134,6 +147,12 @@ export class SessionHandle implements Session {
       clipNorm: m.clipNorm,
       batchSize: m.batchSize,
     };
+  }
+
+  async replay(command: ReplayCommand): Promise<Replaying> {
+    if (typeof command !== 'object' || command === null) throw new TypeError(`Expected a replay command ({action: "play" | "pause" | "seek" | "speed", …}), got ${describe(command)}`);
+    const m = await this.core.request<ReplayingMessage>(request({ type: 'replay', session: this.name, ...command }));
+    return { session: m.session, step: m.step, playing: m.playing, speed: m.speed, lastStep: m.lastStep, ended: m.ended };
   }
 
   async close(options: { readonly drain?: boolean } = {}): Promise<Closed> {

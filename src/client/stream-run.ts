@@ -212,6 +212,8 @@ export class StreamRun {
       const reply = await conn.request<SessionsMessage>({ type: 'list' });
       const info = reply.sessions.find((s) => s.session === this.settings.session);
       if (info === undefined) throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(this.settings.session)} (the server has ${reply.sessions.length === 0 ? 'none' : reply.sessions.map((s) => JSON.stringify(s.session)).join(', ')})`);
+      // a played recording takes no rows (and gives no credits): say so rather than wait for one
+      if (info.replay !== undefined) throw new LivegradError('E_NOT_LIVE', `Expected a live session to stream into, got ${JSON.stringify(this.settings.session)}, a played recording (${info.replay.path}): follow it with events(), steer it with replay()`);
       if (first) this.begin(conn, info);
       else this.resume(info);
       this.credits = info.credits;

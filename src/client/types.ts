@@ -9,7 +9,7 @@ import type { Mlp, MlpSpec } from '../nn/mlp.js';
 import type { AdamOptions, OptimizerState, SgdOptions } from '../nn/optimizers.js';
 import type { DType, Tensor } from '../nn/tensor.js';
 import type { Format } from '../protocol/codec.js';
-import type { CreatedMessage, CreateMessage } from '../protocol/messages.js';
+import type { CreatedMessage, CreateMessage, ReplayingMessage } from '../protocol/messages.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 export interface ConnectOptions {
@@ -90,3 +90,13 @@ export interface Closed {
   readonly step: number;
   readonly samples: number;
 }
+
+/** What `replay()` asks of a played recording: play on, stop before the next step, play on from `step`, or set the speed (steps per second, or `'max'`). */
+export type ReplayCommand =
+  | { readonly action: 'play' }
+  | { readonly action: 'pause' }
+  | { readonly action: 'seek'; readonly step: number }
+  | { readonly action: 'speed'; readonly speed: number | 'max' };
+
+/** Where a played recording stands: the step it plays on from (a seek's) or the last it published, whether it plays, its speed, the last step the log holds, and whether it has played all of it. */
+export type Replaying = Omit<ReplayingMessage, 'type' | 'ref'>;
