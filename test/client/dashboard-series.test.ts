@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Column, downsample, ema, quantiles } from '../../client/dashboard/src/series.js';
+import { Column, downsample, ema, quantiles, Smoother } from '../../client/dashboard/src/series.js';
 
 describe('ema', () => {
   it('leaves a series as it is at weight 0, and a constant series constant at any weight', () => {
@@ -21,6 +21,21 @@ describe('ema', () => {
 
   it('passes a non-finite value through without letting it into the mean', () => {
     expect(Array.from(ema(Float64Array.of(1, NaN, 1), 0.5))).toEqual([1, NaN, 1]);
+  });
+
+  it('smooths a live series piece by piece exactly as all at once (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { maxLength: 200 }), fc.array(fc.nat(200), { maxLength: 5 }), fc.double({ min: 0, max: 0.99, noNaN: true }), (values, cuts, w) => {
+        const all = Float64Array.from(values);
+        const s = new Smoother(w);
+        for (const cut of [...cuts].sort((a, b) => a - b)) s.extend(all.subarray(0, Math.min(cut, all.length)));
+        expect(Array.from(s.extend(all))).toEqual(Array.from(ema(all, w)));
+      }),
+    );
+  });
+
+  it('leaves out values ≤ 0 on a log axis', () => {
+    expect(Array.from(new Smoother(0.5, true).extend(Float64Array.of(2, 0, 2)))).toEqual([2, NaN, 2]);
   });
 });
 

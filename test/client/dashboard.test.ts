@@ -124,6 +124,25 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     await expect.poll(ticks, { timeout: 20_000 }).not.toBe(after);
   });
 
+  it('smooths, switches the y axis between log and linear, and x between step and wall time', async () => {
+    const chart = page.locator('#chart-loss');
+    // smoothing on (the default 0.6): a raw and a smoothed series per session
+    await expect.poll(() => chart.getAttribute('data-series'), { timeout: 10_000 }).toBe('2');
+    await page.locator('#smoothing').fill('0');
+    await expect.poll(() => chart.getAttribute('data-series'), { timeout: 10_000 }).toBe('1');
+    await page.locator('#smoothing').fill('0.9');
+    await expect.poll(() => chart.getAttribute('data-series'), { timeout: 10_000 }).toBe('2');
+    expect(await chart.getAttribute('data-scale')).toBe('log');
+    await page.locator('#log-y').uncheck();
+    await expect.poll(() => chart.getAttribute('data-scale'), { timeout: 10_000 }).toBe('linear');
+    await page.locator('#log-y').check();
+    await page.selectOption('#x-mode', 'time');
+    // wall time in seconds since 1970: this century
+    await expect.poll(async () => Number(await chart.getAttribute('data-x-min')), { timeout: 10_000 }).toBeGreaterThan(1.6e9);
+    await page.selectOption('#x-mode', 'step');
+    await expect.poll(async () => Number(await chart.getAttribute('data-x-min')), { timeout: 10_000 }).toBeLessThan(1e6);
+  });
+
   it('overlays a second session in its own colour, with the configs side by side', async () => {
     await page.locator('#runs li[data-session="xor-slow"] input[type=checkbox]').check();
     const legend = page.locator('#chart-loss .u-legend .u-series');

@@ -6,7 +6,7 @@
  * per series cost what a few thousand do.
  */
 import uPlot from 'uplot';
-import { downsample, ema, type Trace } from './series.js';
+import { downsample, Smoother, type Trace } from './series.js';
 
 export type XMode = 'step' | 'time';
 
@@ -54,6 +54,8 @@ export class LineChart {
   private zoom: readonly [number, number] | undefined;
   private settingData = false;
   private extent: readonly [number, number] = [0, 1];
+  /** Per trace, its smoothed values so far: each draw smooths only the points that are new. */
+  private readonly smoothed = new WeakMap<Trace, Smoother>();
   /** Raw points held, over all lines (the page shows it as `data-points`). */
   points = 0;
 
@@ -103,11 +105,11 @@ export class LineChart {
     for (const l of this.lines) {
       const xs = this.view.xMode === 'step' ? l.trace.step.data : l.trace.time.data;
       const raw = l.trace.y.data;
-      const clean = log ? raw.map((v) => (v > 0 ? v : NaN)) : raw;
-      const drawn = smoothed && l.smooth ? [clean, ema(clean, this.view.smoothing)] : [clean];
+      const drawn = smoothed && l.smooth ? [raw, this.smooth(l.trace, log)] : [raw];
       for (const ys of drawn) {
         const d = downsample(xs, ys, v0, v1, buckets);
-        tables.push([d.x, d.y.map((v) => (Number.isFinite(v) ? v : null))]);
+        // a log axis has no place for 0 or less: a gap there
+        tables.push([d.x, d.y.map((v) => (Number.isFinite(v) && (!log || v > 0) ? v : null))]);
       }
     }
     const data = tables.length === 1 ? tables[0]! : uPlot.join(tables);
@@ -116,9 +118,22 @@ export class LineChart {
     if (this.zoom !== undefined) plot.setScale('x', { min: this.zoom[0], max: this.zoom[1] });
     this.settingData = false;
     this.el.dataset['points'] = String(this.points);
+    this.el.dataset['scale'] = log ? 'log' : 'linear';
+    this.el.dataset['series'] = String(plot.series.length - 1);
     // the x range shown, for a reader (and a test) of the page
     this.el.dataset['xMin'] = String(plot.scales.x.min);
     this.el.dataset['xMax'] = String(plot.scales.x.max);
+  }
+
+  /** The trace smoothed (series.ts `Smoother`): each draw smooths only the points added since the last. */
+  private smooth(trace: Trace, log: boolean): Float64Array {
+    const ys = trace.y.data;
+    let s = this.smoothed.get(trace);
+    if (s === undefined || s.weight !== this.view.smoothing || s.log !== log || s.out.length > ys.length) {
+      s = new Smoother(this.view.smoothing, log);
+      this.smoothed.set(trace, s);
+    }
+    return s.extend(ys);
   }
 
   private size(): { width: number; height: number } {

@@ -59,30 +59,44 @@ export class Trace {
 
 /**
  * TensorBoard's smoothing: an exponential moving average debiased for its zero start, so the
- * first points are not pulled towards 0. Non-finite values pass through and do not enter the mean.
- *
- * @param ys      the raw values
- * @param weight  in [0, 1): 0 leaves the series as it is, 0.99 smooths hard
+ * first points are not pulled towards 0. Non-finite values (and, on a log axis, values ≤ 0) pass
+ * through as NaN and do not enter the mean. Incremental: `extend` smooths only the values added
+ * since its last call, so a live chart smooths each point once.
  */
-export function ema(ys: Float64Array, weight: number): Float64Array {
-  const out = new Float64Array(ys.length);
-  if (!(weight > 0)) {
-    out.set(ys);
-    return out;
-  }
-  let last = 0;
-  let n = 0;
-  for (let i = 0; i < ys.length; i++) {
-    const y = ys[i]!;
-    if (!Number.isFinite(y)) {
-      out[i] = y;
-      continue;
+export class Smoother {
+  private last = 0;
+  private count = 0;
+  readonly out = new Column();
+
+  /**
+   * @param weight  in [0, 1): 0 leaves the series as it is, 0.99 smooths hard
+   * @param log     values ≤ 0 are gaps (a log axis)
+   */
+  constructor(
+    readonly weight: number,
+    readonly log = false,
+  ) {}
+
+  /** The smoothed series of `ys`, which must extend (not replace) what was smoothed before. */
+  extend(ys: Float64Array): Float64Array {
+    const w = this.weight;
+    for (let i = this.out.length; i < ys.length; i++) {
+      const y = ys[i]!;
+      if (!Number.isFinite(y) || (this.log && !(y > 0))) {
+        this.out.push(this.log ? NaN : y);
+        continue;
+      }
+      this.last = this.last * w + (1 - w) * y;
+      this.count++;
+      this.out.push(w > 0 ? this.last / (1 - w ** this.count) : y);
     }
-    last = last * weight + (1 - weight) * y;
-    n++;
-    out[i] = last / (1 - weight ** n);
+    return this.out.data;
   }
-  return out;
+}
+
+/** The smoothed series of `ys` at `weight` (a `Smoother` run once). */
+export function ema(ys: Float64Array, weight: number): Float64Array {
+  return Float64Array.from(new Smoother(weight).extend(ys));
 }
 
 /** The first index whose x is ≥ `x0` in an ascending column (its length when none is). */
