@@ -1,7 +1,8 @@
 /**
  * The dashboard's replay panel in headless chromium: a session recorded by a server, then played
  * by another (`replays` in createServer); the page follows the played recording like a live
- * session, and its scrubber, moved to step N, reads out the loss the recording has at N.
+ * session, plays and pauses it, and its scrubber, moved to step N, seeks there and reads out the
+ * loss the recording has at N.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,22 +59,36 @@ describe.skipIf(!hasChromium)('dashboard: a played recording', () => {
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 
-  it('follows the replay and reads out the recording’s loss at the step it is scrubbed to', async () => {
+  it('plays and pauses the replay, and reads out the recording’s loss at the step it is scrubbed to', async () => {
     expect(losses.size).toBe(STEPS);
-    server = await createServer({ host: '127.0.0.1', port: 0, replays: [{ path: join(root, 'xor'), speed: 100 }] });
+    server = await createServer({ host: '127.0.0.1', port: 0, replays: [{ path: join(root, 'xor'), speed: 20, paused: true }] });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    const state = (): Promise<string> => page.locator('#replay-path').innerText();
+    const points = async (): Promise<number> => Number(await page.locator('#chart-loss').getAttribute('data-points'));
     try {
       await page.goto(`http://127.0.0.1:${server.port}/?session=xor`);
       await expect.poll(() => page.locator('#replay').isVisible(), { timeout: 20_000 }).toBe(true);
       expect(await page.locator('#controls').isVisible()).toBe(false);
-      expect(await page.locator('#replay-path').innerText()).toContain(join(root, 'xor'));
+      await expect.poll(state, { timeout: 10_000 }).toContain(`${join(root, 'xor')} · paused`);
+      await page.click('#replay-play');
+      await expect.poll(state, { timeout: 10_000 }).toContain('playing at 20 steps/s');
+      await expect.poll(points, { timeout: 20_000 }).toBeGreaterThan(5);
+      await page.click('#replay-pause');
+      await expect.poll(state, { timeout: 10_000 }).toContain('paused');
+      const held = await points();
+      // paused: no step comes while the page polls the session list twice more
+      await page.waitForFunction(() => new Promise((r) => setTimeout(() => r(true), 400)));
+      await expect.poll(state, { timeout: 10_000 }).toContain('paused');
+      expect(await points()).toBeLessThanOrEqual(held + 1); // a step already on its way may still come
+      await page.selectOption('#replay-speed', 'max');
+      await page.click('#replay-play');
       // the page holds every step of the recording once it has played to its end
-      await expect.poll(async () => Number(await page.locator('#chart-loss').getAttribute('data-points')), { timeout: 30_000 }).toBe(STEPS);
+      await expect.poll(points, { timeout: 30_000 }).toBe(STEPS);
       for (const n of [17, 42]) {
+        // the scrub seeks there: the server plays on from n, the same steps again
         await page.locator('#replay-scrub').fill(String(n));
-        // (with a client that steers replays, the scrub also seeks: the server plays on from n, the same steps again)
         await expect.poll(() => page.locator('#replay-loss').getAttribute('data-step'), { timeout: 10_000 }).toBe(String(n));
         await expect.poll(async () => Number(await page.locator('#replay-loss').getAttribute('data-loss')), { timeout: 20_000 }).toBe(losses.get(n));
         expect(await page.locator('#replay-loss').innerText()).toBe(`loss at step ${n}: ${losses.get(n)!.toPrecision(6)}`);

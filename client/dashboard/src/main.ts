@@ -6,13 +6,13 @@
  *
  * Page parameters: `?session=NAME` picks a session, `?token=…` is the server's token.
  */
-import { connect, type LivegradClient, type Mlp, type SessionInfo } from 'livegrad/client';
+import { connect, type LivegradClient, type Mlp, type ReplayCommand, type SessionInfo } from 'livegrad/client';
 import '../style.css';
 import 'uplot/dist/uPlot.min.css';
 import { DEMO_SPIRALS, twoSpirals } from '../../../scripts/demo/two-spirals.js';
 import { LineChart, type Line, type View, type XMode } from './chart.js';
 import { drawBoundary, drawNetwork, type NetworkView, type Points } from './playground.js';
-import { lossAt, scrubRange, steering, type ReplayAction } from './replay.js';
+import { lossAt, scrubRange } from './replay.js';
 import { BANDS, RATES, Run } from './run.js';
 import { drawHeatmap, drawHistogram } from './weights.js';
 
@@ -399,9 +399,8 @@ function showControls(): void {
   $('controls').hidden = !state.canProduce || replay;
   $('read-only').hidden = state.canProduce;
   $('replay').hidden = !replay;
-  const steer = replay && state.client !== undefined && state.primary !== undefined ? steering(state.client, state.primary) : undefined;
-  for (const id of ['replay-play', 'replay-pause', 'replay-speed']) $<HTMLButtonElement>(id).disabled = steer === undefined || !state.canProduce;
-  $('replay-note').textContent = !replay ? '' : steer === undefined ? 'play, pause, speed and seek need livegrad/client’s session.replay(), which this client lacks: the scrubber reads the steps played so far' : state.canProduce ? '' : 'steering a replay needs the producer token';
+  for (const id of ['replay-play', 'replay-pause', 'replay-speed']) $<HTMLButtonElement>(id).disabled = !state.canProduce;
+  $('replay-note').textContent = replay && !state.canProduce ? 'steering a replay needs the producer token: the scrubber reads the steps played so far' : '';
 }
 
 // ---- a played recording: scrub, play, pause, speed, seek ------------------------------------
@@ -413,6 +412,8 @@ function drawReplay(run: Run, info: SessionInfo): void {
   const r = info.replay;
   if (r === undefined) return;
   $('replay-path').textContent = `${r.path} · ${r.playing ? 'playing' : 'paused'} at ${r.speed} steps/s${r.ended ? ' · ended' : ''}`;
+  const speed = $<HTMLSelectElement>('replay-speed');
+  if (document.activeElement !== speed && [...speed.options].some((o) => o.value === String(r.speed))) speed.value = String(r.speed);
   const scrub = $<HTMLInputElement>('replay-scrub');
   const [lo, hi] = scrubRange(run, info);
   scrub.min = String(lo);
@@ -435,13 +436,12 @@ function readOut(run: Run, step: number): void {
   }
 }
 
-async function steer(action: ReplayAction): Promise<void> {
+async function steer(command: ReplayCommand): Promise<void> {
   const { client, primary } = state;
-  const s = client === undefined || primary === undefined ? undefined : steering(client, primary);
-  if (s === undefined) return;
+  if (client === undefined || primary === undefined || !state.canProduce) return;
   $('replay-note').textContent = '';
   try {
-    await s.replay(action);
+    await client.session(primary).replay(command);
   } catch (e) {
     $('replay-note').textContent = e instanceof Error ? e.message : String(e);
   }

@@ -1,29 +1,12 @@
 /**
  * The replay panel: a recording the server plays as a session (`replays` in createServer,
  * `livegrad replay LOG --serve`) — where it plays from and how, a scrubber over its steps that
- * reads out the loss the recording has at the step under it, and play, pause, speed and seek.
- *
- * Steering goes through `livegrad/client` like everything else; the client does not send the
- * protocol's `replay` message yet, so the buttons work once its session handle has a
- * `replay(action)` (docs/dashboard.md, "Replay"), and say so until then. The scrubber's read-out
- * needs no steering: it reads the events the page holds.
+ * reads out the loss the recording has at the step under it; play, pause, speed and seek through
+ * `livegrad/client`'s `session.replay()`.
  */
-import type { LivegradClient, SessionInfo } from 'livegrad/client';
+import type { SessionInfo } from 'livegrad/client';
 import { lowerBound } from './series.js';
 import type { Run } from './run.js';
-
-/** The protocol's `replay` actions (docs/protocol.md, "replay"). */
-export type ReplayAction = { readonly action: 'play' | 'pause' } | { readonly action: 'seek'; readonly step: number } | { readonly action: 'speed'; readonly speed: number | 'max' };
-
-interface Steerable {
-  replay(action: ReplayAction): Promise<unknown>;
-}
-
-/** The session handle's `replay`, when this client has one. */
-export function steering(client: LivegradClient, session: string): Steerable | undefined {
-  const handle = client.session(session) as unknown as Partial<Steerable>;
-  return typeof handle.replay === 'function' ? (handle as Steerable) : undefined;
-}
 
 /** The loss the page holds for `step` (the step event's), or undefined when it has none. */
 export function lossAt(run: Run, step: number): number | undefined {
