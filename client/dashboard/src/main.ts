@@ -413,7 +413,7 @@ function drawReplay(run: Run, info: SessionInfo): void {
   if (r === undefined) return;
   $('replay-path').textContent = `${r.path} · ${r.playing ? 'playing' : 'paused'} at ${r.speed} steps/s${r.ended ? ' · ended' : ''}`;
   const speed = $<HTMLSelectElement>('replay-speed');
-  if (document.activeElement !== speed && [...speed.options].some((o) => o.value === String(r.speed))) speed.value = String(r.speed);
+  if (document.activeElement !== speed && Array.from(speed.options).some((o) => o.value === String(r.speed))) speed.value = String(r.speed);
   const scrub = $<HTMLInputElement>('replay-scrub');
   const [lo, hi] = scrubRange(run, info);
   scrub.min = String(lo);
