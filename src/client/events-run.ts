@@ -158,6 +158,7 @@ export class EventsRun {
   }
 
   private received(m: ServerMessage): void {
+    if (this.done) return; // after the session's last event, or the client's close: nothing more
     if (!isEvent(m)) {
       if (m.type === 'error') this.fail(replyError(m));
       return; // a pong

@@ -89,6 +89,20 @@ export class Outbox {
     this.checkBudget();
   }
 
+  /**
+   * Moves the latest-wins messages under `keys` (still waiting) to the end of the lossless lane, in
+   * the order they were queued: what is pushed losslessly next goes after them.
+   */
+  promote(keys: readonly string[]): void {
+    if (this.closed) return;
+    for (const [key, data] of [...this.latest]) {
+      if (!keys.includes(key)) continue;
+      this.latest.delete(key);
+      this.lossless.push(data);
+      this.losslessBytes += sizeOf(data);
+    }
+  }
+
   pushLatest(key: string, data: Buffer | string): void {
     if (this.closed) return;
     if (this.latest.has(key)) {

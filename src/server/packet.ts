@@ -20,6 +20,12 @@ export const LANES: Readonly<Record<TrainEventType, Lane>> = {
   gradients: 'latest',
 };
 
+const LATEST_TYPES = (Object.keys(LANES) as TrainEventType[]).filter((t) => LANES[t] === 'latest');
+
+function latestKey(session: string, type: TrainEventType): string {
+  return `${session}\u0000${type}`;
+}
+
 export class Packet {
   readonly type: TrainEventType;
   readonly step: number;
@@ -37,7 +43,18 @@ export class Packet {
 
   /** Conflation key of the latest-wins lane: session and event type (every event carries all layers). */
   get key(): string {
-    return `${this.event.session}\u0000${this.type}`;
+    return latestKey(this.event.session, this.type);
+  }
+
+  /** The session's last event (`lifecycle` completed or failed): nothing of the session follows it. */
+  get final(): boolean {
+    const e = this.event;
+    return e.type === 'lifecycle' && (e.state === 'completed' || e.state === 'failed');
+  }
+
+  /** The latest-wins keys of this event's session. */
+  get sessionKeys(): readonly string[] {
+    return LATEST_TYPES.map((t) => latestKey(this.event.session, t));
   }
 
   encoded(format: Format): Buffer | string {

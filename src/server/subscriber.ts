@@ -6,6 +6,9 @@
  * A rate limit on a lossless topic sends at most `rate` events per second and skips the rest
  * (a dashboard that wants loss at 10 Hz); on a latest-wins topic it holds the newest back and
  * sends it once the interval has passed, so the last value always arrives.
+ *
+ * A session's last event (`lifecycle` completed or failed) is the last a subscriber receives of
+ * it: the newest weights and gradients still held back or waiting go out before it.
  */
 import type { TrainEventType } from '../pipeline/events.js';
 import type { Format } from '../protocol/codec.js';
@@ -93,6 +96,15 @@ export class Subscription {
 
   private queue(packet: Packet): void {
     const { outbox, format } = this.target;
+    if (packet.final) {
+      // the session's last event goes last: the newest weights and gradients still held back or
+      // waiting for the socket go before it (a subscriber stops at it)
+      for (const type of [...this.deferred.keys()]) {
+        clearTimeout(this.deferred.get(type)!.timer);
+        this.release(type);
+      }
+      outbox.promote(packet.sessionKeys);
+    }
     if (packet.lane === 'lossless') outbox.pushLossless(packet.encoded(format));
     else outbox.pushLatest(packet.key, packet.encoded(format));
   }

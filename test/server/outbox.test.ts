@@ -81,6 +81,22 @@ describe('Outbox', () => {
     expect(sink.sent).toEqual(['step1', 'g1', 'w3']);
   });
 
+  it('promotes a session\'s waiting latest-wins messages into the lossless lane, so that what comes next goes after them', () => {
+    const { sink, box } = outbox();
+    sink.bufferedAmount = 100;
+    box.pushLatest('s/weights', 'w1');
+    box.pushLatest('t/weights', 'tw');
+    box.pushLossless('step1');
+    box.pushLatest('s/gradients', 'g1');
+    box.promote(['s/weights', 's/gradients']);
+    box.pushLossless('completed');
+    sink.bufferedAmount = 0;
+    box.flush();
+    sink.drain();
+    box.flush();
+    expect(sink.sent).toEqual(['step1', 'w1', 'g1', 'completed', 'tw']);
+  });
+
   it('closes a client that stays over its budget for the grace period', () => {
     vi.useFakeTimers();
     const { sink, box, over } = outbox();

@@ -276,6 +276,24 @@ describe.each(TRAINING_MODES)('sessions, trained $mode', ({ trainingThreads }) =
     expect(Number(/livegrad_events_dropped_total\{reason="conflated"\} (\d+)/.exec(metrics)![1])).toBeGreaterThan(90);
   });
 
+  it('sends a session\'s last event last: the newest weights held back by a rate go out before lifecycle completed', async () => {
+    const server = await start({ trainingThreads });
+    const p = await connect(server);
+    await p.ok(createMessage('s', { events: { weightsEvery: 1, gradientsEvery: 1 } }));
+    const slow = await connect(server);
+    await slow.ok({ type: 'subscribe', session: 's', topics: ['weights', 'gradients', 'lifecycle'], rates: { weights: 0.5, gradients: 0.5 } });
+    await produce(p, 's', 20, 8); // 40 steps, far faster than one weights event every 2 s
+    await p.ok({ type: 'close', session: 's', drain: true });
+    const last = await slow.waitFor((m) => m['type'] === 'lifecycle' && m['state'] === 'completed');
+    const events = slow.messages.filter((m) => m['session'] === 's');
+    expect(events.at(-1)).toBe(last);
+    // the step's weights and gradients, the newest, came before it: none is left to follow
+    expect(events.filter((m) => m['type'] === 'weights').at(-1)).toMatchObject({ step: 40 });
+    expect(events.filter((m) => m['type'] === 'gradients').at(-1)).toMatchObject({ step: 40 });
+    await new Promise((r) => setTimeout(r, 2100)); // past the rate's interval: nothing more comes
+    expect(slow.messages.filter((m) => m['session'] === 's').at(-1)).toBe(last);
+  });
+
   it('closes with drain: the partial batch trains, subscribers see completed, the name is free again', async () => {
     const server = await start({ trainingThreads });
     const c = await connect(server);
