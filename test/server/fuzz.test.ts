@@ -75,7 +75,8 @@ describe('fuzz', () => {
             if ('raw' in f) fuzzer.sendRaw(f.raw);
             else fuzzer.send(f.message, f.json ? 'json' : 'msgpack');
           }
-          healthy.send(samples('healthy', seq++, 4));
+          const healthySeq = seq++;
+          healthy.send(samples('healthy', healthySeq, 4));
           // replies that need the session's training thread (ack, control, predict, snapshot) may
           // come after a later pong: wait for one message per frame, then for the pong
           await fuzzer.waitFor(() => true, { from: from + frames.length - 1 });
@@ -85,6 +86,8 @@ describe('fuzz', () => {
           for (const m of replies) {
             if (m['type'] === 'error') expect(CODES, JSON.stringify(m)).toContain(m['code']);
           }
+          // within its credits: on a loaded machine its session may lag behind these rounds
+          await healthy.waitFor((m) => m['type'] === 'ack' && m['session'] === 'healthy' && m['seq'] === healthySeq, { timeoutMs: 20_000 });
         },
       ),
       { seed: 11, numRuns: 60 },
@@ -92,7 +95,7 @@ describe('fuzz', () => {
     expect(fuzzer.ws.readyState).toBe(fuzzer.ws.OPEN);
     await produce(healthy, 'healthy', 5, 4, { firstSeq: seq });
     const last = seq + 5;
-    await watcher.waitFor((m) => m['type'] === 'step' && m['step'] === last);
+    await watcher.waitFor((m) => m['type'] === 'step' && m['step'] === last, { timeoutMs: 20_000 });
     expect(watcher.of('step', 'healthy').map((m) => m['step'])).toEqual([...Array(last).keys()].map((i) => i + 1));
     const health = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as { status: string };
     expect(health.status).toBe('ok');
