@@ -123,12 +123,21 @@ export function tensorRecord(t: Tensor): TensorRecord {
   return { dtype: t.dtype, shape: t.shape, data: bytes(t.data) };
 }
 
-/** The header's `config` of a trainer config (`queueCapacity`: the trainer's queue capacity). */
+/** A record of a copy of `t`: what the caller does with its arrays later does not change it. */
+function ownTensorRecord(t: Tensor): TensorRecord {
+  return tensorRecord({ ...t, data: t.data.slice() });
+}
+
+/**
+ * The header's `config` of a trainer config (`queueCapacity`: the trainer's queue capacity). Its
+ * arrays are copies: every segment's header is written from it, and the caller's model or eval
+ * set may change meanwhile (a model trained in place elsewhere).
+ */
 export function configRecord(config: TrainConfig, queueCapacity: number, rates: EventRates): ConfigRecord {
   const m = config.model;
   const model: ConfigRecord['model'] = isSpec(m)
     ? (plain(m) as MlpSpec)
-    : { dtype: (m as Mlp).dtype, layers: (m as Mlp).layers.map((l) => ({ activation: l.activation, w: tensorRecord({ dtype: (m as Mlp).dtype, shape: [l.nin, l.nout], data: l.w }), b: tensorRecord({ dtype: (m as Mlp).dtype, shape: [l.nout], data: l.b }) })) };
+    : { dtype: (m as Mlp).dtype, layers: (m as Mlp).layers.map((l) => ({ activation: l.activation, w: ownTensorRecord({ dtype: (m as Mlp).dtype, shape: [l.nin, l.nout], data: l.w }), b: ownTensorRecord({ dtype: (m as Mlp).dtype, shape: [l.nout], data: l.b }) })) };
   const s = config.optimizerState;
   return {
     session: config.session ?? 'default',
@@ -138,10 +147,10 @@ export function configRecord(config: TrainConfig, queueCapacity: number, rates: 
     clipNorm: config.clipNorm ?? null,
     batchSize: config.batchSize ?? 32,
     events: rates,
-    evalSet: config.evalSet ? { x: tensorRecord(config.evalSet.x), y: tensorRecord(config.evalSet.y) } : null,
+    evalSet: config.evalSet ? { x: ownTensorRecord(config.evalSet.x), y: ownTensorRecord(config.evalSet.y) } : null,
     onNonFinite: config.onNonFinite ?? 'skip',
     queueCapacity,
-    optimizerState: s ? { kind: s.kind, t: s.t, hasMomentum: s.hasMomentum, buffers: s.buffers.map((bs) => bs.map(bytes)) } : null,
+    optimizerState: s ? { kind: s.kind, t: s.t, hasMomentum: s.hasMomentum, buffers: s.buffers.map((bs) => bs.map((b) => bytes(b.slice()))) } : null,
     startStep: config.startStep ?? 0,
     startSamples: config.startSamples ?? 0,
   };
