@@ -181,11 +181,15 @@ export interface ReplayMessage {
   readonly type: 'replay';
   readonly id?: MessageId;
   readonly session: string;
-  readonly action: 'play' | 'pause' | 'seek' | 'speed';
-  /** `seek`: the step to play on from. */
+  readonly action: 'play' | 'pause' | 'seek' | 'speed' | 'fork';
+  /** `seek`: the step to play on from; `fork`: the step to fork at. */
   readonly step?: number;
   /** `speed`: steps per second, or "max". */
   readonly speed?: number | 'max';
+  /** `fork`: the learning rate from `step` on. */
+  readonly lr?: number;
+  /** `fork`: the new played session's name. */
+  readonly as?: string;
 }
 
 export interface PingMessage {
@@ -259,7 +263,14 @@ export interface SessionInfo {
   /** Per named producer, the last seq the session holds (acknowledged; a recovered session: the last in its log). */
   readonly producers: Readonly<Record<string, number>>;
   /** A played recording (not a live session): where it plays from and how. */
-  readonly replay?: { readonly path: string; readonly playing: boolean; readonly speed: number | 'max'; readonly lastStep: number; readonly ended: boolean };
+  readonly replay?: { readonly path: string; readonly playing: boolean; readonly speed: number | 'max'; readonly lastStep: number; readonly ended: boolean; readonly fork?: ForkOrigin };
+}
+
+/** A played fork (`replay` `fork`): the played session it forked, the step, and the learning rate from there. */
+export interface ForkOrigin {
+  readonly from: string;
+  readonly step: number;
+  readonly lr: number;
 }
 
 export interface CreatedMessage extends Omit<SessionInfo, 'paused' | 'queueDepth' | 'subscribers'> {

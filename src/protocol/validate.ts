@@ -55,12 +55,26 @@ function str(o: Obj, key: string, path: string, max = 256): string {
   return v;
 }
 
-const REPLAY_ACTIONS = ['play', 'pause', 'seek', 'speed'] as const;
+const REPLAY_ACTIONS = ['play', 'pause', 'seek', 'speed', 'fork'] as const;
 
 /** A finite number > 0 (a speed). */
 function positiveNumber(o: Obj, key: string, path: string): number {
   const v = o[key];
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw fieldError(path, 'a number > 0 (steps per second) or "max"', v);
+  return v;
+}
+
+/** A fork's learning rate: a finite number ≥ 0, as a `set` control takes it. */
+function learningRate(o: Obj): number {
+  const v = o['lr'];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw fieldError('lr', 'a learning rate: a finite number ≥ 0', v);
+  return v;
+}
+
+/** A fork's session name. */
+function forkName(o: Obj): string {
+  const v = o['as'];
+  if (typeof v !== 'string' || !SESSION_NAME.test(v)) throw fieldError('as', 'a session name (1 to 64 of A-Z a-z 0-9 _ . : -)', v);
   return v;
 }
 
@@ -332,6 +346,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
         action,
         ...(action === 'seek' ? { step: int(o, 'step', 'step', 0) } : {}),
         ...(action === 'speed' ? { speed: o['speed'] === 'max' ? 'max' : positiveNumber(o, 'speed', 'speed') } : {}),
+        ...(action === 'fork' ? { step: int(o, 'step', 'step', 0), lr: learningRate(o), as: forkName(o) } : {}),
       };
     }
     default:

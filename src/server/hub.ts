@@ -196,6 +196,8 @@ export class Hub implements MessageHandler {
       throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(m.session)} (send list to see the sessions)`);
     }
     let step = r.steps;
+    /** The session the reply is about: this one, or a fork of it. */
+    let played = r;
     try {
       switch (m.action) {
         case 'play':
@@ -210,13 +212,18 @@ export class Hub implements MessageHandler {
         case 'speed':
           r.setSpeed(m.speed);
           break;
+        case 'fork':
+          played = r.forkAt(m.as!, m.step, m.lr!);
+          step = m.step!;
+          break;
       }
     } catch (e) {
       if (e instanceof RangeError) throw new LivegradError('E_BAD_FIELD', e.message, { cause: e });
       throw e;
     }
-    const s = r.state();
-    conn.reply({ type: 'replaying', ref: m.id ?? null, session: m.session, step, playing: s.playing, speed: s.speed, lastStep: s.lastStep, ended: s.ended }, format);
+    if (played !== r) this.play(played);
+    const s = played.state();
+    conn.reply({ type: 'replaying', ref: m.id ?? null, session: played.name, step, playing: s.playing, speed: s.speed, lastStep: s.lastStep, ended: s.ended }, format);
   }
 
   private samples(conn: Connection, m: SamplesMessage, format: Format, frame: ArrayBuffer | undefined): void {

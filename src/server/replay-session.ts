@@ -4,13 +4,15 @@
  * re-trained from the log (src/record/replay.ts), published through the same fan-out — but fed
  * by its log instead of a producer. A `replay` message steers it: play, pause, a speed in steps
  * per second (or `max`), and seek to any step (it re-trains from the nearest checkpoint at or
- * before it, quietly, then plays on from that step).
+ * before it, quietly, then plays on from that step). A fork is another played session of the same
+ * log that sets a new learning rate at a step and plays on from there with the recorded inputs
+ * (`livegrad replay LOG --at N --lr X`, played): its curves compare with the original's.
  */
 import { LivegradError } from '../errors.js';
 import { outputSize, parameterCount } from '../nn/mlp.js';
 import type { TrainEvent } from '../pipeline/events.js';
 import { checkTrainConfig } from '../pipeline/trainer/config.js';
-import type { SessionInfo } from '../protocol/messages.js';
+import type { ForkOrigin, SessionInfo } from '../protocol/messages.js';
 import type { Recording } from '../record/recording.js';
 import { replay } from '../record/replay.js';
 import { FanOut } from './fan-out.js';
@@ -28,6 +30,18 @@ export interface ReplayState {
   /** The last step the log names, and whether the replay has reached the log's end. */
   readonly lastStep: number;
   readonly ended: boolean;
+  /** A fork's origin. */
+  readonly fork?: ForkOrigin;
+}
+
+export interface ReplaySessionOptions {
+  readonly speed: ReplaySpeed;
+  readonly playing: boolean;
+  readonly ringEvents: number;
+  /** Default: the recorded session's name. */
+  readonly name?: string;
+  /** Play a fork: the learning rate set to `lr` at `step`, published from `step` on. */
+  readonly fork?: ForkOrigin;
 }
 
 /** Throws RangeError unless `speed` is a positive finite number of steps per second or 'max'. */
@@ -54,13 +68,19 @@ export class ReplaySession {
   private sliceStart = 0;
   private closed = false;
 
+  private readonly ringEvents: number;
+  private readonly fork: ForkOrigin | undefined;
+
   constructor(
     readonly recording: Recording,
-    options: { readonly speed: ReplaySpeed; readonly playing: boolean; readonly ringEvents: number },
+    options: ReplaySessionOptions,
     private readonly counters: Counters,
   ) {
     checkTrainConfig(recording.config);
-    this.name = recording.session;
+    this.name = options.name ?? recording.session;
+    this.ringEvents = options.ringEvents;
+    this.fork = options.fork;
+    if (this.fork !== undefined) this.checkStep(this.fork.step);
     this.out = new FanOut(options.ringEvents);
     this.speed = checkSpeed(options.speed);
     this.playing = options.playing;
@@ -70,7 +90,7 @@ export class ReplaySession {
   }
 
   state(): ReplayState {
-    return { path: this.recording.path, playing: this.playing, speed: this.speed, lastStep: this.recording.lastStep, ended: this.ended };
+    return { path: this.recording.path, playing: this.playing, speed: this.speed, lastStep: this.recording.lastStep, ended: this.ended, ...(this.fork === undefined ? {} : { fork: this.fork }) };
   }
 
   info(): SessionInfo & { readonly replay: ReplayState } {
@@ -119,13 +139,28 @@ export class ReplaySession {
     this.release();
   }
 
-  /** Plays on from `step` (a step the log holds): re-trains quietly from the checkpoint at or before it. Throws RangeError for another step. */
+  /** Plays on from `step` (a step the log holds; a fork's from its fork step on): re-trains quietly from the checkpoint at or before it. Throws RangeError for another step. */
   seek(step: unknown): number {
-    const { firstStep, lastStep } = this.recording;
+    this.start(this.checkStep(step));
+    return step as number;
+  }
+
+  /**
+   * A new played session `name` of the same log: at `step` the learning rate becomes `lr`, and it
+   * plays on from there with the recorded inputs, at this one's speed. Throws RangeError for a
+   * step the log does not hold.
+   */
+  forkAt(name: string, step: unknown, lr: number): ReplaySession {
+    this.checkStep(step);
+    return new ReplaySession(this.recording, { speed: this.speed, playing: true, ringEvents: this.ringEvents, name, fork: { from: this.name, step: step as number, lr } }, this.counters);
+  }
+
+  private checkStep(step: unknown): number {
+    const { lastStep } = this.recording;
+    const firstStep = this.fork?.step ?? this.recording.firstStep;
     if (typeof step !== 'number' || !Number.isInteger(step) || step < firstStep || step > lastStep) {
-      throw new RangeError(`Expected a step in [${firstStep}, ${lastStep}] (the steps recording "${this.name}" holds), got ${JSON.stringify(step)}`);
+      throw new RangeError(`Expected a step in [${firstStep}, ${lastStep}] (the steps ${this.fork === undefined ? 'recording' : 'fork'} "${this.name}" holds), got ${JSON.stringify(step)}`);
     }
-    this.start(step);
     return step;
   }
 
@@ -148,9 +183,14 @@ export class ReplaySession {
     this.out.restart();
     this.ended = false;
     let stopped = false;
-    const seek = at !== undefined && at > this.recording.firstStep;
+    const fork = this.fork;
+    const from = at ?? fork?.step;
+    const seek = from !== undefined && from > this.recording.firstStep;
     const sub = replay(this.recording, {
-      ...(seek ? { from: at - 1, emitFrom: at } : {}),
+      // NOTE: a fork trains quietly from the log's first checkpoint: a later one may come after the
+      // recorded session was told to end (a drained close arrives before the rows it drains are
+      // trained), from where the recorded inputs no longer let a fork go on
+      ...(fork === undefined ? (seek ? { from: from - 1, emitFrom: from } : {}) : { at: fork.step, change: { lr: fork.lr }, ...(seek ? { emitFrom: from } : {}) }),
       pace: () => (stopped ? undefined : this.pace()),
     }).subscribe({
       next: (e) => this.publish(e),
@@ -173,7 +213,9 @@ export class ReplaySession {
     };
   }
 
-  private publish(e: TrainEvent): void {
+  private publish(recorded: TrainEvent): void {
+    // a fork's events are its own session's
+    const e = recorded.session === this.name ? recorded : { ...recorded, session: this.name };
     if (e.type === 'step') {
       this.steps = e.step;
       this.samples = e.samples;
