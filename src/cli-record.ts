@@ -27,6 +27,7 @@ import { listSegments } from './record/segments.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './server/log.js';
 import { checkSpeed, type ReplaySpeed } from './server/replay-session.js';
 import { createServer } from './server/server.js';
+import { statusLine } from './cli-terminal.js';
 
 export type RecordCommand = 'replay' | 'inspect' | 'repair';
 
@@ -443,25 +444,20 @@ export interface ReplaySummary {
   readonly events: { readonly file: string; readonly format: EventsFormat; readonly lines: number } | null;
 }
 
-/** A progress bar on a terminal: redrawn at most ten times a second, cleared at the end. */
+/** A progress bar on a terminal (a status line): step of target, redrawn at most ten times a second, cleared at the end. */
 function progressBar(stream: NodeJS.WriteStream, target: number): { update(step: number): void; clear(): void } {
-  let last = performance.now(); // nothing drawn for a replay done within the first 100 ms
-  let drawn = false;
+  const line = statusLine(stream);
+  const width = 30;
   return {
     update(step) {
-      const now = performance.now();
-      if (now - last < 100) return;
-      last = now;
-      drawn = true;
-      const width = 30;
-      const done = Number.isFinite(target) && target > 0 ? Math.min(1, step / target) : 0;
-      const filled = Math.round(done * width);
-      const of = Number.isFinite(target) ? ` / ${target}` : '';
-      stream.write(`\rreplay [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] step ${step}${of}\x1b[K`);
+      line.update(() => {
+        const done = Number.isFinite(target) && target > 0 ? Math.min(1, step / target) : 0;
+        const filled = Math.round(done * width);
+        const of = Number.isFinite(target) ? ` / ${target}` : '';
+        return `replay [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] step ${step}${of}`;
+      });
     },
-    clear() {
-      if (drawn) stream.write('\r\x1b[K');
-    },
+    clear: () => line.clear(),
   };
 }
 

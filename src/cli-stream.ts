@@ -27,6 +27,7 @@ import type { CreateConfig } from './client/types.js';
 import { LivegradError, describe } from './errors.js';
 import { rng } from './nn/rng.js';
 import { SESSION_NAME } from './protocol/validate.js';
+import { flags, statusLine } from './cli-terminal.js';
 import { formatOf, gather, holdRows, readHeader, readRows, rowParser, type Chunk, type Input, type InputFormat, type LineParser, type ReadStatus, type RowShape } from './stream-input.js';
 
 export const STREAM_USAGE = `Usage: livegrad stream FILE --to URL --session NAME [options]
@@ -115,13 +116,7 @@ export function parseStream(argv: readonly string[], env: NodeJS.ProcessEnv): St
     if (!SESSION_NAME.test(v)) throw new TypeError(`Expected ${flag} to be a name of 1 to 64 of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(v)}`);
     return v;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new TypeError(`Expected a value after ${a}, got nothing`);
-      return v;
-    };
+  for (const { flag: a, value } of flags(argv)) {
     switch (a) {
       case '--to': {
         const v = value();
@@ -307,24 +302,6 @@ function interruptedLine(signal: NodeJS.Signals, p: StreamProgress, seconds: num
   return `interrupted by ${signal} after ${seconds.toFixed(1)} s: ${p.sent} rows sent, ${p.acked} acknowledged (the session trains them), ${p.consumed} trained so far; step ${p.step}`;
 }
 
-/** A progress line redrawn in place on a terminal, at most every 100 ms. */
-function progressBar(out: NodeJS.WriteStream): { update(line: () => string): void; clear(): void } {
-  let last = performance.now(); // nothing drawn for a stream done within the first 100 ms
-  let drawn = false;
-  return {
-    update(line) {
-      const now = performance.now();
-      if (now - last < 100) return;
-      last = now;
-      drawn = true;
-      out.write(`\r${line().slice(0, Math.max(20, (out.columns || 80) - 1))}\x1b[K`);
-    },
-    clear() {
-      if (drawn) out.write('\r\x1b[K');
-    },
-  };
-}
-
 /** The loss of step `step`'s batch, from its `step` event in the session's ring (undefined if the ring no longer holds it). */
 async function lossAt(session: Session, step: number): Promise<number | undefined> {
   return firstValueFrom(
@@ -386,7 +363,7 @@ export async function streamCommand(a: StreamArgs): Promise<number> {
       ...(a.producer === undefined ? {} : { producer: a.producer, resume: a.resume }),
     };
 
-    const bar = process.stderr.isTTY ? progressBar(process.stderr) : undefined;
+    const bar = process.stderr.isTTY ? statusLine(process.stderr) : undefined;
     let loss: number | undefined;
     let last: StreamProgress = { sent: 0, acked: 0, consumed: 0, step: info.step, skipped: 0 };
     const started = performance.now();

@@ -12,6 +12,7 @@ import { connect } from './client/client.js';
 import type { SessionEvent } from './client/events.js';
 import type { Subscription } from 'rxjs';
 import { EVENT_TYPES, type TrainEventType } from './pipeline/events.js';
+import { flags } from './cli-terminal.js';
 
 export const WATCH_USAGE = `Usage: livegrad watch URL --session NAME [options]
 
@@ -46,13 +47,7 @@ export function parseWatch(argv: readonly string[], env: NodeJS.ProcessEnv): Wat
   let topics: TrainEventType[] | undefined;
   let fromStep: number | undefined;
   let token: string | undefined = env['LIVEGRAD_READ_TOKEN'] || undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new TypeError(`Expected a value after ${a}, got nothing`);
-      return v;
-    };
+  for (const { flag: a, value } of flags(argv)) {
     switch (a) {
       case '--session': session = value(); break;
       case '--jsonl': jsonl = true; break;

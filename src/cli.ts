@@ -13,6 +13,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { LIVEGRAD_VERSION } from './version.js';
+import { flags } from './cli-terminal.js';
 import { RECORD_USAGE, runRecordCommand } from './cli-record.js';
 import { runStreamCommand } from './cli-stream.js';
 import { parseWatch, watchCommand, WATCH_USAGE } from './cli-watch.js';
@@ -69,13 +70,7 @@ export function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Par
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`Expected ${flag} to be a non-negative integer, got ${s}`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new TypeError(`Expected a value after ${flag}, got nothing`);
-      return v;
-    };
+  for (const { flag, value } of flags(argv)) {
     switch (flag) {
       case '--host': o.host = value(); break;
       case '--port': o.port = int(value(), flag); break;
