@@ -1,8 +1,8 @@
 /**
  * The dashboard's replay panel in headless chromium: a session recorded by a server, then played
  * by another (`replays` in createServer); the page follows the played recording like a live
- * session, plays and pauses it, and its scrubber, moved to step N, seeks there and reads out the
- * loss the recording has at N.
+ * session, plays and pauses it, its scrubber, moved to step N, seeks there and reads out the
+ * loss the recording has at N, and a fork from there with another learning rate is overlaid.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +59,7 @@ describe.skipIf(!hasChromium)('dashboard: a played recording', () => {
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 
-  it('plays and pauses the replay, and reads out the recording’s loss at the step it is scrubbed to', async () => {
+  it('plays and pauses the replay, reads out the recording’s loss at the step it is scrubbed to, and overlays a fork from there', async () => {
     expect(losses.size).toBe(STEPS);
     server = await createServer({ host: '127.0.0.1', port: 0, replays: [{ path: join(root, 'xor'), speed: 20, paused: true }] });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -93,6 +93,16 @@ describe.skipIf(!hasChromium)('dashboard: a played recording', () => {
         await expect.poll(async () => Number(await page.locator('#replay-loss').getAttribute('data-loss')), { timeout: 20_000 }).toBe(losses.get(n));
         expect(await page.locator('#replay-loss').innerText()).toBe(`loss at step ${n}: ${losses.get(n)!.toPrecision(6)}`);
       }
+      // fork at the scrubbed step (42) with another learning rate: a new session, overlaid on the original
+      await page.fill('#fork-lr', '3');
+      await page.click('#fork');
+      await expect.poll(() => page.locator('#replay-note').innerText(), { timeout: 20_000 }).toContain('xor-lr3 plays xor from step 42 with learning rate 3');
+      await expect.poll(() => page.locator('#runs li[data-session="xor-lr3"]').count(), { timeout: 20_000 }).toBe(1);
+      const legend = page.locator('#chart-loss .u-legend .u-series');
+      await expect.poll(async () => (await legend.allInnerTexts()).filter((t) => /^xor-lr3\b/.test(t.trim())).length, { timeout: 20_000 }).toBeGreaterThan(0);
+      // the fork's steps 42…60 join the original's 60 on the chart
+      await expect.poll(points, { timeout: 30_000 }).toBe(STEPS + (STEPS - 42 + 1));
+      await expect.poll(() => page.locator('#configs').innerText(), { timeout: 20_000 }).toContain('fork of xor at step 42, lr 3');
       mkdirSync('test/.artifacts', { recursive: true });
       await page.screenshot({ path: 'test/.artifacts/dashboard-replay.png', fullPage: true });
       expect(errors).toEqual([]);

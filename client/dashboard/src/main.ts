@@ -329,7 +329,7 @@ function drawConfigs(): void {
     ['learning rate', (r) => (r.lr === undefined ? '–' : String(r.lr))],
     ['step', (r) => fmt(r.lastStep < 0 ? undefined : r.lastStep)],
     ['samples', (r) => fmt(r.samples)],
-    ['recording', (_r, i) => (i === undefined ? '–' : i.replay !== undefined ? `replay of ${i.replay.path}` : i.recording ? 'recorded' : 'no')],
+    ['recording', (_r, i) => (i === undefined ? '–' : i.replay?.fork !== undefined ? `fork of ${i.replay.fork.from} at step ${i.replay.fork.step}, lr ${i.replay.fork.lr}` : i.replay !== undefined ? `replay of ${i.replay.path}` : i.recording ? 'recorded' : 'no')],
   ];
   const table = document.createElement('table');
   const head = table.insertRow();
@@ -399,7 +399,7 @@ function showControls(): void {
   $('controls').hidden = !state.canProduce || replay;
   $('read-only').hidden = state.canProduce;
   $('replay').hidden = !replay;
-  for (const id of ['replay-play', 'replay-pause', 'replay-speed']) $<HTMLButtonElement>(id).disabled = !state.canProduce;
+  for (const id of ['replay-play', 'replay-pause', 'replay-speed', 'fork', 'fork-lr', 'fork-name']) $<HTMLButtonElement>(id).disabled = !state.canProduce;
   $('replay-note').textContent = replay && !state.canProduce ? 'steering a replay needs the producer token: the scrubber reads the steps played so far' : '';
 }
 
@@ -460,6 +460,36 @@ $('replay-play').addEventListener('click', () => {
   void steer({ action: 'play' });
 });
 $('replay-pause').addEventListener('click', () => void steer({ action: 'pause' }));
+$('fork').addEventListener('click', () => void fork());
+
+/**
+ * Forks the played recording at the scrubbed step with a new learning rate: the server plays the
+ * fork as a new session, which the page overlays on the original to compare their curves.
+ */
+async function fork(): Promise<void> {
+  const { client, primary } = state;
+  if (client === undefined || primary === undefined) return;
+  const lrInput = $<HTMLInputElement>('fork-lr');
+  const lr = Number(lrInput.value);
+  if (lrInput.value === '' || !Number.isFinite(lr) || lr < 0) {
+    $('replay-note').textContent = `Expected a learning rate ≥ 0 to fork with, got ${JSON.stringify(lrInput.value)}`;
+    return;
+  }
+  const step = Number($<HTMLInputElement>('replay-scrub').value);
+  const as = $<HTMLInputElement>('fork-name').value.trim() || `${primary}-lr${lr}`.slice(0, 64);
+  $('replay-note').textContent = '';
+  try {
+    // NOTE: the client's ReplayCommand does not name `fork` yet; its replay() sends the command as given
+    await client.session(primary).replay({ action: 'fork', step, lr, as } as unknown as ReplayCommand);
+    state.overlay.add(as);
+    await refresh();
+    const run = state.runs.get(as);
+    if (run !== undefined) follow(run);
+    $('replay-note').textContent = `${as} plays ${primary} from step ${step} with learning rate ${lr}: overlaid on the charts`;
+  } catch (e) {
+    $('replay-note').textContent = e instanceof Error ? e.message : String(e);
+  }
+}
 $('replay-speed').addEventListener('change', () => {
   const v = $<HTMLSelectElement>('replay-speed').value;
   void steer({ action: 'speed', speed: v === 'max' ? 'max' : Number(v) });
