@@ -248,9 +248,11 @@ function write(buf: Buffer, pos: number, value: unknown): number {
  * plain object with a string `type` or holds a value MessagePack cannot keep bit for bit, and
  * RangeError for one over MAX_RECORD_BYTES or that `decodeMsgpack` refuses (over its limits).
  *
- * @param what  names the record in messages ("record", "checkpoint", "header").
+ * @param what      names the record in messages ("record", "checkpoint", "header").
+ * @param allocate  gives the frame's memory: `bytes` of it, which the encoder overwrites all of
+ *                  (default Buffer.allocUnsafe; a writer passes its own, to reuse frames once written).
  */
-export function encodeFrame(record: object, what: string): Buffer {
+export function encodeFrame(record: object, what: string, allocate: (bytes: number) => Buffer = Buffer.allocUnsafe): Buffer {
   if (typeof record !== 'object' || record === null || Array.isArray(record) || !isPlainObject(record)) {
     throw new TypeError(`Expected the ${what} to be a plain object, got ${typeof record === 'object' && record !== null && !Array.isArray(record) ? kindOf(record) : describe(record)}`);
   }
@@ -259,7 +261,7 @@ export function encodeFrame(record: object, what: string): Buffer {
   // NOTE: sizeOf counts what decodeMsgpack's scan counts, so a record it passes is one the reader reads back
   const size = sizeOf(record, 0, { what, path: [], values: 0, allocated: 0, keys: 0 });
   if (size > MAX_RECORD_BYTES) throw new RangeError(`Expected a ${what} of at most ${MAX_RECORD_BYTES} bytes (MAX_RECORD_BYTES), got ${size}`);
-  const frame = Buffer.allocUnsafe(FRAME_HEAD_BYTES + size);
+  const frame = allocate(FRAME_HEAD_BYTES + size);
   const end = write(frame, FRAME_HEAD_BYTES, record);
   // NOTE: only a getter that answers differently the second time can make the two passes disagree
   if (end !== frame.length) throw new TypeError(`Expected the ${what}'s values to stay the same while it is encoded, got ${end - FRAME_HEAD_BYTES} bytes written for ${size} measured (a getter?)`);

@@ -3,6 +3,7 @@
  * failures (ENOSPC on the fifth write, EACCES on open, a failing fsync). `nodeLogFs`, the
  * default, is node:fs/promises; any object of this shape will do.
  */
+import { statSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 
 /** What identifies a file whatever its name: compared to notice a segment removed or replaced underneath. */
@@ -28,6 +29,11 @@ export interface LogFs {
   /** `'wx'`: create a new file for writing, failing when it exists; `'r'`: open for reading (a directory too, to fsync it). */
   open(path: string, flags: 'wx' | 'r'): Promise<LogFileHandle>;
   stat(path: string): Promise<FileIdentity>;
+  /**
+   * `stat` at once, when it can be: a metadata lookup, which the writer runs after every round on
+   * the thread it lives on (a training thread) rather than wait a turn of its loop for it.
+   */
+  statSync?(path: string): FileIdentity;
   unlink(path: string): Promise<void>;
 }
 
@@ -37,5 +43,6 @@ export const nodeLogFs: LogFs = {
   readdir: (path) => fsp.readdir(path),
   open: (path, flags) => fsp.open(path, flags),
   stat: (path) => fsp.stat(path),
+  statSync: (path) => statSync(path),
   unlink: (path) => fsp.unlink(path),
 };

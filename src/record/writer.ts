@@ -139,6 +139,15 @@ interface Item {
 /** Most buffers in one writev (Linux's IOV_MAX is 1024). */
 const MAX_IOV = 1024;
 
+/**
+ * Frames of at least this many bytes are reused once their round is written: a streamed session
+ * appends frames of about the same size again and again (a 512-row W2 chunk: 133 KB), and new
+ * memory of that size costs more than the copy into it (page faults, and GC of external memory).
+ */
+const REUSED_FRAME_BYTES = 16 * 2 ** 10;
+/** Frames kept for reuse, at most. */
+const SPARE_FRAMES = 8;
+
 async function attempt<T>(what: string, path: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op();
@@ -168,6 +177,7 @@ function resolveOptions<R extends LogRecordInput>(options: LogWriterOptions<R>):
   const fsOps = ['mkdir', 'readdir', 'open', 'stat', 'unlink'] as const;
   const missing = fsOps.filter((op) => typeof (o.fs as Partial<LogFs> | null)?.[op] !== 'function');
   if (missing.length > 0) throw new TypeError(`Expected options.fs to have the functions ${fsOps.join(', ')}, got one without ${missing.join(', ')}`);
+  if (o.fs.statSync !== undefined && typeof o.fs.statSync !== 'function') throw new TypeError(`Expected options.fs.statSync to be a function or absent, got ${describe(o.fs.statSync)}`);
   return o;
 }
 
@@ -191,6 +201,9 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   /** Segments whose files exist, oldest first: what retention deletes from. */
   private readonly files: Segment[] = [];
   private released: Promise<void> = Promise.resolve();
+  /** The memory of frames this writer allocated (REUSED_FRAME_BYTES or more), and those written and free again. */
+  private readonly framed = new WeakSet<ArrayBuffer>();
+  private spare: Buffer[] = [];
   readonly dir: string;
 
   constructor(dir: string, options: LogWriterOptions<R>) {
@@ -204,7 +217,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   append(record: R): Promise<RecordPosition> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closing !== undefined) return Promise.reject(new LivegradError('E_RECORD_WRITE', `Expected an open log writer for ${this.dir}, got one that is closed`));
-    const frame = encodeFrame(record, 'record');
+    const frame = encodeFrame(record, 'record', this.allocate);
     if (this.options.rollover === 'append') this.rollIfFull();
     const segment = this.current;
     const position: RecordPosition = { segment: segment.number, file: segment.file, offset: segment.bytes, length: frame.length - FRAME_HEAD_BYTES };
@@ -228,12 +241,38 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
 
   /** Queues segment `n`'s header and checkpoint; the checkpoint is asked for first, so a throw changes nothing. */
   private startSegment(n: number): Segment {
-    const checkpoint = encodeFrame(this.options.checkpoint(), 'checkpoint');
+    const checkpoint = encodeFrame(this.options.checkpoint(), 'checkpoint', this.allocate);
     const header = encodeFrame({ type: 'header', format: FORMAT_VERSION, livegrad: LIVEGRAD_VERSION, segment: n, created: Date.now(), ...this.options.header }, 'header');
     const segment: Segment = { number: n, file: join(this.dir, segmentName(n)), bytes: 0 };
     this.enqueue({ segment, frame: Buffer.concat([segmentPrefix(), header]), opens: true, done: undefined });
     this.enqueue({ segment, frame: checkpoint, opens: false, done: undefined });
     return segment;
+  }
+
+  /** Memory for a frame of `bytes`: a spare frame's when one fits (not more than twice the size), else new. */
+  private readonly allocate = (bytes: number): Buffer => {
+    if (bytes < REUSED_FRAME_BYTES) return Buffer.allocUnsafe(bytes);
+    const spare = this.spare;
+    for (let i = spare.length - 1; i >= 0; i--) {
+      const b = spare[i]!;
+      if (b.length >= bytes && b.length <= 2 * bytes) {
+        spare.splice(i, 1);
+        return b.subarray(0, bytes);
+      }
+    }
+    const b = Buffer.allocUnsafeSlow(bytes);
+    this.framed.add(b.buffer as ArrayBuffer);
+    return b;
+  };
+
+  /** A round's frames are written: their memory can take the next ones. */
+  private reuse(round: readonly Item[]): void {
+    for (const { frame } of round) {
+      const memory = frame.buffer as ArrayBuffer;
+      if (!this.framed.has(memory)) continue;
+      if (this.spare.length === SPARE_FRAMES) this.spare.shift();
+      this.spare.push(Buffer.from(memory));
+    }
   }
 
   private enqueue(item: Item): void {
@@ -287,6 +326,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
       item.done?.resolve(item.done.position);
     }
     this.pending -= bytes;
+    this.reuse(round);
     if (opened) {
       try {
         await this.retain();
@@ -311,8 +351,9 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
       buffers.push(item.frame);
     }
     await this.writeAll(buffers);
-    // the fsync and the check that the path still names the file run side by side: one wait, not two
-    // (a round's appends resolve only once it ends: on a busy training thread every wait is a turn of its loop)
+    // the check that the path still names the file runs while the fsync is under way (at once, with
+    // statSync): one wait, not two (a round's appends resolve only once it ends: on a busy training
+    // thread every wait is a turn of its loop)
     await Promise.all([this.options.fsync !== 'never' ? this.syncFile() : undefined, this.checkIdentity()]);
     if (opened && this.options.fsync !== 'never') await this.syncDir(this.dir);
     return opened;
@@ -398,7 +439,16 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   /** Fails when the open segment's path no longer names the file being written (removed or replaced underneath). */
   private async checkIdentity(): Promise<void> {
     const file = this.handleSegment!.file;
-    const now = await attempt('find', file, () => this.fs.stat(file));
+    const statSync = this.fs.statSync?.bind(this.fs);
+    let now: FileIdentity;
+    if (statSync === undefined) now = await attempt('find', file, () => this.fs.stat(file));
+    else {
+      try {
+        now = statSync(file);
+      } catch (e) {
+        throw fsError('E_RECORD_WRITE', 'find', file, e);
+      }
+    }
     if (now.ino !== this.identity!.ino || now.dev !== this.identity!.dev) {
       throw new LivegradError('E_RECORD_WRITE', `Expected ${file} to be the segment being written, got another file in its place (replaced underneath)`);
     }

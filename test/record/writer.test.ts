@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { LivegradError } from '../../src/errors.js';
 import { FRAME_HEAD_BYTES, MAGIC, segmentName, type LogRecordInput } from '../../src/record/format.js';
 import { openLog, type LogEntry } from '../../src/record/reader.js';
+import { nodeLogFs, type LogFs } from '../../src/record/log-fs.js';
 import { createLogWriter, type LogWriterOptions } from '../../src/record/writer.js';
 import { errno, probeFs, resources, useTempDir } from './fixtures.js';
 
@@ -72,6 +73,34 @@ describe('createLogWriter', () => {
     const back = new Float64Array(new Uint8Array(bin).buffer);
     expect(Object.is(back[1], -0)).toBe(true);
     expect(Number.isNaN(back[0])).toBe(true);
+  });
+
+  it('reuses the memory of large frames once written: many records of changing sizes, some in one round, read back as appended', async () => {
+    const dir = tmp();
+    // writes that take a while, so that appends are made while a round's frames are being written
+    const fs: LogFs = {
+      ...nodeLogFs,
+      async open(path, flags) {
+        const h = await nodeLogFs.open(path, flags);
+        return { ...h, writev: async (buffers) => (await new Promise((r) => setTimeout(r, 1)), h.writev(buffers)), sync: () => h.sync(), stat: () => h.stat(), close: () => h.close() };
+      },
+    };
+    const log = createLogWriter<Rec>(dir, { fsync: 'never', fs, segmentBytes: 2 ** 20, checkpoint: () => ({ type: 'checkpoint', w: Buffer.alloc(40_000, 9) }) });
+    const sizes = [20_000, 20_000, 33_000, 17_000, 60_000, 20_000, 100, 39_000, 40_000, 20_001];
+    const appended: Promise<unknown>[] = [];
+    for (let i = 0; i < 60; i++) {
+      const bin = Buffer.alloc(sizes[i % sizes.length]!, i);
+      appended.push(log.append({ type: 'sample', i, bin }));
+      bin.fill(255); // the frame was made at once: changing the caller's bytes changes nothing written
+      if (i % 3 === 0) await new Promise((r) => setImmediate(r)); // rounds of one record and of several, some under way
+      if (i % 7 === 0) await appended.at(-1);
+    }
+    await Promise.all(appended);
+    await log.close();
+    const read = (await readAll(dir)).filter((e) => e.record.type === 'sample');
+    expect(read.map((e) => e.record['i'])).toEqual(appended.map((_, i) => i));
+    read.forEach((e, i) => expect((e.record['bin'] as Buffer).equals(Buffer.alloc(sizes[i % sizes.length]!, i))).toBe(true));
+    expect(readdirSync(dir).length).toBeGreaterThan(1);
   });
 
   it('takes bins as any Uint8Array and gives them back as Buffers of the same bytes', async () => {
@@ -447,6 +476,19 @@ describe('createLogWriter: write failures', () => {
   it('a segment replaced underneath fails the next append', async () => {
     const dir = tmp();
     const { log, append } = counting(dir);
+    await append();
+    unlinkSync(join(dir, '000001.lgr'));
+    writeFileSync(join(dir, '000001.lgr'), 'someone else');
+    const e = await rejection(append());
+    expect(e.message).toMatch(/000001\.lgr to be the segment being written, got another file in its place/);
+    await expect(log.close()).rejects.toBe(e);
+  });
+
+  it('a segment replaced underneath fails the next append, also through a file system without statSync', async () => {
+    const dir = tmp();
+    const { fs } = probeFs();
+    expect(fs.statSync).toBeUndefined();
+    const { log, append } = counting(dir, { fs });
     await append();
     unlinkSync(join(dir, '000001.lgr'));
     writeFileSync(join(dir, '000001.lgr'), 'someone else');
