@@ -101,7 +101,7 @@ async function run(): Promise<void> {
     session: 'spirals',
     model: { inputSize: 2, layers: [{ units: 16, activation: 'tanh' }, { units: 16, activation: 'tanh' }, { units: 2, activation: 'softmax' }], seed },
     loss: 'crossEntropy',
-    optimizer: { kind: 'adam', lr: 0.01 },
+    optimizer: { kind: 'adam', lr: 0.03 },
     batchSize: 16,
     events: { metricsEvery: 10, weightsEvery: 10, gradientsEvery: 10 },
   });
@@ -134,7 +134,7 @@ async function run(): Promise<void> {
         if (!process.stdout.isTTY) console.log(`  digits: epoch ${epoch}/${epochs} sent; ${line}`);
       },
     }),
-    producer.stream('spirals', dataset(spirals.x, spirals.y), { epochs: epochs * 20, rows: 16, rate: Math.max(rate, 30), seed, onEpoch: () => undefined }),
+    producer.stream('spirals', dataset(spirals.x, spirals.y), { epochs: epochs * 20, rows: 16, rate: Math.max(rate, 50), seed, onEpoch: () => undefined }),
     producer.stream('tutorial', tutorialData, { epochs: 3000, rows: 2, rate: 25, seed, onEpoch: () => undefined }),
   ]);
   if (!stopping) console.log(`\ndemo: all ${epochs} epochs sent; the dashboard stays up until Ctrl-C`);

@@ -6,7 +6,7 @@
 import { rng } from '../../src/nn/rng.js';
 
 export interface TwoSpirals {
-  /** Rows of [x1, x2] in about [-1, 1]². */
+  /** Rows of [x1, x2] in about [-5, 5]² (Playground's scale: a tanh network separates them far sooner than in [-1, 1]²). */
   readonly x: [number, number][];
   /** The class of each row: 0 or 1. */
   readonly y: number[];
@@ -23,7 +23,7 @@ export function twoSpirals(n: number, noise: number, seed: number): TwoSpirals {
   const y: number[] = [];
   for (let i = 0; i < n; i++) {
     for (const label of [0, 1]) {
-      const radius = (i / n) * 0.95 + 0.05;
+      const radius = (i / n) * 5;
       const t = 1.75 * (i / n) * 2 * Math.PI + label * Math.PI;
       x.push([radius * Math.sin(t) + (2 * r.uniform() - 1) * noise, radius * Math.cos(t) + (2 * r.uniform() - 1) * noise]);
       y.push(label);
@@ -33,4 +33,4 @@ export function twoSpirals(n: number, noise: number, seed: number): TwoSpirals {
 }
 
 /** The demo's spirals: what `npm start` streams into the `spirals` session. */
-export const DEMO_SPIRALS = { n: 200, noise: 0.04, seed: 7 } as const;
+export const DEMO_SPIRALS = { n: 200, noise: 0.2, seed: 7 } as const;

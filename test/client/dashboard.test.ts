@@ -90,10 +90,18 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     const first = await steps();
     await expect.poll(steps, { timeout: 20_000 }).toBeGreaterThan(first);
     expect(await stat('stat-loss')).toMatch(/^\d/);
+    const xMax = async (chart: string): Promise<number> => Number(await page.locator(`#${chart}`).getAttribute('data-x-max'));
     for (const chart of ['chart-loss', 'chart-running', 'chart-accuracy', 'chart-grad']) {
       await expect.poll(() => points(chart), { timeout: 20_000 }).toBeGreaterThan(0);
       const before = await points(chart);
       await expect.poll(() => points(chart), { timeout: 20_000 }).toBeGreaterThan(before);
+    }
+    // and each keeps following the data: its x range ends at ever later steps, several draws on
+    for (const chart of ['chart-loss', 'chart-running', 'chart-accuracy', 'chart-grad']) {
+      for (let k = 0; k < 3; k++) {
+        const end = await xMax(chart);
+        await expect.poll(() => xMax(chart), { timeout: 20_000 }).toBeGreaterThan(end);
+      }
     }
     await expect.poll(() => page.locator('#confusion table tr').count(), { timeout: 20_000 }).toBe(3);
     await expect.poll(() => stat('stat-eval'), { timeout: 20_000 }).toMatch(/%$/);

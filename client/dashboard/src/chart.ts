@@ -52,8 +52,6 @@ export class LineChart {
   private view: View = { xMode: 'step', log: false, smoothing: 0 };
   /** The x range the user zoomed to; undefined: follow the data. */
   private zoom: readonly [number, number] | undefined;
-  private settingData = false;
-  private extent: readonly [number, number] = [0, 1];
   /** Per trace, its smoothed values so far: each draw smooths only the points that are new. */
   private readonly smoothed = new WeakMap<Trace, Smoother>();
   /** Raw points held, over all lines (the page shows it as `data-points`). */
@@ -98,8 +96,7 @@ export class LineChart {
       this.points += xs.length;
     }
     if (!(x1 >= x0)) return;
-    this.extent = [x0, x1];
-    const [v0, v1] = this.zoom ?? this.extent;
+    const [v0, v1] = this.zoom ?? [x0, x1];
     const buckets = Math.max(100, Math.round(plot.bbox.width / devicePixelRatio) || 600);
     const tables: uPlot.AlignedData[] = [];
     for (const l of this.lines) {
@@ -113,16 +110,14 @@ export class LineChart {
       }
     }
     const data = tables.length === 1 ? tables[0]! : uPlot.join(tables);
-    this.settingData = true;
     plot.setData(data, this.zoom === undefined);
     if (this.zoom !== undefined) plot.setScale('x', { min: this.zoom[0], max: this.zoom[1] });
-    this.settingData = false;
     this.el.dataset['points'] = String(this.points);
     this.el.dataset['scale'] = log ? 'log' : 'linear';
     this.el.dataset['series'] = String(plot.series.length - 1);
     // the x range shown, for a reader (and a test) of the page
-    this.el.dataset['xMin'] = String(plot.scales.x.min);
-    this.el.dataset['xMax'] = String(plot.scales.x.max);
+    this.el.dataset['xMin'] = String(v0);
+    this.el.dataset['xMax'] = String(v1);
   }
 
   /** The trace smoothed (series.ts `Smoother`): each draw smooths only the points added since the last. */
@@ -161,18 +156,19 @@ export class LineChart {
       cursor: { drag: { x: true, y: false, setScale: true } },
       legend: { live: true },
       hooks: {
-        setScale: [
-          (u, scale) => {
-            if (scale !== 'x' || this.settingData || this.points === 0) return;
-            const { min, max } = u.scales.x;
-            if (min === undefined || max === undefined || min === null || max === null) return;
-            // a zoom out to everything (uPlot's double-click) follows the data again
-            this.zoom = min <= this.extent[0] && max >= this.extent[1] ? undefined : [min, max];
+        // NOTE: a zoom is what the user selected, read here; not inferred from setScale, which
+        // uPlot also calls (a microtask later) for every autoscale of new data
+        setSelect: [
+          (u) => {
+            if (u.select.width < 2) return;
+            this.zoom = [u.posToVal(u.select.left, 'x'), u.posToVal(u.select.left + u.select.width, 'x')];
             queueMicrotask(() => this.draw());
           },
         ],
       },
     };
     this.plot = new uPlot(opts, [[], ...series.slice(1).map(() => [])], this.el);
+    // uPlot's double-click shows all the data: the chart follows the data again
+    this.plot.over.addEventListener('dblclick', () => this.resetZoom());
   }
 }

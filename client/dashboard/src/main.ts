@@ -11,7 +11,7 @@ import '../style.css';
 import 'uplot/dist/uPlot.min.css';
 import { DEMO_SPIRALS, twoSpirals } from '../../../scripts/demo/two-spirals.js';
 import { LineChart, type Line, type View, type XMode } from './chart.js';
-import { drawBoundary, drawNetwork, type NetworkView, type Points } from './playground.js';
+import { drawBoundary, drawNetwork, type NetworkView, type Plane, type Points } from './playground.js';
 import { lossAt, scrubRange } from './replay.js';
 import { BANDS, RATES, Run } from './run.js';
 import { drawHeatmap, drawHistogram } from './weights.js';
@@ -352,6 +352,17 @@ function drawConfigs(): void {
 
 // ---- the playground: the network and its decision boundary ----------------------------------
 
+/** The input plane of a 2-input session whose points the page does not know. */
+const DEFAULT_PLANE: Plane = { lo: -1.5, hi: 1.5 };
+
+/** A square plane around the points, a little larger than they are. */
+function planeOf(points: Points): Plane {
+  let m = 0;
+  for (const [a, b] of points.x) m = Math.max(m, Math.abs(a), Math.abs(b));
+  const r = Math.ceil(m * 1.1 * 10) / 10 || 1;
+  return { lo: -r, hi: r };
+}
+
 let fetching = false;
 /** The picked session's weights with their activations (a snapshot), a few times a second. */
 async function fetchModel(): Promise<void> {
@@ -382,10 +393,11 @@ function drawPlayground(): void {
     let points = state.points.get(m.session);
     const known = KNOWN_POINTS[m.session];
     if (points === undefined && known !== undefined) state.points.set(m.session, (points = known()));
-    drawBoundary(boundary, m.model, { lo: -1.2, hi: 1.2 }, points);
+    const plane = points === undefined ? DEFAULT_PLANE : planeOf(points);
+    drawBoundary(boundary, m.model, plane, points);
     boundary.hidden = false;
     boundary.dataset['step'] = String(m.step);
-    $('playground-note').textContent = `${m.session} at step ${m.step.toLocaleString('en-US')}: the model's output over [-1.2, 1.2]², ${points === undefined ? 'computed in this page' : 'under the data points'}`;
+    $('playground-note').textContent = `${m.session} at step ${m.step.toLocaleString('en-US')}: the model's output over [${plane.lo}, ${plane.hi}]², ${points === undefined ? 'computed in this page' : 'under the data points'}`;
   } else {
     boundary.hidden = true;
     $('playground-note').textContent = `${m.session} at step ${m.step.toLocaleString('en-US')}: ${m.model.inputSize} inputs (a decision boundary is drawn for sessions with 2)`;
