@@ -162,6 +162,13 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     await expect.poll(() => points('chart-loss'), { timeout: 20_000 }).toBeGreaterThan(mine + 10);
   });
 
+  it('draws the weights as a heat map, their histograms over time and their distribution', async () => {
+    await expect.poll(() => page.locator('#weights-note').innerText(), { timeout: 20_000 }).toMatch(/^8 units × 2 inputs/);
+    const first = await canvasHash(page, 'histograms');
+    await expect.poll(() => canvasHash(page, 'histograms'), { timeout: 20_000 }).not.toBe(first);
+    await expect.poll(() => points('chart-dist'), { timeout: 20_000 }).toBeGreaterThan(9 * 2);
+  });
+
   it('draws the network, and the decision boundary of a 2-input session changing as it trains', async () => {
     await expect.poll(() => page.locator('#boundary').isVisible(), { timeout: 20_000 }).toBe(true);
     const first = await canvasHash(page, 'boundary');

@@ -14,7 +14,7 @@ import { LineChart, type Line, type View, type XMode } from './chart.js';
 import { drawBoundary, drawNetwork, type NetworkView, type Plane, type Points } from './playground.js';
 import { lossAt, scrubRange } from './replay.js';
 import { BANDS, RATES, Run } from './run.js';
-import { drawHeatmap, drawHistogram } from './weights.js';
+import { drawHeatmap, drawHistograms } from './weights.js';
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -275,7 +275,7 @@ function drawPrimary(run: Run): void {
   if (layer !== undefined) {
     const max = drawHeatmap($<HTMLCanvasElement>('weights'), layer.w);
     $('weights-note').textContent = `${layer.w.shape[1]} units × ${layer.w.shape[0]} inputs, |w| ≤ ${max.toPrecision(3)}`;
-    drawHistogram($<HTMLCanvasElement>('histogram'), layer.w.data);
+    drawHistograms($<HTMLCanvasElement>('histograms'), run.snapshots[Number(select.value) || 0] ?? []);
   }
   if (run.confusion !== undefined) showConfusion(run.confusion);
   else $('confusion').replaceChildren();

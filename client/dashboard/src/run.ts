@@ -7,6 +7,7 @@
 import type { Subscription } from 'rxjs';
 import type { LivegradClient, SessionEvent, SessionInfo, Tensor } from 'livegrad/client';
 import { quantiles, Trace } from './series.js';
+import type { Snapshot } from './weights.js';
 
 /** TensorBoard's distribution bands: min, 7%, 16%, 31%, median, 69%, 84%, 93%, max. */
 export const BANDS = [0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1] as const;
@@ -28,6 +29,8 @@ export class Run {
   readonly gradNorms: Trace[] = [];
   /** Per layer, per band: the weights' quantiles at each weights event. */
   readonly distributions: Trace[][] = [];
+  /** Per layer, weight snapshots for the histograms over time: at most `HISTOGRAMS`, spread over the run. */
+  readonly snapshots: Snapshot[][] = [];
   weights: readonly LayerWeightsView[] | undefined;
   confusion: readonly (readonly number[])[] | undefined;
   info: SessionInfo | undefined;
@@ -92,6 +95,7 @@ export class Run {
   /** Forgets what came after `step`: a seek back plays those steps again. */
   private rewind(step: number): void {
     for (const t of [this.loss, this.runningLoss, this.accuracy, this.evalAccuracy, this.evalLoss, ...this.gradNorms, ...this.distributions.flat()]) t.truncate(step);
+    for (const kept of this.snapshots) kept.splice(0, kept.length, ...kept.filter((s) => s.step < step));
     this.lastStep = step - 1;
   }
 
@@ -131,6 +135,7 @@ export class Run {
         e.layers.forEach((l, i) => {
           const bands = (this.distributions[i] ??= BANDS.map(() => new Trace()));
           quantiles(l.w.data, BANDS).forEach((q, k) => bands[k]!.push(e.step, e.time, q));
+          keepSnapshot((this.snapshots[i] ??= []), { step: e.step, values: Float32Array.from(l.w.data) });
         });
         return;
       case 'lifecycle':
@@ -154,6 +159,20 @@ export class Run {
         assertNever(e);
     }
   }
+}
+
+/** Histograms over time kept per layer. */
+export const HISTOGRAMS = 30;
+
+/**
+ * Appends a snapshot; when there are twice `HISTOGRAMS`, keeps every other one (the newest
+ * always), so the kept ones stay spread over the whole run in bounded memory.
+ */
+function keepSnapshot(kept: Snapshot[], s: Snapshot): void {
+  kept.push(s);
+  if (kept.length < 2 * HISTOGRAMS) return;
+  const thinned = kept.filter((_, i) => (kept.length - 1 - i) % 2 === 0);
+  kept.splice(0, kept.length, ...thinned);
 }
 
 function assertNever(x: never): never {

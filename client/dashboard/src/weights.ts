@@ -1,7 +1,7 @@
 /**
- * Pictures of a weight matrix: a heat map (blue negative, white zero, red positive, scaled by the
- * largest |w|) and a histogram of its values now. Their distribution over time is a line chart
- * of quantile bands (run.ts `BANDS`, drawn by main.ts through chart.ts).
+ * Pictures of a layer's weights: a heat map of the matrix now (blue negative, white zero, red
+ * positive, scaled by the largest |w|) and its histograms over time. Their distribution over time
+ * is a line chart of quantile bands (run.ts `BANDS`, drawn by main.ts through chart.ts).
  */
 import type { Tensor } from 'livegrad/client';
 
@@ -35,28 +35,56 @@ export function drawHeatmap(canvas: HTMLCanvasElement, w: Tensor): number {
   return max;
 }
 
-/** Draws a histogram of `values` in `bins` bins, with the range under it. */
-export function drawHistogram(canvas: HTMLCanvasElement, values: ArrayLike<number>, bins = 40): void {
+/** A layer's weights at one step, kept for its histogram over time. */
+export interface Snapshot {
+  readonly step: number;
+  readonly values: Float32Array;
+}
+
+/**
+ * TensorBoard's histograms view ("offset" mode): one histogram per snapshot, the oldest at the
+ * top and faintest, the newest at the bottom, all over the same bins — so a layer's weights can
+ * be seen spreading or shifting as it trains.
+ *
+ * @param snapshots  in step order
+ */
+export function drawHistograms(canvas: HTMLCanvasElement, snapshots: readonly Snapshot[], bins = 50): void {
   const ctx = canvas.getContext('2d');
-  if (ctx === null || values.length === 0) return;
+  if (ctx === null || snapshots.length === 0) return;
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    lo = Math.min(lo, values[i]!);
-    hi = Math.max(hi, values[i]!);
+  for (const { values } of snapshots) {
+    for (let i = 0; i < values.length; i++) {
+      lo = Math.min(lo, values[i]!);
+      hi = Math.max(hi, values[i]!);
+    }
   }
-  if (hi === lo) hi = lo + 1;
-  const counts = new Uint32Array(bins);
-  for (let i = 0; i < values.length; i++) counts[Math.min(bins - 1, Math.floor(((values[i]! - lo) / (hi - lo)) * bins))]!++;
-  const peak = Math.max(...counts);
+  if (!(hi > lo)) hi = lo + 1;
+  const counts = snapshots.map(({ values }) => {
+    const c = new Uint32Array(bins);
+    for (let i = 0; i < values.length; i++) c[Math.min(bins - 1, Math.floor(((values[i]! - lo) / (hi - lo)) * bins))]!++;
+    return c;
+  });
+  const peak = Math.max(1, ...counts.map((c) => Math.max(...c)));
   const { width, height } = canvas;
   const base = height - 16;
+  const n = snapshots.length;
+  // each ridge is this tall at the peak; consecutive ridges start this far apart
+  const ridge = Math.min(60, base / 2);
+  const gap = n > 1 ? (base - ridge - 4) / (n - 1) : 0;
   ctx.clearRect(0, 0, width, height);
-  ctx.fillStyle = '#1f6feb';
-  const bw = width / bins;
-  counts.forEach((c, i) => {
-    const h = (c / peak) * (base - 4);
-    ctx.fillRect(i * bw + 0.5, base - h, bw - 1, h);
+  counts.forEach((c, k) => {
+    const y0 = 4 + ridge + k * gap;
+    const t = n > 1 ? k / (n - 1) : 1;
+    ctx.beginPath();
+    ctx.moveTo(0, y0);
+    for (let b = 0; b < bins; b++) ctx.lineTo(((b + 0.5) / bins) * width, y0 - (c[b]! / peak) * ridge);
+    ctx.lineTo(width, y0);
+    ctx.closePath();
+    ctx.fillStyle = `rgba(245, 147, 34, ${0.15 + 0.6 * t})`;
+    ctx.strokeStyle = `rgba(180, 90, 10, ${0.3 + 0.7 * t})`;
+    ctx.fill();
+    ctx.stroke();
   });
   ctx.fillStyle = '#6b7075';
   ctx.font = '11px system-ui, sans-serif';
@@ -65,5 +93,5 @@ export function drawHistogram(canvas: HTMLCanvasElement, values: ArrayLike<numbe
   ctx.textAlign = 'right';
   ctx.fillText(hi.toPrecision(3), width, height - 3);
   ctx.textAlign = 'center';
-  ctx.fillText(`${values.length} weights, peak ${peak}`, width / 2, height - 3);
+  ctx.fillText(`steps ${snapshots[0]!.step}…${snapshots[n - 1]!.step}, newest at the bottom`, width / 2, height - 3);
 }
