@@ -10,13 +10,13 @@ import { filter, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tinyConfig, tinyRows, useClients } from '../helpers/client.js';
 
-const { start, connect } = useClients();
-
+// (registered before the servers' hooks: vitest runs after-hooks last-registered first, so servers close before their directory goes)
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'livegrad-client-replay-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
+const { start, connect } = useClients();
 
 /** Records session "r": 40 steps of 4 rows, checkpoints every 8; returns each step's loss as trained live. */
 async function record(): Promise<Map<number, number>> {

@@ -12,6 +12,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LivegradError, type Batch, type StreamProgress } from '../../src/client/index.js';
 import { tinyConfig, tinyData, tinyRows, trainedInProcess, useClients, weightBytes } from '../helpers/client.js';
 
+// (registered before the clients' hooks: vitest runs after-hooks last-registered first, so servers close before their directory goes)
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'livegrad-client-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
 const { start, connect, proxy } = useClients();
 
 /** The first `n` rows as one batch of tensors. */
@@ -170,11 +176,6 @@ describe('session.stream', () => {
 });
 
 describe('session.stream with a producer name', () => {
-  let root: string;
-  beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'livegrad-client-'));
-  });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   it('resume: true skips the rows of the source the session already holds', async () => {
     const server = await start();

@@ -14,14 +14,14 @@ import { useCli } from '../helpers/cli.js';
 import { chunkBatch, createMessage, samples, TINY, TRAINING_MODES, useServers } from '../helpers/server.js';
 import { TestClient, type Msg } from '../helpers/ws-client.js';
 
-const { start, connect } = useServers();
-const cli = useCli();
-
+// (registered before the servers' hooks: vitest runs after-hooks last-registered first, so servers close before their directory goes)
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'livegrad-serve-record-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
+const { start, connect } = useServers();
+const cli = useCli();
 
 /** The weights of a `snapshot` reply, as bytes. */
 function weightBytes(snap: Msg): Buffer[] {

@@ -11,13 +11,13 @@ import { openRecording, replayToEnd, type TrainEvent } from '../../src/index.js'
 import { createMessage, samples, useServers } from '../helpers/server.js';
 import type { Msg } from '../helpers/ws-client.js';
 
-const { start, connect } = useServers();
-
+// (registered before the servers' hooks: vitest runs after-hooks last-registered first, so servers close before their directory goes)
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'livegrad-replay-fork-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
+const { start, connect } = useServers();
 
 async function record(): Promise<void> {
   const server = await start({ record: root, checkpointEvery: 4 });

@@ -11,16 +11,16 @@ import { useCli } from '../helpers/cli.js';
 import { createMessage, samples, useServers } from '../helpers/server.js';
 import { TestClient, type Msg } from '../helpers/ws-client.js';
 
-const { start, connect } = useServers();
-const cli = useCli();
-// the lossless topics: weights and gradients conflate to the newest, as the socket allows
-const TOPICS = ['step', 'metrics', 'control', 'lifecycle'];
-
+// (registered before the servers' hooks: vitest runs after-hooks last-registered first, so servers close before their directory goes)
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'livegrad-replay-serve-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
+const { start, connect } = useServers();
+const cli = useCli();
+// the lossless topics: weights and gradients conflate to the newest, as the socket allows
+const TOPICS = ['step', 'metrics', 'control', 'lifecycle'];
 
 /** An event as a subscriber saw it, without what describes the run's timing (time; a step's durationMs and queueDepth). */
 function timeless(e: Msg): Msg {

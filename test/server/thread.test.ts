@@ -30,6 +30,24 @@ async function startLongStep(c: TestClient, rows: number, topics: string[]): Pro
   await c.waitFor((m) => m['type'] === 'ack' && m['seq'] === 0);
 }
 
+/**
+ * Resolves once session "big"'s thread is inside its step: a prediction asked of it `now` gets no
+ * answer for 300 ms. (Its ack comes before the step begins, and a message that reaches the thread
+ * in between is taken first.)
+ */
+async function inStep(c: TestClient): Promise<void> {
+  const x = f32([1, 784], new Float32Array(784));
+  for (let k = 0; ; k++) {
+    const id = `busy${k}`;
+    c.send({ type: 'predict', id, session: 'big', x, now: true });
+    try {
+      await c.waitFor((m) => m['ref'] === id, { timeoutMs: 300 });
+    } catch {
+      return;
+    }
+  }
+}
+
 describe('training threads', () => {
   it('answers a ping while a long step trains: by default, on any machine, sessions train on threads of their own', async () => {
     const server = await start(); // no trainingThreads: the default must keep the socket thread free of training
@@ -48,6 +66,7 @@ describe('training threads', () => {
     const server = await start({ trainingThreads: true, shutdownTimeoutMs: 200, maxPayload: 32 * 2 ** 20 });
     const c = await connect(server);
     await startLongStep(c, 4096, ['step', 'lifecycle']);
+    await inStep(c);
     await server.close();
     expect((await c.closed).code).toBe(1001);
     expect(c.of('step', 'big')).toHaveLength(0);
