@@ -78,9 +78,10 @@ describe.skipIf(!hasChromium)('dashboard: a played recording', () => {
       await page.click('#replay-pause');
       await expect.poll(state, { timeout: 10_000 }).toContain('paused');
       const held = await points();
-      // paused: no step comes while the page polls the session list twice more
-      await page.waitForFunction(() => new Promise((r) => setTimeout(() => r(true), 400)));
-      await expect.poll(state, { timeout: 10_000 }).toContain('paused');
+      // paused: no step comes while the page hears from the server twice more (≥ 1.5 s)
+      const refreshes = Number(await page.locator('body').getAttribute('data-refreshes'));
+      await expect.poll(async () => Number(await page.locator('body').getAttribute('data-refreshes')), { timeout: 20_000 }).toBeGreaterThanOrEqual(refreshes + 2);
+      expect(await state()).toContain('paused');
       expect(await points()).toBeLessThanOrEqual(held + 1); // a step already on its way may still come
       await page.selectOption('#replay-speed', 'max');
       await page.click('#replay-play');

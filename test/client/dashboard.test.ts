@@ -180,8 +180,9 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     await page.click('#pause');
     await expect.poll(() => page.locator('#lifecycle').innerText(), { timeout: 20_000 }).toBe('paused');
     const held = await stat('stat-step');
-    // paused: the count holds while the page keeps drawing (its rate is redrawn ≥ twice meanwhile)
-    await page.waitForFunction(() => new Promise((r) => setTimeout(() => r(true), 600)));
+    // paused: the count holds while the page hears from the server twice more (≥ 1.5 s)
+    const refreshes = Number(await page.locator('body').getAttribute('data-refreshes'));
+    await expect.poll(async () => Number(await page.locator('body').getAttribute('data-refreshes')), { timeout: 20_000 }).toBeGreaterThanOrEqual(refreshes + 2);
     expect(await stat('stat-step')).toBe(held);
     await page.click('#resume');
     await expect.poll(() => page.locator('#lifecycle').innerText(), { timeout: 20_000 }).toBe('resumed');

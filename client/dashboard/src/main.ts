@@ -94,6 +94,8 @@ async function refresh(): Promise<void> {
     note('the server is back');
   }
   state.infos = new Map(sessions.map((s) => [s.session, s]));
+  // how many times the page has heard from the server: a reader (a test) can wait for the next
+  document.body.dataset['refreshes'] = String(Number(document.body.dataset['refreshes'] ?? 0) + 1);
   for (const s of sessions) {
     if (!state.runs.has(s.session)) state.runs.set(s.session, new Run(s.session, COLOURS[state.runs.size % COLOURS.length]!));
     state.runs.get(s.session)!.info = s;
