@@ -103,7 +103,7 @@ async function run(): Promise<void> {
     loss: 'crossEntropy',
     optimizer: { kind: 'adam', lr: 0.03 },
     batchSize: 16,
-    events: { metricsEvery: 10, weightsEvery: 10, gradientsEvery: 10 },
+    events: { metricsEvery: 10, weightsEvery: 10, gradientsEvery: 10, gradientTensors: true },
   });
   await producer.create({
     session: 'tutorial',

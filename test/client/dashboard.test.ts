@@ -30,7 +30,7 @@ function xorSession(session: string, seed: number, lr: number): Record<string, u
     optimizer: { kind: 'sgd', lr },
     batchSize: 4,
     evalSet: { x: [[0, 0], [0, 1], [1, 0], [1, 1]], y: [0, 1, 1, 0] },
-    events: { metricsEvery: 2, weightsEvery: 5, gradientsEvery: 2, evalEvery: 10 },
+    events: { metricsEvery: 2, weightsEvery: 5, gradientsEvery: 2, gradientTensors: session === 'xor', evalEvery: 10 },
   };
 }
 
@@ -162,11 +162,17 @@ describe.skipIf(!hasChromium)('dashboard', () => {
     await expect.poll(() => points('chart-loss'), { timeout: 20_000 }).toBeGreaterThan(mine + 10);
   });
 
-  it('draws the weights as a heat map, their histograms over time and their distribution', async () => {
+  it('draws the weights and the gradients as heat maps and histograms over time, and the weights’ distribution', async () => {
     await expect.poll(() => page.locator('#weights-note').innerText(), { timeout: 20_000 }).toMatch(/^8 units × 2 inputs/);
     const first = await canvasHash(page, 'histograms');
     await expect.poll(() => canvasHash(page, 'histograms'), { timeout: 20_000 }).not.toBe(first);
     await expect.poll(() => points('chart-dist'), { timeout: 20_000 }).toBeGreaterThan(9 * 2);
+    // and the gradients, from a session that sends their tensors
+    await page.selectOption('#tensor', 'gradients');
+    await expect.poll(() => page.locator('#weights-note').innerText(), { timeout: 20_000 }).toMatch(/^8 units × 2 inputs, \|dL\/dw\| ≤/);
+    const grads = await canvasHash(page, 'histograms');
+    await expect.poll(() => canvasHash(page, 'histograms'), { timeout: 20_000 }).not.toBe(grads);
+    await page.selectOption('#tensor', 'weights');
   });
 
   it('draws the network, and the decision boundary of a 2-input session changing as it trains', async () => {

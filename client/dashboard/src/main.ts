@@ -232,7 +232,7 @@ $('smoothing').addEventListener('input', () => {
   $('smoothing-value').textContent = Number($<HTMLInputElement>('smoothing').value).toFixed(2);
   state.dirty = true;
 });
-for (const id of ['log-y', 'x-mode', 'layer']) $(id).addEventListener('change', () => (state.dirty = true));
+for (const id of ['log-y', 'x-mode', 'layer', 'tensor']) $(id).addEventListener('change', () => (state.dirty = true));
 $('reset-zoom').addEventListener('click', () => {
   for (const c of Object.values(charts)) c.resetZoom();
 });
@@ -268,16 +268,25 @@ function drawPrimary(run: Run): void {
     }
   }
 
-  const layers = run.weights;
+  const gradients = $<HTMLSelectElement>('tensor').value === 'gradients';
+  const layers = gradients ? run.gradients : run.weights;
   const select = $<HTMLSelectElement>('layer');
-  if (layers !== undefined && select.options.length !== layers.length) {
-    select.replaceChildren(...layers.map((_, i) => new Option(`layer ${i + 1}`, String(i))));
+  const count = run.weights?.length ?? layers?.length;
+  if (count !== undefined && select.options.length !== count) {
+    select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(`layer ${i + 1}`, String(i))));
   }
-  const layer = layers?.[Number(select.value) || 0];
+  const k = Number(select.value) || 0;
+  const layer = layers?.[k];
   if (layer !== undefined) {
     const max = drawHeatmap($<HTMLCanvasElement>('weights'), layer.w);
-    $('weights-note').textContent = `${layer.w.shape[1]} units × ${layer.w.shape[0]} inputs, |w| ≤ ${max.toPrecision(3)}`;
-    drawHistograms($<HTMLCanvasElement>('histograms'), run.snapshots[Number(select.value) || 0] ?? []);
+    $('weights-note').textContent = `${layer.w.shape[1]} units × ${layer.w.shape[0]} inputs, |${gradients ? 'dL/dw' : 'w'}| ≤ ${max.toPrecision(3)}`;
+    drawHistograms($<HTMLCanvasElement>('histograms'), (gradients ? run.gradientSnapshots : run.snapshots)[k] ?? []);
+  } else if (gradients) {
+    $('weights-note').textContent = 'no gradient tensors: the session sends them with events.gradientTensors';
+    for (const id of ['weights', 'histograms']) {
+      const c = $<HTMLCanvasElement>(id);
+      c.getContext('2d')?.clearRect(0, 0, c.width, c.height);
+    }
   }
   if (run.confusion !== undefined) showConfusion(run.confusion);
   else $('confusion').replaceChildren();

@@ -13,7 +13,7 @@ import type { Snapshot } from './weights.js';
 export const BANDS = [0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1] as const;
 
 /** The rates the page asks for: the server skips (lossless topics) or conflates (weights) the rest. */
-export const RATES = { step: 120, weights: 4 } as const;
+export const RATES = { step: 120, weights: 4, gradients: 4 } as const;
 
 export interface LayerWeightsView {
   readonly w: Tensor;
@@ -31,6 +31,9 @@ export class Run {
   readonly distributions: Trace[][] = [];
   /** Per layer, weight snapshots for the histograms over time: at most `HISTOGRAMS`, spread over the run. */
   readonly snapshots: Snapshot[][] = [];
+  /** The latest gradient tensors, and their snapshots: only for a session with `events.gradientTensors`. */
+  gradients: readonly LayerWeightsView[] | undefined;
+  readonly gradientSnapshots: Snapshot[][] = [];
   weights: readonly LayerWeightsView[] | undefined;
   confusion: readonly (readonly number[])[] | undefined;
   info: SessionInfo | undefined;
@@ -64,7 +67,7 @@ export class Run {
   follow(client: LivegradClient, onChange: () => void, replay: boolean): void {
     this.sub = client
       .session(this.name)
-      .events(['step', 'metrics', 'eval', 'weights', 'lifecycle', 'control', 'error'], { fromStep: 0, rate: replay ? { weights: RATES.weights } : RATES, reconnect: { attempts: Infinity, maxDelayMs: 2000 } })
+      .events(['step', 'metrics', 'eval', 'weights', 'gradients', 'lifecycle', 'control', 'error'], { fromStep: 0, rate: replay ? { weights: RATES.weights, gradients: RATES.gradients } : RATES, reconnect: { attempts: Infinity, maxDelayMs: 2000 } })
       .subscribe({
         next: (e) => {
           this.onEvent(e);
@@ -95,7 +98,7 @@ export class Run {
   /** Forgets what came after `step`: a seek back plays those steps again. */
   private rewind(step: number): void {
     for (const t of [this.loss, this.runningLoss, this.accuracy, this.evalAccuracy, this.evalLoss, ...this.gradNorms, ...this.distributions.flat()]) t.truncate(step);
-    for (const kept of this.snapshots) kept.splice(0, kept.length, ...kept.filter((s) => s.step < step));
+    for (const kept of [...this.snapshots, ...this.gradientSnapshots]) kept.splice(0, kept.length, ...kept.filter((s) => s.step < step));
     this.lastStep = step - 1;
   }
 
@@ -154,6 +157,10 @@ export class Run {
         this.note(`events from step ${e.fromStep} to ${e.step} were missed while disconnected`, true);
         return;
       case 'gradients':
+        // norms come with every step event; the tensors only when the session sends them
+        if (e.layers === undefined) return;
+        this.gradients = e.layers;
+        e.layers.forEach((l, i) => keepSnapshot((this.gradientSnapshots[i] ??= []), { step: e.step, values: Float32Array.from(l.w.data) }));
         return;
       default:
         assertNever(e);
