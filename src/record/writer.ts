@@ -145,8 +145,8 @@ const MAX_IOV = 1024;
  * memory of that size costs more than the copy into it (page faults, and GC of external memory).
  */
 const REUSED_FRAME_BYTES = 16 * 2 ** 10;
-/** Frames kept for reuse, at most. */
-const SPARE_FRAMES = 8;
+/** Memory of frames kept for reuse, at most (the oldest goes first): a few of a large session's chunks, and no large checkpoint for long. */
+const SPARE_BYTES = 8 * 2 ** 20;
 
 async function attempt<T>(what: string, path: string, op: () => Promise<T>): Promise<T> {
   try {
@@ -203,7 +203,8 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   private released: Promise<void> = Promise.resolve();
   /** The memory of frames this writer allocated (REUSED_FRAME_BYTES or more), and those written and free again. */
   private readonly framed = new WeakSet<ArrayBuffer>();
-  private spare: Buffer[] = [];
+  private readonly spare: Buffer[] = [];
+  private spareBytes = 0;
   readonly dir: string;
 
   constructor(dir: string, options: LogWriterOptions<R>) {
@@ -257,6 +258,7 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
       const b = spare[i]!;
       if (b.length >= bytes && b.length <= 2 * bytes) {
         spare.splice(i, 1);
+        this.spareBytes -= b.length;
         return b.subarray(0, bytes);
       }
     }
@@ -269,9 +271,10 @@ class SegmentLogWriter<R extends LogRecordInput> implements LogWriter<R> {
   private reuse(round: readonly Item[]): void {
     for (const { frame } of round) {
       const memory = frame.buffer as ArrayBuffer;
-      if (!this.framed.has(memory)) continue;
-      if (this.spare.length === SPARE_FRAMES) this.spare.shift();
+      if (!this.framed.has(memory) || memory.byteLength > SPARE_BYTES) continue;
       this.spare.push(Buffer.from(memory));
+      this.spareBytes += memory.byteLength;
+      while (this.spareBytes > SPARE_BYTES) this.spareBytes -= this.spare.shift()!.length;
     }
   }
 
