@@ -16,6 +16,8 @@ import { lossAt, scrubRange } from './replay.js';
 import { BANDS, RATES, Run } from './run.js';
 import { drawHeatmap, drawHistograms } from './weights.js';
 
+performance.mark('livegrad:main');
+
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const el = document.getElementById(id);
   if (el === null) throw new Error(`Expected an element #${id} in the page`);
@@ -55,6 +57,7 @@ function badge(status: 'connecting' | 'open' | 'closed', text: string): void {
 }
 
 async function start(): Promise<void> {
+  performance.mark('livegrad:start');
   badge('connecting', 'connecting…');
   for (let attempt = 1; ; attempt++) {
     try {
@@ -65,6 +68,7 @@ async function start(): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.min(5000, 500 * attempt)));
     }
   }
+  performance.mark('livegrad:connected');
   state.canProduce = state.client.welcome.permissions.produce;
   state.online = true;
   badge('open', 'connected');
@@ -93,6 +97,7 @@ async function refresh(): Promise<void> {
     badge('open', 'connected — the server is back');
     note('the server is back');
   }
+  if (document.body.dataset['refreshes'] === undefined) performance.mark('livegrad:sessions');
   state.infos = new Map(sessions.map((s) => [s.session, s]));
   // how many times the page has heard from the server: a reader (a test) can wait for the next
   document.body.dataset['refreshes'] = String(Number(document.body.dataset['refreshes'] ?? 0) + 1);
@@ -120,9 +125,14 @@ function note(text: string, error = false): void {
 function follow(run: Run): void {
   if (state.client === undefined || run.version > 0 || followed.has(run.name)) return;
   followed.add(run.name);
-  run.follow(state.client, () => (state.dirty = true), state.infos.get(run.name)?.replay !== undefined);
+  run.follow(state.client, () => {
+    if (!firstEvent) performance.mark('livegrad:first-event');
+    firstEvent = true;
+    state.dirty = true;
+  }, state.infos.get(run.name)?.replay !== undefined);
 }
 const followed = new Set<string>();
+let firstEvent = false;
 
 function pick(session: string): void {
   state.primary = session;
@@ -546,7 +556,8 @@ $('set-lr').addEventListener('click', () => {
 
 let lastDraw = 0;
 function frame(now: number): void {
-  if (state.dirty && now - lastDraw >= 250) {
+  // (until the first chart is drawn, every frame: the first data shows at once)
+  if (state.dirty && (now - lastDraw >= 250 || !firstChart)) {
     state.dirty = false;
     lastDraw = now;
     drawCharts();
