@@ -246,19 +246,37 @@ describe.skipIf(!hasChromium)('dashboard with tokens, and a server that goes and
     }
   });
 
-  it('says when the server is gone, and when it is back', async () => {
+  it('says when the server is gone, and when it is back — and follows its session again', async () => {
+    const trained = async (server: LivegradServer, seed: number): Promise<Producer> => {
+      const p = await Producer.connect(server.url);
+      await p.create(xorSession('xor', seed, 0.5));
+      void p.stream('xor', XOR, { epochs: 100_000, rows: 4, rate: 100, seed }).catch(() => undefined);
+      return p;
+    };
     const first = await createServer({ host: '127.0.0.1', port: 0 });
     const port = first.port;
+    const producers = [await trained(first, 1)];
     const page = await browser.newPage();
+    const step = async (): Promise<number> => Number((await page.locator('#stat-step').innerText()).replace(/,/g, '')) || 0;
     try {
-      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.goto(`http://127.0.0.1:${port}/?session=xor`);
       await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toBe('connected');
+      await expect.poll(step, { timeout: 20_000 }).toBeGreaterThan(50);
+      producers[0]!.close();
       await first.close();
       await expect.poll(() => page.locator('#connection').innerText(), { timeout: 20_000 }).toMatch(/^server gone/);
-      servers.push(await createServer({ host: '127.0.0.1', port }));
+      const before = await step();
+      const second = await createServer({ host: '127.0.0.1', port });
+      servers.push(second);
       await expect.poll(() => page.locator('#connection').innerText(), { timeout: 30_000 }).toBe('connected — the server is back');
+      // a new session of the same name on the new server: the page follows it from its start
+      producers.push(await trained(second, 2));
+      await expect.poll(step, { timeout: 30_000 }).not.toBe(before);
+      const again = await step();
+      await expect.poll(step, { timeout: 30_000 }).toBeGreaterThan(again);
       await page.screenshot({ path: `${ARTIFACTS}/dashboard-back.png` });
     } finally {
+      for (const p of producers) p.close();
       await page.close();
     }
   });

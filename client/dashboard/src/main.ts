@@ -78,10 +78,12 @@ async function start(): Promise<void> {
 }
 
 /** The session list, every 1.5 s: it is also how the page notices the server going and coming back. */
+let refreshing = false;
 async function refresh(): Promise<void> {
   const client = state.client;
-  if (client === undefined) return;
+  if (client === undefined || refreshing) return;
   let sessions: readonly SessionInfo[];
+  refreshing = true;
   try {
     sessions = await client.sessions();
   } catch (e) {
@@ -91,6 +93,8 @@ async function refresh(): Promise<void> {
       note('the server went away; the page reconnects when it is back', true);
     }
     return;
+  } finally {
+    refreshing = false;
   }
   if (!state.online) {
     state.online = true;
@@ -102,7 +106,18 @@ async function refresh(): Promise<void> {
   // how many times the page has heard from the server: a reader (a test) can wait for the next
   document.body.dataset['refreshes'] = String(Number(document.body.dataset['refreshes'] ?? 0) + 1);
   for (const s of sessions) {
-    if (!state.runs.has(s.session)) state.runs.set(s.session, new Run(s.session, COLOURS[state.runs.size % COLOURS.length]!));
+    const seen = state.runs.get(s.session);
+    if (seen === undefined) state.runs.set(s.session, new Run(s.session, COLOURS[state.runs.size % COLOURS.length]!));
+    else if (seen.ended && followed.has(s.session) && s.step !== seen.lastStep) {
+      // a session of this name that goes on after its events ended here: one that came back with a
+      // restarted server (or a new one of the same name): followed afresh, in the same colour
+      const again = new Run(s.session, seen.colour);
+      state.runs.set(s.session, again);
+      followed.delete(s.session);
+      again.note('the session is back: following it again');
+      if (state.overlay.has(s.session)) queueMicrotask(() => follow(again));
+      if (state.primary === s.session) state.model = undefined;
+    }
     state.runs.get(s.session)!.info = s;
   }
   if (state.primary === undefined || !state.infos.has(state.primary)) {
@@ -123,7 +138,7 @@ function note(text: string, error = false): void {
 
 /** Starts following a run's events the first time it is shown. */
 function follow(run: Run): void {
-  if (state.client === undefined || run.version > 0 || followed.has(run.name)) return;
+  if (state.client === undefined || followed.has(run.name)) return;
   followed.add(run.name);
   run.follow(state.client, () => {
     if (!firstEvent) performance.mark('livegrad:first-event');
