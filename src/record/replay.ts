@@ -275,11 +275,13 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
     const initial = start === undefined || (start === recording.checkpoints[0] && start.segmentStart && recording.segments[0]?.number === 1 && recording.header['fork'] === undefined);
     const until = options.until ?? Infinity;
     const verify = options.verify === true && options.at === undefined;
-    let where = '';
+    /** The entry being replayed: where a difference is, in messages (made into text only for one). */
+    let at: { readonly file: string; readonly offset: number } = { file: recording.path, offset: 0 };
+    const where = (): string => `${at.file} at byte ${at.offset}`;
     let recorder: SessionRecorder | undefined;
     const { config } = recording;
     if (options.record) recorder = createRecorder(options.record.dir, config, { ...options.record, header: { ...options.record.header, fork: { from: recording.path, at: options.at ?? null } } });
-    const verifier = verify ? new Verifier(() => where, recorder?.journal) : undefined;
+    const verifier = verify ? new Verifier(where, recorder?.journal) : undefined;
     const journal = verifier ?? recorder?.journal;
     const gen = recording.entries();
     let trainer: Trainer | undefined;
@@ -333,7 +335,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         const n = await gen.next();
         if (n.done === true) break;
         const e: RecordingEntry = n.value;
-        where = `${e.file} at byte ${e.offset}`;
+        at = e;
         if (!started) {
           // skip to the start checkpoint
           if (start !== undefined && !(e.kind === 'checkpoint' && e.file === start.file && e.offset === start.offset)) continue;
@@ -364,7 +366,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
         const reached = await reach(t, r.step);
         if (cancelled) break;
         if (verifier?.failure) throw verifier.failure;
-        if (!reached) throw diverged(`Expected the replay to reach step ${r.step} for the ${r.type} record at ${where}, got stuck at step ${t.steps}`);
+        if (!reached) throw diverged(`Expected the replay to reach step ${r.step} for the ${r.type} record at ${where()}, got stuck at step ${t.steps}`);
         verifier?.expect(r);
         give(t, r, where);
         if (verifier?.failure) throw verifier.failure;
@@ -393,14 +395,16 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
   };
 }
 
+const nothing = (): void => undefined;
+
 /** Gives one recorded input to the replay trainer. */
-function give(t: Trainer, r: InputRecord, where: string): void {
+function give(t: Trainer, r: InputRecord, where: () => string): void {
   switch (r.type) {
     case 'samples': {
       // recorded once admitted: the replay must admit it too (the same checks, the same session)
       let refused: Error | undefined;
-      t.offer(r.batch, { accepted: () => undefined, rejected: (e) => (refused = e), consumed: () => undefined }, { step: r.oneStep, tag: { producer: r.producer, seq: r.seq } });
-      if (refused) throw diverged(`Expected the replay to admit the samples recorded at ${where} (step ${r.step}), got ${refused.message}`);
+      t.offer(r.batch, { accepted: nothing, rejected: (e) => (refused = e), consumed: nothing }, { step: r.oneStep, tag: { producer: r.producer, seq: r.seq } });
+      if (refused) throw diverged(`Expected the replay to admit the samples recorded at ${where()} (step ${r.step}), got ${refused.message}`);
       return;
     }
     case 'control':

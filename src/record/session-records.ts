@@ -231,6 +231,18 @@ function int(v: unknown, where: string, min = 0, max = Number.MAX_SAFE_INTEGER):
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(where, `an integer in [${min}, ${max}]`, v);
 }
 
+/** `int` of field `key` of `r`; its path (`where.key`) is made only for a message. */
+function intField(r: Map_, key: string, where: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = field(r, key, where);
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : int(v, `${where}.${key}`, min, max);
+}
+
+/** `bool` of field `key` of `r`; its path is made only for a message. */
+function boolField(r: Map_, key: string, where: string): boolean {
+  const v = field(r, key, where);
+  return typeof v === 'boolean' ? v : bool(v, `${where}.${key}`);
+}
+
 function num(v: unknown, where: string): number {
   return typeof v === 'number' ? v : fail(where, 'a number', v);
 }
@@ -294,28 +306,40 @@ function adoptFloats(dt: DType, b: Uint8Array, dead: number, bins: Bins): FloatA
   return dt === 'float64' ? new Float64Array(b.buffer, offset, n) : new Float32Array(b.buffer, offset, n);
 }
 
-/** `length` floats of `dt` in bin `v`, the value of `key` in its map (undefined: an array's item). */
+/**
+ * `length` floats of `dt` in bin `v`: the value of `key` in the map `where` names, or (key
+ * undefined) the array item `where` names.
+ */
 function floats(v: unknown, dt: DType, length: number, where: string, key: string | undefined, bins: Bins): FloatArray {
-  const b = bin(v, where);
+  const b = v instanceof Uint8Array ? v : bin(v, key === undefined ? where : `${where}.${key}`);
   const width = dt === 'float64' ? 8 : 4;
-  if (b.length !== length * width) fail(where, `${length} ${dt} values (${length * width} bytes)`, `${b.length} bytes`);
+  if (b.length !== length * width) fail(key === undefined ? where : `${where}.${key}`, `${length} ${dt} values (${length * width} bytes)`, `${b.length} bytes`);
   return adoptFloats(dt, b, deadBefore(key), bins);
 }
 
 /** `length` float64s in the value of `key` of map `r`. */
 function f64s(r: Map_, key: string, length: number, where: string, bins: Bins): Float64Array {
-  return floats(field(r, key, where), 'float64', length, `${where}.${key}`, key, bins) as Float64Array;
+  return floats(field(r, key, where), 'float64', length, where, key, bins) as Float64Array;
 }
 
 /** A tensor of `dt` (when given) whose shape is checked against its bytes before anything is allocated. */
 export function readTensorRecord(v: unknown, where: string, dt: DType | undefined, bins: Bins): Tensor {
   const r = map(v, where);
-  const d = dtype(field(r, 'dtype', where), `${where}.dtype`);
+  const dv = field(r, 'dtype', where);
+  const d = dv === 'float32' || dv === 'float64' ? dv : dtype(dv, `${where}.dtype`);
   if (dt !== undefined && d !== dt) fail(`${where}.dtype`, dt, d);
-  const shape = arr(field(r, 'shape', where), `${where}.shape`).map((n, i) => int(n, `${where}.shape[${i}]`, 0, 2 ** 31));
+  const sv = field(r, 'shape', where);
+  const dims = Array.isArray(sv) ? (sv as unknown[]) : arr(sv, `${where}.shape`);
+  // (a loop, and paths made only for a message: a replay reads two tensors a step)
+  const shape: number[] = [];
+  let size = 1;
+  for (let i = 0; i < dims.length; i++) {
+    const n = dims[i];
+    shape.push(typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 2 ** 31 ? n : int(n, `${where}.shape[${i}]`, 0, 2 ** 31));
+    size *= shape[i]!;
+  }
   if (shape.length < 1 || shape.length > 2) fail(`${where}.shape`, '1 or 2 dimensions', shape.length);
-  const size = shape.reduce((a, n) => a * n, 1);
-  return { dtype: d, shape, data: floats(field(r, 'data', where), d, size, `${where}.data`, 'data', bins) };
+  return { dtype: d, shape, data: floats(field(r, 'data', where), d, size, where, 'data', bins) };
 }
 
 function readBatch(r: Map_, where: string, dt: DType, bins: Bins): Batch {
@@ -403,7 +427,8 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
   if (layersIn.length !== shape.layers.length) fail(`${where}.layers`, `${shape.layers.length} layers`, layersIn.length);
   const layers = shape.layers.map((l, i) => {
     const lr = map(layersIn[i], `${where}.layers[${i}]`);
-    return { w: floats(field(lr, 'w', `${where}.layers[${i}]`), dt, l.nin * l.nout, `${where}.layers[${i}].w`, 'w', bins), b: floats(field(lr, 'b', `${where}.layers[${i}]`), dt, l.nout, `${where}.layers[${i}].b`, 'b', bins) };
+    const lw = `${where}.layers[${i}]`;
+    return { w: floats(field(lr, 'w', lw), dt, l.nin * l.nout, lw, 'w', bins), b: floats(field(lr, 'b', lw), dt, l.nout, lw, 'b', bins) };
   });
   const sizes = shape.layers.flatMap((l) => [l.nin * l.nout, l.nout]);
   const clipNorm = field(r, 'clipNorm', where);
@@ -461,20 +486,20 @@ export function readCheckpoint(r: Map_, where: string, shape: { readonly dtype: 
 /** An input record (samples, control, end, close) of a model of `dt`, checked. */
 export function readInput(r: Map_, where: string, dt: DType, bins: Bins = 'copy'): InputRecord {
   const type = r['type'];
-  const step = int(field(r, 'step', where), `${where}.step`);
+  const step = intField(r, 'step', where);
   switch (type) {
     case 'samples': {
       const producer = field(r, 'producer', where);
       const seq = field(r, 'seq', where);
       const batch = readBatch(r, where, dt, bins);
-      const rows = int(field(r, 'rows', where), `${where}.rows`, 1);
+      const rows = intField(r, 'rows', where, 1);
       if (batch.x.shape[0] !== rows) fail(`${where}.x`, `${rows} rows`, batch.x.shape[0]);
       return {
         type,
         step,
-        first: int(field(r, 'first', where), `${where}.first`, step + 1),
+        first: intField(r, 'first', where, step + 1),
         rows,
-        oneStep: bool(field(r, 'oneStep', where), `${where}.oneStep`),
+        oneStep: boolField(r, 'oneStep', where),
         producer: producer === null || typeof producer === 'string' ? producer : int(producer, `${where}.producer`),
         seq: seq === null ? null : int(seq, `${where}.seq`),
         batch,
