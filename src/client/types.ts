@@ -91,12 +91,17 @@ export interface Closed {
   readonly samples: number;
 }
 
-/** What `replay()` asks of a played recording: play on, stop before the next step, play on from `step`, or set the speed (steps per second, or `'max'`). */
+/**
+ * What `replay()` asks of a played recording: play on, stop before the next step, play on from
+ * `step`, set the speed (steps per second, or `'max'`), or fork: play the same log again as a new
+ * played session named `as`, with the learning rate `lr` from `step` on.
+ */
 export type ReplayCommand =
   | { readonly action: 'play' }
   | { readonly action: 'pause' }
   | { readonly action: 'seek'; readonly step: number }
-  | { readonly action: 'speed'; readonly speed: number | 'max' };
+  | { readonly action: 'speed'; readonly speed: number | 'max' }
+  | { readonly action: 'fork'; readonly step: number; readonly lr: number; readonly as: string };
 
 /** Where a played recording stands: the step it plays on from (a seek's) or the last it published, whether it plays, its speed, the last step the log holds, and whether it has played all of it. */
 export type Replaying = Omit<ReplayingMessage, 'type' | 'ref'>;

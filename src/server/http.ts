@@ -5,7 +5,7 @@
  *   GET /ws        WebSocket upgrade (plain GET: 426)
  *   GET /healthz   JSON status (503 while shutting down)
  *   GET /metrics   Prometheus text format
- *   GET /          the live dashboard (client/dashboard; also /dashboard/dashboard.js, charts.js, style.css)
+ *   GET /          the live dashboard (client/dashboard: its page; its bundle at /dashboard/dashboard.js and dashboard.css)
  *   anything else  404 E_NOT_FOUND
  *
  * A refused upgrade is answered with an HTTP status and a JSON `error` body, and no WebSocket

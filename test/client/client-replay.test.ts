@@ -55,6 +55,24 @@ describe('session.replay()', () => {
     expect(await r.replay({ action: 'pause' })).toMatchObject({ playing: false, ended: true, lastStep: 40 });
   });
 
+  it('forks a played recording at a step with a new learning rate into a played session of its own', async () => {
+    const live = await record();
+    const server = await start({ replays: [{ path: join(root, 'r'), paused: true }] });
+    const client = await connect(server.url);
+    const forked = await client.session('r').replay({ action: 'fork', step: 20, lr: 0.5, as: 'r-fork' });
+    expect(forked).toMatchObject({ session: 'r-fork', step: 20, lastStep: 40 });
+    const f = client.session('r-fork');
+    expect((await f.info()).replay).toMatchObject({ fork: { from: 'r', step: 20, lr: 0.5 } });
+    const after = firstValueFrom(f.events(['step'], { fromStep: 20 }).pipe(take(21), toArray()));
+    await f.replay({ action: 'play' });
+    const steps = await after;
+    expect(steps.map((e) => e.step)).toEqual([...Array(21).keys()].map((i) => 20 + i));
+    // the same up to the fork, another learning rate after it
+    expect(steps[0]!.type === 'step' && steps[0]!.loss).toBe(live.get(20));
+    expect(steps.slice(1).every((e) => e.type === 'step' && e.lr === 0.5)).toBe(true);
+    expect(steps.slice(1).some((e) => e.type === 'step' && e.loss !== live.get(e.step))).toBe(true);
+  });
+
   it('is E_NOT_LIVE for a live session, E_BAD_FIELD for a step the recording does not hold, a TypeError for no command; stream() into it is E_NOT_LIVE at once', async () => {
     await record();
     const server = await start({ replays: [{ path: join(root, 'r'), paused: true }] });

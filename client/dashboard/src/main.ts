@@ -527,8 +527,7 @@ async function fork(): Promise<void> {
   const as = $<HTMLInputElement>('fork-name').value.trim() || `${primary}-lr${lr}`.slice(0, 64);
   $('replay-note').textContent = '';
   try {
-    // NOTE: the client's ReplayCommand does not name `fork` yet; its replay() sends the command as given
-    await client.session(primary).replay({ action: 'fork', step, lr, as } as unknown as ReplayCommand);
+    await client.session(primary).replay({ action: 'fork', step, lr, as });
     state.overlay.add(as);
     await refresh();
     const run = state.runs.get(as);
