@@ -45,7 +45,7 @@ export class ChunkReader {
     private readonly handle: FileHandle,
     readonly file: string,
     readonly size: number,
-    private readonly chunkBytes: number,
+    readonly chunkBytes: number,
   ) {}
 
   /** The `n` bytes at `offset` when the current chunk holds them, else undefined. */
@@ -86,13 +86,13 @@ export class ChunkReader {
 
   /**
    * Starts reading the chunk that starts at `offset` (at least `n` bytes, checked by the caller
-   * as for `view`; a chunk's worth when that is more, up to the end of the file) for the `view`
-   * that will ask for it. Nothing when a read ahead is under way, or the current chunk already
-   * holds everything from `offset` to the end of the file.
+   * as for `view`; a chunk's worth when that is more, or with `exact` just `n`; up to the end of
+   * the file) for the `view` that will ask for it. Nothing when a read ahead is under way, or the
+   * current chunk already holds everything from `offset` to the end of the file.
    */
-  readAhead(offset: number, n = 0): void {
+  readAhead(offset: number, n = 0, exact = false): void {
     if (this.ahead !== undefined || offset >= this.size || this.start + this.chunk.length >= this.size) return;
-    const bytes = this.read(offset, n, this.chunkBytes);
+    const bytes = this.read(offset, n, exact ? 0 : this.chunkBytes);
     bytes.catch(() => undefined); // NOTE: a failed read ahead is reported by the view that waits for it, if one does
     this.ahead = { start: offset, bytes };
   }

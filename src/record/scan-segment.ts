@@ -83,7 +83,10 @@ function wholeFrame(r: ChunkReader, at: number): Buffer | undefined {
 
 /**
  * Starts reading the chunk after the frames from `at` on that the chunk at hand holds whole: from
- * the first frame it does not, with room for all of that frame when its length is sound.
+ * the first frame it does not, with room for all of that frame when its length is sound. A frame
+ * of half a chunk or more is read alone, with the next frame's head (so that the read after it can
+ * start as soon as it is here): a log of large records has each byte read once, in memory of about
+ * a record's size, rather than a chunk's worth that ends in a part of the next record.
  */
 function readAhead(r: ChunkReader, at: number): void {
   for (;;) {
@@ -91,8 +94,12 @@ function readAhead(r: ChunkReader, at: number): void {
     if (head === undefined) return r.readAhead(at);
     const length = head.readUInt32LE(0);
     if (length > MAX_RECORD_BYTES || length > r.size - at - FRAME_HEAD_BYTES) return r.readAhead(at); // damage or a cut: readFrame will say
-    if (r.buffered(at, FRAME_HEAD_BYTES + length) === undefined) return r.readAhead(at, FRAME_HEAD_BYTES + length);
-    at += FRAME_HEAD_BYTES + length;
+    const frame = FRAME_HEAD_BYTES + length;
+    if (r.buffered(at, frame) === undefined) {
+      if (2 * frame >= r.chunkBytes) return r.readAhead(at, Math.min(frame + FRAME_HEAD_BYTES, r.size - at), true);
+      return r.readAhead(at, frame);
+    }
+    at += frame;
   }
 }
 
