@@ -13,34 +13,34 @@
  *                        (c) the same log read without training: `openRecording(dir).entries()`
  *                            and `openLog(dir).records()`, MB/s
  *   benchBigReplay       (d) a log of ≥ 1 GB (W2 recorded in 2048-row chunks, fsync 'never'),
- *                            replayed with verify in a child process that reports its peak RSS
- *                            (target < 150 MB)
+ *                            replayed with verify by a script of its own (replay-child.ts, a child
+ *                            process that loads only the replay, as a user's script would, bundled
+ *                            and run by plain node as an installed livegrad runs) that reports its
+ *                            peak RSS (target < 150 MB)
  *
  * Logs go to temporary directories under os.tmpdir(), deleted afterwards, also on failure; a
  * benchmark that writes a lot first checks the disk has 3 GB free and is skipped if not.
  * MB and GB here are 10⁶ and 10⁹ bytes, for disk and memory alike. `formatRecordBench` renders
  * the results as lines for the bench's output.
- *
- * Run as a script with LIVEGRAD_BENCH_REPLAY_LOG=<dir> in its environment, this file is (d)'s
- * child: it replays that log and prints what it measured as one JSON line.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { createRecordedTrainer, createServer, openLog, openRecording, replayToEnd, rng, sgd, type Batch, type FsyncPolicy, type LivegradServer, type Recording, type TrainConfig } from '../../src/index.js';
 import { livegradTrainer } from './livegrad.js';
 import { median } from './measure.js';
 import { rxRunners } from './rx.js';
 import { inProcessRate, nativeMasking, pipelineRate, streamingProducer } from './server.js';
 import { digits, WORKLOADS } from './workloads.js';
+import type { ReplayChildReport } from './replay-child.js';
+
+export { vmHwmBytes } from './replay-child.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SELF = fileURLToPath(import.meta.url);
-/** Set in (d)'s child: the log it replays. */
-const REPLAY_CHILD_ENV = 'LIVEGRAD_BENCH_REPLAY_LOG';
+const REPLAY_CHILD = fileURLToPath(new URL('./replay-child.ts', import.meta.url));
 /** A benchmark that writes more than a few MB runs only with this much free on the disk of os.tmpdir(). */
 const MIN_FREE_BYTES = 3e9;
 /** W2's rows as a log stores them: 64 float32 inputs and a float32 label. */
@@ -92,12 +92,6 @@ export function neighbourRatios(slots: readonly Slot[], kind: string, reference:
 /** The rates of the slots of `kind`, in order. */
 export function ratesOf(slots: readonly Slot[], kind: string): number[] {
   return slots.filter((s) => s.kind === kind).map((s) => s.rate);
-}
-
-/** The peak resident set (VmHWM) in bytes from the text of /proc/<pid>/status; undefined when it has no such line. */
-export function vmHwmBytes(status: string): number | undefined {
-  const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
-  return m === null ? undefined : Number(m[1]) * 1024;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,25 +432,6 @@ export async function benchReplay(options: { epochs?: number; rounds?: number; r
 // ---------------------------------------------------------------------------------------------
 // (d) a log of ≥ 1 GB replayed in a child
 
-/** What (d)'s child reports. */
-interface ReplayChildReport {
-  readonly bytes: number;
-  readonly segments: number;
-  readonly records: number;
-  readonly samples: number;
-  readonly steps: number;
-  readonly verified: number;
-  /** openRecording's pass over the log (every record read and checked, nothing trained), s. */
-  readonly scanSeconds: number;
-  /** replayToEnd with verify, s. */
-  readonly replaySeconds: number;
-  /** RSS once the modules are loaded, before the log is opened. */
-  readonly startRssBytes: number;
-  /** The largest RSS sampled every 50 ms, and the kernel's high-water mark (VmHWM) at the end. */
-  readonly sampledPeakRssBytes: number;
-  readonly peakRssBytes: number;
-}
-
 export interface BigReplayResult extends ReplayChildReport {
   /** Writing the log: rows recorded through createRecordedTrainer and the seconds it took. */
   readonly writeSeconds: number;
@@ -464,42 +439,17 @@ export interface BigReplayResult extends ReplayChildReport {
   readonly chunkRows: number;
 }
 
-/** (d)'s child: replays the log at `dir` with verify and prints a ReplayChildReport as one JSON line. */
-async function replayChild(dir: string): Promise<void> {
-  let sampled = process.memoryUsage().rss;
-  const timer = setInterval(() => {
-    sampled = Math.max(sampled, process.memoryUsage().rss);
-  }, 50);
-  const startRssBytes = process.memoryUsage().rss;
-  try {
-    const t0 = performance.now();
-    const rec = await openRecording(dir);
-    const t1 = performance.now();
-    const r = await replayToEnd(rec, { verify: true });
-    const t2 = performance.now();
-    sampled = Math.max(sampled, process.memoryUsage().rss);
-    const report: ReplayChildReport = {
-      bytes: rec.report.bytes,
-      segments: rec.report.segments,
-      records: rec.report.records,
-      samples: r.samples,
-      steps: r.steps,
-      verified: r.verified,
-      scanSeconds: (t1 - t0) / 1000,
-      replaySeconds: (t2 - t1) / 1000,
-      startRssBytes,
-      sampledPeakRssBytes: sampled,
-      peakRssBytes: vmHwmBytes(readFileSync('/proc/self/status', 'utf8')) ?? sampled,
-    };
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/** Runs (d)'s child on `dir` (`node --import tsx` this file) and resolves with its report. */
-function runReplayChild(dir: string): Promise<ReplayChildReport> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SELF], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, [REPLAY_CHILD_ENV]: dir } });
+/**
+ * Runs (d)'s child on `dir` and resolves with its report. The child is scripts/bench/replay-child.ts
+ * (a script that loads only the replay) bundled by esbuild (into node_modules/.cache) and run by plain node, as an
+ * installed livegrad runs: tsx's loader thread and its in-memory sources would add some 55 MB.
+ */
+async function runReplayChild(dir: string): Promise<ReplayChildReport> {
+  const { build } = await import('esbuild');
+  // beside the packages it imports (rxjs, msgpackr), which node resolves from where the script is
+  const script = join(ROOT, 'node_modules', '.cache', 'livegrad-bench', 'replay-child.mjs');
+  await build({ entryPoints: [REPLAY_CHILD], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: script, packages: 'external', logLevel: 'warning' });
+  const child = spawn(process.execPath, [script, dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   return new Promise((resolve, reject) => {
@@ -638,4 +588,3 @@ export function recordBenchJson(as: readonly (RecordedStreamResult | string)[], 
   return out;
 }
 
-if (process.env[REPLAY_CHILD_ENV] !== undefined && process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await replayChild(process.env[REPLAY_CHILD_ENV]);
