@@ -61,10 +61,8 @@ describe('a subscriber that stops reading', () => {
       maxHeap = Math.max(maxHeap, process.memoryUsage().heapUsed);
       maxOutbox = Math.max(maxOutbox, server.stats().outboxBytes);
     }, 20);
-    const t0 = performance.now();
     await produce(producer, 's', STEPS / 100, 400); // 200 messages of 100 batches
     await allStepsIn;
-    const seconds = (performance.now() - t0) / 1000;
     clearInterval(sampler);
     const after = heapAfterGc();
 
@@ -103,6 +101,5 @@ describe('a subscriber that stops reading', () => {
     const from = again.messages.indexOf(recent);
     await again.waitFor((m) => m['type'] === 'step' && m['step'] === STEPS, { from });
     expect(again.messages.slice(from + 1).map((m) => m['step'])).toEqual([...Array(100).keys()].map((i) => STEPS - 99 + i));
-    expect(seconds).toBeLessThan(30);
   });
 });
