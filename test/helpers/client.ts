@@ -5,25 +5,22 @@
  */
 import { afterEach } from 'vitest';
 import { connect, type ConnectOptions, type LivegradClient, type Mlp } from '../../src/client/index.js';
-import { createServer, createTrainer, sgd, type LivegradServer, type ServerOptions } from '../../src/index.js';
+import { createTrainer, sgd, type LivegradServer } from '../../src/index.js';
 import { tcpProxy, type TcpProxy } from './tcp-proxy.js';
-import { TINY } from './server.js';
+import { TINY, useServers } from './server.js';
 
 export function useClients() {
-  const servers: LivegradServer[] = [];
+  // the servers' own harness; this one's after-hook, registered after it, runs first (vitest runs
+  // after-hooks last-registered first): clients and proxies close before their servers
+  const { start } = useServers();
   const clients: LivegradClient[] = [];
   const proxies: TcpProxy[] = [];
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
     await Promise.all(proxies.splice(0).map((p) => p.close()));
-    await Promise.all(servers.splice(0).map((s) => s.close()));
   });
   return {
-    async start(options: ServerOptions = {}): Promise<LivegradServer> {
-      const s = await createServer({ host: '127.0.0.1', port: 0, ...options });
-      servers.push(s);
-      return s;
-    },
+    start,
     async connect(url: string, options: ConnectOptions = {}): Promise<LivegradClient> {
       const c = await connect(url, options);
       clients.push(c);
