@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseStream, progressLine, summaryLine } from '../../src/cli-stream.js';
+import { Pace, parseStream, progressLine, summaryLine } from '../../src/cli-stream.js';
 import { LivegradError } from '../../src/errors.js';
 import { createTrainer, epochs, sgd, type Batch, type Mlp, type MlpSpec, type Optimizer } from '../../src/index.js';
 import { InputError, readHeader, readRows, rowParser, type Chunk, type Input, type RowShape } from '../../src/stream-input.js';
@@ -97,6 +97,28 @@ describe('parseStream', () => {
   ] as const)('%j is a usage error naming it', (argv, type, message) => {
     expect(() => parseStream(argv, {})).toThrow(type);
     expect(() => parseStream(argv, {})).toThrow(message);
+  });
+});
+
+describe('--rate', () => {
+  it('sends no more rows than the rate allows since the start: 3 chunks of 50 rows at 500 rows/s take at least 0.3 s', async () => {
+    const pace = new Pace(500, new AbortController().signal);
+    const t0 = performance.now();
+    const due: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await pace.wait(50);
+      due.push(performance.now() - t0);
+    }
+    // each chunk goes only once its rows are due: 100, 200, 300 ms (a lower bound: timers never fire early)
+    due.forEach((t, k) => expect(t).toBeGreaterThanOrEqual((k + 1) * 100 - 1));
+  });
+
+  it('stops waiting when the stream is stopped', async () => {
+    const stop = new AbortController();
+    const pace = new Pace(1, stop.signal);
+    const waiting = pace.wait(1000);
+    stop.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
 
