@@ -102,7 +102,7 @@ export class Hub implements MessageHandler {
   private get(name: string): ServerSession {
     const s = this.sessions.get(name);
     if (!s && this.replays.has(name)) throw new LivegradError('E_NOT_LIVE', `Expected a live session, got ${JSON.stringify(name)}, a played recording: subscribe to it, or steer it with replay (play, pause, seek, speed)`);
-    if (!s && this.stopping && this.stopped.has(name)) throw shuttingDown(name, this.stopped.get(name)!);
+    if (!s && this.stopped.has(name)) throw shuttingDown(name, this.stopped.get(name)!);
     if (!s) throw new LivegradError('E_UNKNOWN_SESSION', `Expected an existing session, got ${JSON.stringify(name)} (send list to see the sessions)`);
     return s;
   }
