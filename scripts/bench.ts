@@ -14,6 +14,8 @@
  *                                      (b) replay --verify, (c) reading a log, (d) replaying a 1 GB log
  *   npm run bench -- --no-record       skip the recording benchmarks
  *   npm run bench -- --check           losses of every impl after the same few steps, then exit
+ *   LIVEGRAD_BENCH_PYTHON=/usr/bin/python3 npm run bench   the python of the numpy peer (default python3;
+ *                                      without python or numpy the bench says why and goes on without it)
  *   npm run bench -- --runs 45 --run-seconds 0.1 --warmup-seconds 1.5 --no-heap --no-accuracy
  *
  * The heap check needs a global `gc`: without --expose-gc the bench re-runs itself with it.
@@ -22,12 +24,13 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { heapCheck, type HeapReport } from './bench/heap.js';
 import { digitsTrainAccuracy } from './bench/livegrad.js';
-import { measureWorkload, type Measurement } from './bench/measure.js';
-import { selectRunners } from './bench/registry.js';
+import { measureWorkload, median, type Measurement } from './bench/measure.js';
+import { CHECK_STEPS, checkLosses, lossCheckLine, numpyLine, numpyTrainer, onPythonClock, probeNumpy, type NumpyMeasurement, type RunReply } from './bench/numpy.js';
+import { selectRunners, type Runner } from './bench/registry.js';
 import { benchBigReplay, benchRecordedStream, benchReplay, formatRecordBench, recordBenchJson, type RecordedStreamResult } from './bench/record.js';
 import { benchCoreSharing, benchFanout, benchStepLatency, benchStreamedW2, formatCoreSharing, formatServerBench, type LatencyResult, type StreamedResult } from './bench/server.js';
 import { tfWasmFeatures } from './bench/tfjs.js';
-import { WORKLOAD_IDS, WORKLOADS, type WorkloadId } from './bench/workloads.js';
+import { WORKLOAD_IDS, WORKLOADS, type Workload, type WorkloadId } from './bench/workloads.js';
 
 interface Options {
   json: boolean;
@@ -95,16 +98,23 @@ function respawnWithGc(): number | undefined {
 
 /** Set in a child that measures one workload (see measureInChild). */
 const WORKLOAD_ENV = 'LIVEGRAD_BENCH_WORKLOAD';
+/** Set in that child to '0' when the numpy peer is skipped (no python3 with numpy: see probeNumpy). */
+const NUMPY_ENV = 'LIVEGRAD_BENCH_NUMPY';
+
+/** The selected runners of these workloads; numpy's only when `numpy` (python3 with numpy was found). */
+function runnersOf(ids: readonly WorkloadId[], o: Options, numpy: boolean): Runner[] {
+  return selectRunners(ids, o.impls).filter((r) => numpy || r.impl !== 'numpy');
+}
 
 /**
  * Measures one workload in a fresh process: this script again, same node flags and arguments, told
  * by WORKLOAD_ENV which workload to measure; its progress lines pass through on stderr and its
  * measurements come back as one JSON line on stdout.
  */
-function measureInChild(id: WorkloadId): Measurement[] {
+function measureInChild(id: WorkloadId, numpy: boolean): Measurement[] {
   const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, [WORKLOAD_ENV]: id },
+    env: { ...process.env, [WORKLOAD_ENV]: id, [NUMPY_ENV]: numpy ? '1' : '0' },
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
@@ -119,12 +129,51 @@ async function measureOne(id: WorkloadId): Promise<void> {
   const progress = (line: string): void => {
     if (!o.json) process.stderr.write(`  ${line}\n`);
   };
-  const results = await measureWorkload(WORKLOADS[id], selectRunners([id], o.impls), o, progress);
-  process.stdout.write(`${JSON.stringify(results)}\n`);
+  // numpy's rows go by its own clock around its training loop: its answers to the measured runs (the last o.runs)
+  const numpyRuns: RunReply[] = [];
+  const runners = runnersOf([id], o, process.env[NUMPY_ENV] !== '0').map((r) =>
+    r.impl === 'numpy' ? { ...r, setup: (w: Workload) => numpyTrainer(w, undefined, (run) => numpyRuns.push(run)) } : r,
+  );
+  const results = await measureWorkload(WORKLOADS[id], runners, o, progress);
+  const livegrad = results.find((m) => m.impl === 'livegrad');
+  const rows = results.map((m) => (m.impl === 'numpy' ? onPythonClock(m, numpyRuns.slice(-o.runs), WORKLOADS[id], livegrad) : m));
+  process.stdout.write(`${JSON.stringify(rows)}\n`);
 }
 
 /** Issue 3: train() (livegrad-rx) as a share of the bare loop (livegrad), in %. */
 const RX_TARGETS: Readonly<Partial<Record<WorkloadId, number>>> = { W1: 50, W2: 95 };
+
+/** Issue 14: livegrad ÷ numpy in the same run, as a factor. */
+const NUMPY_TARGETS: Readonly<Partial<Record<WorkloadId, number>>> = { W2: 1.2, W3: 0.6 };
+
+/**
+ * The livegrad rows held against numpy, each with its ratio on the numpy line: one per kernel
+ * choice once the bench has several (append the impl of a runner in registry.ts, e.g. the wasm kernels').
+ */
+const NUMPY_CONTENDERS: readonly string[] = ['livegrad'];
+
+/** Median over the rounds of a's rate ÷ b's rate in the same round (as measure.ts pairs them with livegrad). */
+const pairedRatio = (a: Measurement, b: Measurement): number => median(a.rates.map((x, r) => x / b.rates[r]!));
+
+interface NumpyRatio {
+  readonly workload: WorkloadId;
+  readonly impl: string;
+  readonly ratio: number;
+  readonly target: number | undefined;
+}
+
+function numpyRatios(measured: ReadonlyMap<WorkloadId, readonly Measurement[]>): NumpyRatio[] {
+  const out: NumpyRatio[] = [];
+  for (const [id, rows] of measured) {
+    const numpy = rows.find((r) => r.impl === 'numpy');
+    if (!numpy) continue;
+    for (const impl of NUMPY_CONTENDERS) {
+      const row = rows.find((r) => r.impl === impl);
+      if (row) out.push({ workload: id, impl, ratio: pairedRatio(row, numpy), target: NUMPY_TARGETS[id] });
+    }
+  }
+  return out;
+}
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MB`;
@@ -146,12 +195,12 @@ function heapLines(h: HeapReport): string[] {
   return lines;
 }
 
-async function check(o: Options): Promise<void> {
+async function check(o: Options, numpy: boolean): Promise<void> {
   for (const id of o.only) {
     const w = WORKLOADS[id];
-    const steps = id === 'W3' ? 5 : 50;
+    const steps = CHECK_STEPS[id];
     const losses: [string, number][] = [];
-    for (const runner of selectRunners([id], o.impls)) {
+    for (const runner of runnersOf([id], o, numpy)) {
       const t = await runner.setup(w);
       await t.run(steps);
       losses.push([runner.impl, await t.loss()]);
@@ -210,24 +259,40 @@ async function recordBenchmarks(o: Options, info: (line: string) => void, progre
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  if (o.check) return check(o);
   const info = (line: string): void => {
     (o.json ? console.error : console.log)(line);
   };
   const progress = (line: string): void => {
     if (!o.json) process.stderr.write(`  ${line}\n`);
   };
+  // the numpy peer: python3 with numpy, or one line saying why not
+  const probe = selectRunners(o.only, o.impls).some((r) => r.impl === 'numpy') ? probeNumpy() : undefined;
+  const numpy = probe?.ok === true;
+  if (o.check) {
+    if (probe && !probe.ok) info(numpyLine(probe));
+    return check(o, numpy);
+  }
   const usesWasm = selectRunners(o.only, o.impls).some((r) => r.impl === 'tfjs-wasm');
   info(`livegrad bench: node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}${usesWasm ? `, tfjs-wasm ${await tfWasmFeatures()}` : ''}`);
+  if (probe) info(numpyLine(probe));
+  if (numpy) {
+    progress('numpy: its losses against livegrad\'s, step by step …');
+    const checks = [];
+    for (const id of o.only) checks.push(await checkLosses(WORKLOADS[id], CHECK_STEPS[id]));
+    info(lossCheckLine(checks));
+  }
   info(`${o.runs} rounds of interleaved runs of ~${o.runSeconds} s after ${o.warmupSeconds} s warm-up; throughput: median; ratio = livegrad ÷ impl, median of the per-round ratios`);
 
   const rows: string[][] = [['workload', 'impl', 'throughput', 'unit', 'spread', 'livegrad ÷']];
   const pipeline: string[] = []; // livegrad-rx against its targets
+  const measured = new Map<WorkloadId, Measurement[]>();
   const t0 = performance.now();
   for (const id of o.only) {
     const w = WORKLOADS[id];
-    if (selectRunners([id], o.impls).length === 0) continue;
-    for (const r of measureInChild(id)) {
+    if (runnersOf([id], o, numpy).length === 0) continue;
+    const results = measureInChild(id, numpy);
+    measured.set(id, results);
+    for (const r of results) {
       if (o.json) {
         console.log(JSON.stringify({ workload: id, impl: r.impl, samples_per_s: Math.round(r.perSecond * 10) / 10 }));
         continue;
@@ -239,6 +304,14 @@ async function main(): Promise<void> {
   }
   if (!o.json) console.log(`\n${table(rows)}\n`);
   if (pipeline.length > 0) info(`train() ÷ the bare loop (livegrad-rx ÷ livegrad, median of the per-round ratios): ${pipeline.join(', ')}`);
+  const ratios = numpyRatios(measured);
+  if (o.json) for (const q of ratios) console.log(JSON.stringify({ bench: 'numpy-ratio', workload: q.workload, impl: q.impl, ratio: Math.round(q.ratio * 1000) / 1000, ...(q.target === undefined ? {} : { target: q.target }) }));
+  else if (ratios.length > 0) {
+    const parts = ratios.map((q) => `${q.workload} ${q.impl} ${fmt(q.ratio, 2)}×${q.target === undefined ? '' : ` (target ≥ ${q.target}×)`}`);
+    info(`livegrad ÷ numpy (median of the per-round ratios): ${parts.join(', ')}`);
+    const clocks = [...measured].flatMap(([id, rs]) => rs.filter((r): r is NumpyMeasurement => r.impl === 'numpy').map((r) => `${id} ${fmt(r.benchClockPerSecond)} (${fmt(100 * (r.benchClockPerSecond / r.perSecond - 1), 1)} %)`));
+    info(`  numpy's rows: its own clock around its training loop; by the bench's clock around each run (pipe round trip and thread start included): ${clocks.join(', ')}`);
+  }
   const w2Livegrad = o.only.includes('W2') && (!o.impls || o.impls.includes('livegrad'));
   if (o.accuracy && w2Livegrad) {
     info(`W2 livegrad train accuracy after 20 epochs: ${(100 * digitsTrainAccuracy(WORKLOADS.W2, 20)).toFixed(2)}% (workload expects > 95%)`);

@@ -5,6 +5,7 @@
  */
 import { floorRunners } from './floor.js';
 import { livegradRunners } from './livegrad.js';
+import { numpyRunners } from './numpy.js';
 import { rxRunners } from './rx.js';
 import { tfjsRunners } from './tfjs.js';
 import type { Workload, WorkloadId } from './workloads.js';
@@ -26,8 +27,11 @@ export interface Runner {
   setup(w: Workload): Promise<Trainer>;
 }
 
-/** Table order; livegrad first, it is the numerator of every ratio. */
-export const RUNNERS: readonly Runner[] = [...livegradRunners, ...rxRunners, ...floorRunners, ...tfjsRunners];
+/**
+ * Table order; livegrad first, it is the numerator of every ratio. numpy (a python child process)
+ * runs only where `python3` with numpy is found: the bench leaves it out, with a line why, when not.
+ */
+export const RUNNERS: readonly Runner[] = [...livegradRunners, ...rxRunners, ...floorRunners, ...tfjsRunners, ...numpyRunners];
 
 export function selectRunners(workloads: readonly WorkloadId[], impls?: readonly string[]): Runner[] {
   return RUNNERS.filter((r) => workloads.includes(r.workload) && (!impls || impls.includes(r.impl)));
