@@ -1,0 +1,213 @@
+/**
+ * The matrix product behind `forward`, `backwardInput` and `weightGrad`: C[i, j] = init + Σ_t A[i, t]·B[t, j]
+ * over a block of rows and columns of C, with what the caller does to each finished value (its
+ * "epilogue": bias + activation, activation derivative, or a plain store) fused into the store.
+ *
+ * Register tiling. The work is cut into 4-row × 8-column tiles of C. A tile keeps its 32 sums in
+ * 8 f32x4 accumulators (registers) for the whole sum over t; each step t loads one row of B's 8
+ * columns (2 vectors) and broadcasts 4 values of A (`v128.load32_splat`), then does 8 multiplies and
+ * 8 adds: 64 flops for 6 loads. 8 accumulators + 2 B vectors + 1 broadcast = 11 of the 16 SIMD
+ * registers x86-64 has, so nothing spills. Edges: a column tail of 5–7 runs the 4×8 tile and stores
+ * only its real lanes, a tail of 1–4 a 4×4 tile; a row tail of 1–3 runs 1-row tiles (1×8, 1×4).
+ *
+ * NOTE: Order of summation. Every element is one float32 sum in index order t = 0, 1, …, k − 1,
+ * starting from its bias (forward) or from +0: each lane of each accumulator is exactly
+ * `s = init; s = f32(s + f32(A[i, t]·B[t, j]))`, whichever tile, edge path or thread computes it.
+ * No multiply-add is fused, no sum is split or reassociated. So splitting C among threads (by
+ * column ranges or row ranges) or changing the tile never changes a bit.
+ *
+ * Addresses are byte offsets. A[i, t] is at a + i·ar + t·at (strides in bytes: x [m, k] row-major
+ * has ar = 4k, at = 4; xᵀ read in place has ar = 4, at = 4k); B[t, j] at b + t·bt + 4j; C[i, j] of
+ * every output (and of the epilogue's other operands, all of C's shape) at i·ldo + 4j from its base.
+ * Loads may run up to 28 bytes past the last column of B, of the bias and of zp/ap (the contract's
+ * slack); stores never pass C's last column.
+ */
+import { sigmoidv, tanhv } from './math';
+import { storeN } from './lanes';
+
+/** What happens to each finished sum s (at byte offset o of every C-shaped operand). */
+export const FORWARD = 0; //  z[o] = s; a[o] = f(s)                    (p1 = z, p2 = a)
+export const BACKWARD = 1; // dzp[o] = s · f′(zp[o], ap[o])            (p1 = zp, p2 = ap, p3 = dzp)
+export const PLAIN = 2; //    c[o] = s                                  (p1 = c)
+
+export const LINEAR = 0;
+export const SIGMOID = 1;
+export const TANH = 2;
+export const RELU = 3;
+export const LEAKY_RELU = 4;
+
+const LEAKY_SLOPE: f32 = 0.01;
+
+/** f(z) per lane for the activation codes of abi.ts's ACT. Not inlined: a tile calls it 8 times. */
+function activate(act: i32, z: v128): v128 {
+  switch (act) {
+    case SIGMOID: return sigmoidv(z);
+    case TANH: return tanhv(z);
+    case RELU: return v128.bitselect(z, f32x4.splat(0), f32x4.gt(z, f32x4.splat(0)));
+    case LEAKY_RELU: return v128.bitselect(z, f32x4.mul(z, f32x4.splat(LEAKY_SLOPE)), f32x4.gt(z, f32x4.splat(0)));
+    default: return z;
+  }
+}
+
+/** s · f′ per lane, f′ from the layer's z (relu, leakyRelu) or a (sigmoid a(1 − a), tanh 1 − a²). */
+@inline function derive(act: i32, s: v128, zp: usize, ap: usize): v128 {
+  const one = f32x4.splat(1.0);
+  switch (act) {
+    case SIGMOID: {
+      const a = v128.load(ap);
+      return f32x4.mul(s, f32x4.mul(a, f32x4.sub(one, a)));
+    }
+    case TANH: {
+      const a = v128.load(ap);
+      return f32x4.mul(s, f32x4.sub(one, f32x4.mul(a, a)));
+    }
+    case RELU: return v128.bitselect(s, f32x4.splat(0), f32x4.gt(v128.load(zp), f32x4.splat(0)));
+    case LEAKY_RELU: return v128.bitselect(s, f32x4.mul(s, f32x4.splat(LEAKY_SLOPE)), f32x4.gt(v128.load(zp), f32x4.splat(0)));
+    default: return s;
+  }
+}
+
+/** Stores the first `cnt` lanes of the finished sums s at byte offset o, through the epilogue. */
+@inline function finish(mode: i32, act: i32, s: v128, o: usize, cnt: i32, p1: usize, p2: usize, p3: usize): void {
+  if (cnt <= 0) return;
+  if (mode == FORWARD) {
+    storeN(p1 + o, s, cnt);
+    if (act != LINEAR || p2 != p1) storeN(p2 + o, activate(act, s), cnt);
+  } else if (mode == BACKWARD) {
+    storeN(p3 + o, derive(act, s, p1 + o, p2 + o), cnt);
+  } else {
+    storeN(p1 + o, s, cnt);
+  }
+}
+
+/** The starting value of 4 columns' sums: their bias (forward) or +0. */
+@inline function init(mode: i32, bias: usize): v128 {
+  return mode == FORWARD ? v128.load(bias) : f32x4.splat(0);
+}
+
+/** A 4 × 8 tile: rows at a, a + ar, …; columns at b; `cnt` (1–8) columns stored. */
+@inline function tile4x8(
+  mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
+  bias: usize, o: usize, ldo: usize, cnt: i32, p1: usize, p2: usize, p3: usize,
+): void {
+  let c00 = init(mode, bias), c01 = init(mode, bias + 16);
+  let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+  let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
+  for (let t = 0; t < k; t++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let s = v128.load32_splat(a0);
+    c00 = f32x4.add(c00, f32x4.mul(s, b0));
+    c01 = f32x4.add(c01, f32x4.mul(s, b1));
+    s = v128.load32_splat(a1);
+    c10 = f32x4.add(c10, f32x4.mul(s, b0));
+    c11 = f32x4.add(c11, f32x4.mul(s, b1));
+    s = v128.load32_splat(a2);
+    c20 = f32x4.add(c20, f32x4.mul(s, b0));
+    c21 = f32x4.add(c21, f32x4.mul(s, b1));
+    s = v128.load32_splat(a3);
+    c30 = f32x4.add(c30, f32x4.mul(s, b0));
+    c31 = f32x4.add(c31, f32x4.mul(s, b1));
+    a0 += at; a1 += at; a2 += at; a3 += at;
+    b += bt;
+  }
+  const lo = min(cnt, 4), hi = cnt - 4;
+  finish(mode, act, c00, o, lo, p1, p2, p3);
+  finish(mode, act, c01, o + 16, hi, p1, p2, p3);
+  finish(mode, act, c10, o + ldo, lo, p1, p2, p3);
+  finish(mode, act, c11, o + ldo + 16, hi, p1, p2, p3);
+  finish(mode, act, c20, o + ldo * 2, lo, p1, p2, p3);
+  finish(mode, act, c21, o + ldo * 2 + 16, hi, p1, p2, p3);
+  finish(mode, act, c30, o + ldo * 3, lo, p1, p2, p3);
+  finish(mode, act, c31, o + ldo * 3 + 16, hi, p1, p2, p3);
+}
+
+/** A 4 × 4 tile, `cnt` (1–4) columns stored. */
+@inline function tile4x4(
+  mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
+  bias: usize, o: usize, ldo: usize, cnt: i32, p1: usize, p2: usize, p3: usize,
+): void {
+  let c0 = init(mode, bias);
+  let c1 = c0, c2 = c0, c3 = c0;
+  let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
+  for (let t = 0; t < k; t++) {
+    const b0 = v128.load(b);
+    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(a0), b0));
+    c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(a1), b0));
+    c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(a2), b0));
+    c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(a3), b0));
+    a0 += at; a1 += at; a2 += at; a3 += at;
+    b += bt;
+  }
+  finish(mode, act, c0, o, cnt, p1, p2, p3);
+  finish(mode, act, c1, o + ldo, cnt, p1, p2, p3);
+  finish(mode, act, c2, o + ldo * 2, cnt, p1, p2, p3);
+  finish(mode, act, c3, o + ldo * 3, cnt, p1, p2, p3);
+}
+
+/** A 1 × 8 tile (a row tail), `cnt` (1–8) columns stored. */
+@inline function tile1x8(
+  mode: i32, act: i32, a: usize, at: usize, b: usize, bt: usize, k: i32,
+  bias: usize, o: usize, cnt: i32, p1: usize, p2: usize, p3: usize,
+): void {
+  let c0 = init(mode, bias), c1 = init(mode, bias + 16);
+  for (let t = 0; t < k; t++) {
+    const s = v128.load32_splat(a);
+    c0 = f32x4.add(c0, f32x4.mul(s, v128.load(b)));
+    c1 = f32x4.add(c1, f32x4.mul(s, v128.load(b, 16)));
+    a += at;
+    b += bt;
+  }
+  finish(mode, act, c0, o, min(cnt, 4), p1, p2, p3);
+  finish(mode, act, c1, o + 16, cnt - 4, p1, p2, p3);
+}
+
+/** A 1 × 4 tile, `cnt` (1–4) columns stored. */
+@inline function tile1x4(
+  mode: i32, act: i32, a: usize, at: usize, b: usize, bt: usize, k: i32,
+  bias: usize, o: usize, cnt: i32, p1: usize, p2: usize, p3: usize,
+): void {
+  let c0 = init(mode, bias);
+  for (let t = 0; t < k; t++) {
+    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(a), v128.load(b)));
+    a += at;
+    b += bt;
+  }
+  finish(mode, act, c0, o, cnt, p1, p2, p3);
+}
+
+/**
+ * C[i, j] for rows i in [r0, r1) and columns j in [c0, c1), tile by tile (see the file's comment).
+ * `bias` is read for forward only; p1–p3 are the epilogue's operands.
+ */
+@inline export function gemm(
+  mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
+  r0: i32, r1: i32, c0: i32, c1: i32, ldo: usize, bias: usize, p1: usize, p2: usize, p3: usize,
+): void {
+  let i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const ai = a + <usize>i * ar, oi = <usize>i * ldo;
+    let j = c0;
+    for (; j + 8 <= c1; j += 8) {
+      tile4x8(mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, 8, p1, p2, p3);
+    }
+    const rest = c1 - j;
+    if (rest > 4) {
+      tile4x8(mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, rest, p1, p2, p3);
+    } else if (rest > 0) {
+      tile4x4(mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, rest, p1, p2, p3);
+    }
+  }
+  for (; i < r1; i++) {
+    const ai = a + <usize>i * ar, oi = <usize>i * ldo;
+    let j = c0;
+    for (; j + 8 <= c1; j += 8) {
+      tile1x8(mode, act, ai, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, 8, p1, p2, p3);
+    }
+    const rest = c1 - j;
+    if (rest > 4) {
+      tile1x8(mode, act, ai, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, rest, p1, p2, p3);
+    } else if (rest > 0) {
+      tile1x4(mode, act, ai, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, rest, p1, p2, p3);
+    }
+  }
+}
