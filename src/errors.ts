@@ -44,6 +44,8 @@ export type ErrorCode =
   | 'E_SLOW_CONSUMER'
   | 'E_SHUTTING_DOWN'
   | 'E_INTERNAL'
+  // the WebAssembly kernels (docs/kernels.md)
+  | 'E_KERNELS'
   // session recording (docs/recording.md)
   | 'E_RECORD_WRITE'
   | 'E_RECORD_READ'

@@ -23,6 +23,9 @@ import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type Opti
 import { allocate, type FloatArray } from './tensor.js';
 import { checkBatch, type Batch } from './batch.js';
 import { describe } from '../errors.js';
+import { kernelModule } from './wasm/module.js';
+import { defaultThreads } from './wasm/pool.js';
+import { createWasmStep } from './wasm/stepper.js';
 
 /** What the update needs of a step config: the optimizer and the clipping. */
 export type UpdateConfig = Pick<StepConfig, 'optimizer' | 'clipNorm'>;
@@ -226,16 +229,65 @@ function newInfo(layers: number): StepInfo {
   return { loss: NaN, batchSize: 0, gradNorms: new Float64Array(layers), gradNorm: NaN, lr: NaN, applied: false, skipReason: undefined };
 }
 
+/**
+ * Which kernels a stepper computes with. `js`: the TypeScript kernels of `kernels.ts` (the reference:
+ * float64 sums, float32 results rounded once; the only kernels for float64 models). `wasm`: the
+ * WebAssembly SIMD kernels of `wasm/` (float32 arithmetic throughout, within the tolerance that
+ * docs/kernels.md states of the reference, several times faster). A run is deterministic for a given
+ * choice: the same inputs give the same bits, on any number of threads.
+ */
+export type KernelChoice = 'wasm' | 'js';
+
+export const KERNEL_CHOICES: readonly KernelChoice[] = ['wasm', 'js'];
+
+export interface StepperOptions {
+  /**
+   * `auto` (the default): `wasm` for a float32 model where the runtime can run them (WebAssembly
+   * SIMD128 and shared memory), else `js`. Asking for `wasm` where it cannot run, or for a float64
+   * model, is an error.
+   */
+  readonly kernels?: KernelChoice | 'auto';
+  /**
+   * Threads for the `wasm` kernels' large products and updates: 1, or 2 to let a worker thread take
+   * half of each product large enough to repay the hand-off. Default: 2 where the machine has two
+   * or more CPUs, else 1. Never changes a result; `close()` stops the worker.
+   */
+  readonly threads?: number;
+}
+
+/** The kernels `options.kernels` means for this model here. Throws where `wasm` is asked for and cannot run. */
+export function resolveKernels(model: MlpShape, choice: KernelChoice | 'auto' = 'auto'): KernelChoice {
+  if (choice === 'js') return 'js';
+  if (choice !== 'auto' && choice !== 'wasm') throw new TypeError(`Expected kernels "auto", "wasm" or "js", got ${describe(choice)}`);
+  const usable = model.dtype === 'float32' && kernelModule() !== undefined;
+  if (choice === 'auto') return usable ? 'wasm' : 'js';
+  if (model.dtype !== 'float32') throw new TypeError('Expected a float32 model for the wasm kernels (they compute in float32), got a float64 model: use kernels "js"');
+  if (!usable) throw new LivegradError('E_KERNELS', 'Expected WebAssembly SIMD128 and shared memory for the wasm kernels, but this runtime lacks one of them: use kernels "js"');
+  return 'wasm';
+}
+
+/** RangeError unless threads is absent, 1 or 2. */
+export function checkThreads(threads: unknown): number | undefined {
+  if (threads !== undefined && threads !== 1 && threads !== 2) throw new RangeError(`Expected threads to be 1 or 2, got ${describe(threads)}`);
+  return threads;
+}
+
 /** Trains a model in place. `step` returns the same StepInfo object every call (copy what you keep). */
 export interface Stepper {
   readonly model: Mlp;
   readonly state: OptimizerState;
   config: StepConfig;
   readonly workspace: Workspace;
+  /** The kernels it computes with (`StepperOptions.kernels` resolved). */
+  readonly kernels: KernelChoice;
+  /** Threads it may use (1 with the `js` kernels). */
+  readonly threads: number;
   /** One step on the first m rows of x with the given targets. Inputs are trusted: run `checkBatch` on untrusted data. */
   step(x: FloatArray, targets: Targets, m: number): StepInfo;
   /** Forward pass only (inference on current weights); returns the output buffer (valid until the next call). */
   forward(x: FloatArray, m: number): FloatArray;
+  /** Stops its worker thread, if one started. Idempotent; a closed stepper can still step, on one thread. */
+  close(): void;
 }
 
 export function newOptimizerState(model: Mlp, optimizer: Optimizer): OptimizerState {
@@ -257,19 +309,48 @@ export function checkOptimizerState(model: MlpShape, optimizer: Optimizer, state
   }
 }
 
-export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerState, rows = 1): Stepper {
+/**
+ * A stepper for `model`. With the `wasm` kernels (the default for float32 models where they run),
+ * the model's weights and the optimizer state move into WebAssembly memory: afterwards
+ * `model.layers[i].w` and `.b` and `state.buffers` are views on it (same values), and arrays taken
+ * from them before no longer change.
+ */
+export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerState, rows = 1, options: StepperOptions = {}): Stepper {
   checkStepConfig(model, config);
   const st = state ?? newOptimizerState(model, config.optimizer);
   checkOptimizerState(model, config.optimizer, st);
+  const kernels = resolveKernels(model, options.kernels);
+  const info = newInfo(model.layers.length);
+  if (kernels === 'wasm') {
+    const threads = checkThreads(options.threads) ?? defaultThreads();
+    const wasm = createWasmStep(kernelModule()!, model, st, Math.max(1, rows), threads);
+    const stepper: Stepper = {
+      model,
+      state: st,
+      config,
+      workspace: wasm.workspace,
+      kernels,
+      threads,
+      step(x, targets, m) {
+        wasm.step(stepper.config, x, targets, m, info);
+        return info;
+      },
+      forward: (x, m) => wasm.forward(x, m),
+      close: () => wasm.close(),
+    };
+    return stepper;
+  }
+  checkThreads(options.threads);
   const ws = createWorkspace(model, rows);
   const params = parameters(model);
   const grads = gradientList(ws);
-  const info = newInfo(model.layers.length);
   const stepper: Stepper = {
     model,
     state: st,
     config,
     workspace: ws,
+    kernels,
+    threads: 1,
     step(x, targets, m) {
       forwardInto(model, ws, x, m);
       info.batchSize = m;
@@ -283,6 +364,7 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
     forward(x, m) {
       return forwardInto(model, ws, x, m);
     },
+    close() {},
   };
   return stepper;
 }
@@ -303,11 +385,11 @@ export function cloneOptimizerState(state: OptimizerState): OptimizerState {
  * Inputs are not modified. Invalid batches throw LivegradError; a non-finite loss or gradient
  * returns the model unchanged with info.applied = false.
  */
-export function step(model: Mlp, state: OptimizerState, batch: Batch, config: StepConfig): StepResult {
+export function step(model: Mlp, state: OptimizerState, batch: Batch, config: StepConfig, options: Pick<StepperOptions, 'kernels'> = {}): StepResult {
   const { m, targets } = checkBatch(model, batch);
   const next = cloneModel(model);
   const nextState = cloneOptimizerState(state);
-  const stepper = createStepper(next, config, nextState, m);
+  const stepper = createStepper(next, config, nextState, m, { ...(options.kernels === undefined ? {} : { kernels: options.kernels }), threads: 1 });
   const info = stepper.step(batch.x.data, targets, m);
   return { model: next, state: nextState, info: { ...info, gradNorms: info.gradNorms.slice() } };
 }

@@ -164,10 +164,10 @@ describe('step (pure transition)', () => {
 });
 
 describe('createStepper', () => {
-  it('forward() gives the same outputs as predict()', () => {
+  it('forward() gives the same outputs as predict() (both on the TypeScript kernels)', () => {
     const model = mlp({ inputSize: 4, layers: [{ units: 6, activation: 'relu' }, { units: 3, activation: 'sigmoid' }], seed: 9 });
     const x = tensor([[1, 2, 3, 4], [-1, 0.5, 0, 2]]);
-    const out = createStepper(model, { loss: 'mse', optimizer: sgd({ lr: 0.1 }) }).forward(x.data, 2);
+    const out = createStepper(model, { loss: 'mse', optimizer: sgd({ lr: 0.1 }) }, undefined, 1, { kernels: 'js' }).forward(x.data, 2);
     expectSameBits(out.subarray(0, 6), predict(model, x).data);
   });
 

@@ -43,7 +43,7 @@ function reference(batches: readonly Batch[], cfg: StepConfig = config): { model
   let model = mlp(TINY);
   let state = newOptimizerState(model, cfg.optimizer);
   const steps = batches.map((batch) => {
-    const r = step(model, state, batch, cfg);
+    const r = step(model, state, batch, cfg, { kernels: 'js' }); // the operators run the TypeScript kernels
     model = r.model;
     state = r.state;
     return { t: r.state.t, loss: r.info.loss, applied: r.info.applied };

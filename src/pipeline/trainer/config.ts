@@ -9,7 +9,7 @@ import { checkControl } from '../controls.js';
 import { isLossName, LOSSES, type LossName, type Targets } from '../../nn/losses.js';
 import { mlpShape, type Mlp, type MlpShape, type MlpSpec } from '../../nn/mlp.js';
 import { checkOptimizer, type Optimizer, type OptimizerState } from '../../nn/optimizers.js';
-import { checkOptimizerState, checkStepConfig, type StepConfig } from '../../nn/step.js';
+import { checkOptimizerState, checkStepConfig, checkThreads, resolveKernels, type KernelChoice, type StepConfig } from '../../nn/step.js';
 import { checkSize } from '../rebatch.js';
 import { MAX_BATCH_SIZE, MAX_START_COUNT } from '../limits.js';
 import type { TrainerCheckpoint } from './checkpoint.js';
@@ -87,6 +87,14 @@ export interface TrainConfig {
    * replay uses to give each input at the step it was given live. Default false.
    */
   readonly manual?: boolean;
+  /**
+   * The step's kernels (`StepperOptions.kernels`): `auto` (default: `wasm` for a float32 model where
+   * the runtime runs them, else `js`), `wasm` or `js`. A recording states the choice it resolved to,
+   * and a replay uses it (the two kernels agree within float32 tolerance, not bit for bit).
+   */
+  readonly kernels?: KernelChoice | 'auto';
+  /** Threads for the `wasm` kernels (`StepperOptions.threads`): 1 or 2. Never changes a result. */
+  readonly threads?: number;
 }
 
 export function isSpec(m: Mlp | MlpSpec): m is MlpSpec {
@@ -116,6 +124,10 @@ export interface CheckedTrainConfig {
   readonly batchSize: number;
   readonly startStep: number;
   readonly startSamples: number;
+  /** The kernels `kernels` resolved to here. */
+  readonly kernels: KernelChoice;
+  /** `threads` as given (undefined: the stepper's default). */
+  readonly threads: number | undefined;
 }
 
 /**
@@ -148,7 +160,9 @@ export function checkTrainConfig(config: TrainConfig): CheckedTrainConfig {
   if (batchSize > MAX_BATCH_SIZE) throw new RangeError(`Expected batchSize at most ${MAX_BATCH_SIZE}, got ${batchSize}`);
   const startStep = integer(config.startStep ?? 0, 'startStep', 0, MAX_START_COUNT);
   const startSamples = integer(config.startSamples ?? 0, 'startSamples', 0, MAX_START_COUNT);
-  const checked = { session, shape, loss: config.loss, stepConfig, rates, queue: { capacity, policy }, onNonFinite, sliceMs, evalSet, batchSize, startStep, startSamples };
+  const kernels = resolveKernels(shape, config.kernels);
+  const threads = checkThreads(config.threads);
+  const checked = { session, shape, loss: config.loss, stepConfig, rates, queue: { capacity, policy }, onNonFinite, sliceMs, evalSet, batchSize, startStep, startSamples, kernels, threads };
   return config.restore === undefined ? checked : checkRestore(checked, config.restore);
 }
 

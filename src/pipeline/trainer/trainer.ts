@@ -136,7 +136,10 @@ export function createTrainer(config: TrainConfig): Trainer {
   const origin = clock.timeOrigin;
   const now = config.now ?? (() => origin + clock.now());
   const startState = cp?.optimizerState ?? config.optimizerState;
-  const stepper = createStepper(model, stepConfig, startState ? cloneOptimizerState(startState) : undefined, checked.batchSize);
+  const stepper = createStepper(model, stepConfig, startState ? cloneOptimizerState(startState) : undefined, checked.batchSize, {
+    kernels: checked.kernels,
+    ...(checked.threads === undefined ? {} : { threads: checked.threads }),
+  });
   const inbox = new Inbox(model, checked.batchSize, capacity, journal, () => steps);
   const out = createEmitter();
   const emit = out.emit;
@@ -325,6 +328,7 @@ export function createTrainer(config: TrainConfig): Trainer {
     inbox.refuseScheduled((atStep) => closed(`step ${atStep}`));
     lifecycle('completed');
     done = true;
+    stepper.close();
     out.end();
   }
 
@@ -334,6 +338,7 @@ export function createTrainer(config: TrainConfig): Trainer {
     done = true;
     if (timer !== undefined) clearImmediate(timer);
     inbox.clear(closed('it took effect (the session failed)'));
+    stepper.close();
     out.end({ err: e });
   }
 
@@ -536,6 +541,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       inbox.clear(closed('it took effect (the session was closed)'));
       lifecycle('completed', reason);
       done = true;
+      stepper.close();
       out.end();
     },
   };

@@ -1,0 +1,179 @@
+/**
+ * A second thread for large products: one `worker_threads` worker with its own instance of the
+ * kernels over the stepper's shared memory, so handing it half a product copies nothing.
+ *
+ * The hand-off is a few words in a SharedArrayBuffer: the caller writes the kernel's index and
+ * arguments, bumps `seq` and notifies; the worker runs the kernel on its half (a column or row
+ * range, see `abi.ts`), stores `seq` in `done` and notifies; the caller, having run its own half
+ * meanwhile, waits for `done`. Both sides spin briefly before they sleep in `Atomics.wait`:
+ * waking a sleeping thread costs ~30–150 µs here, a spinning one under 1 µs, and the products of
+ * one step come a few µs apart. A worker that has seen no work for SPIN_MS sleeps: no core is
+ * burned while nothing trains.
+ *
+ * Whether a product is split is decided per call by its size (`splitAt`): a hand-off costs about a
+ * microsecond even when hot, and below SPLIT_MIN_WORK multiply-adds one thread is as fast.
+ * Splitting never changes a result: every output element is computed whole by one thread, in the
+ * order `abi.ts` fixes.
+ */
+import { KERNEL_NAMES, type KernelExports } from './abi.js';
+
+type KernelName = keyof KernelExports;
+
+/** Below this many multiply-adds a product stays on the calling thread. */
+export const SPLIT_MIN_WORK = 1 << 18;
+/** How long an idle thread (worker or caller) spins before it sleeps. */
+export const SPIN_MS = 0.3;
+/** A worker that has not finished its half after this long is taken for dead (no product takes seconds). */
+const WAIT_LIMIT_MS = 60_000;
+
+/**
+ * The split point of a product of `work` multiply-adds over `columns` output columns (or rows):
+ * the calling thread takes [0, at), the worker [at, columns); undefined when it is not worth it.
+ * `at` is a multiple of 8, as the kernels' ranges require.
+ */
+export function splitAt(work: number, columns: number): number | undefined {
+  if (work < SPLIT_MIN_WORK || columns < 16) return undefined;
+  return Math.round(columns / 16) * 8;
+}
+
+// control words (Int32Array indices), then 16 float64 arguments from byte 64
+const SEQ = 0, DONE = 1, OP = 2, STOP = 3, FAILED = 4;
+const ARGS_AT = 64, ARGS = 16;
+
+interface WorkerLike {
+  terminate(): Promise<number>;
+  unref(): void;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'exit', listener: (code: number) => void): unknown;
+}
+interface WorkerThreads {
+  Worker: new (code: string, options: { eval: true; workerData: unknown }) => WorkerLike;
+}
+
+/** A Node built-in module, read without a static import (this module is also bundled for browsers, which get undefined). */
+function builtin(id: string): unknown {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return p?.getBuiltinModule?.(id);
+}
+
+const workerThreads = (): WorkerThreads | undefined => builtin('node:worker_threads') as WorkerThreads | undefined;
+
+/** The default thread count of a stepper: 2 where worker_threads exist and the machine has two or more CPUs, else 1. */
+export function defaultThreads(): number {
+  const os = builtin('node:os') as { availableParallelism?: () => number } | undefined;
+  if (workerThreads() === undefined || os?.availableParallelism === undefined) return 1;
+  return Math.min(2, os.availableParallelism());
+}
+
+/** The worker's program (plain JS: it runs as an eval'd worker, the same from source, dist or a bundle). */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control, names, spinMs } = workerData;
+const instance = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('a WebAssembly kernel aborted'); } } });
+const kernels = names.map((name) => instance.exports[name]);
+const ctrl = new Int32Array(control, 0, 16);
+const a = new Float64Array(control, ${ARGS_AT}, ${ARGS});
+let seen = 0;
+for (;;) {
+  let s = Atomics.load(ctrl, ${SEQ});
+  if (s === seen) {
+    const until = performance.now() + spinMs;
+    for (let i = 1; (s = Atomics.load(ctrl, ${SEQ})) === seen; i++) if ((i & 255) === 0 && performance.now() > until) break;
+    if (s === seen) { Atomics.wait(ctrl, ${SEQ}, seen); continue; }
+  }
+  seen = s;
+  if (Atomics.load(ctrl, ${STOP}) === 1) break;
+  try {
+    kernels[ctrl[${OP}]](a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+  } catch (err) {
+    Atomics.store(ctrl, ${FAILED}, 1);
+    Atomics.store(ctrl, ${DONE}, s);
+    Atomics.notify(ctrl, ${DONE});
+    throw err;
+  }
+  Atomics.store(ctrl, ${DONE}, s);
+  Atomics.notify(ctrl, ${DONE});
+}
+`;
+
+/** One worker computing halves of products in `memory`. Started on the first `start`, stopped by `close`. */
+export class KernelPool {
+  private readonly control = new SharedArrayBuffer(ARGS_AT + 8 * ARGS);
+  private readonly ctrl = new Int32Array(this.control, 0, 16);
+  private readonly args = new Float64Array(this.control, ARGS_AT, ARGS);
+  private worker: WorkerLike | undefined;
+  private failure: Error | undefined;
+  private seq = 0;
+  private closed = false;
+
+  constructor(
+    private readonly module: WebAssembly.Module,
+    private readonly memory: WebAssembly.Memory,
+  ) {}
+
+  /** Hands `kernel(...args)` to the worker; `wait()` must follow before the next start. */
+  start(kernel: KernelName, args: readonly number[]): void {
+    if (this.closed) throw new Error('Expected an open kernel pool, got one already closed');
+    this.worker ??= this.spawn();
+    this.ctrl[OP] = KERNEL_NAMES.indexOf(kernel);
+    for (let i = 0; i < args.length; i++) this.args[i] = args[i]!;
+    this.seq = (this.seq + 1) | 0;
+    Atomics.store(this.ctrl, SEQ, this.seq);
+    Atomics.notify(this.ctrl, SEQ);
+  }
+
+  /** Until the worker has finished the work last started. Throws when the worker failed. */
+  wait(): void {
+    const began = performance.now();
+    for (let i = 1; Atomics.load(this.ctrl, DONE) !== this.seq; i++) {
+      if ((i & 255) !== 0) continue;
+      const now = performance.now();
+      if (now - began < SPIN_MS) continue;
+      // NOTE: a worker's 'error' event cannot arrive while this thread blocks here: a kernel that
+      // throws reports FAILED itself, and a worker that never answers is given up after WAIT_LIMIT_MS
+      if (Atomics.load(this.ctrl, FAILED) === 1 || now - began > WAIT_LIMIT_MS) break;
+      const done = Atomics.load(this.ctrl, DONE);
+      if (done !== this.seq) Atomics.wait(this.ctrl, DONE, done, 10);
+    }
+    if (Atomics.load(this.ctrl, DONE) !== this.seq || Atomics.load(this.ctrl, FAILED) === 1) {
+      const why = Atomics.load(this.ctrl, FAILED) === 1 ? 'a kernel threw' : `no answer in ${WAIT_LIMIT_MS / 1000} s`;
+      this.close();
+      throw new Error(`livegrad: the kernel pool's worker failed (${why}${this.failure ? `: ${this.failure.message}` : ''})`);
+    }
+  }
+
+  /** Stops the worker (if it started). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.worker === undefined) return;
+    Atomics.store(this.ctrl, STOP, 1);
+    Atomics.store(this.ctrl, SEQ, (this.seq + 1) | 0);
+    Atomics.notify(this.ctrl, SEQ);
+    void this.worker.terminate();
+    this.worker = undefined;
+  }
+
+  /** Whether a worker is running (for tests). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  private spawn(): WorkerLike {
+    const wt = workerThreads();
+    if (wt === undefined) throw new Error('Expected worker_threads for a kernel pool (threads > 1 needs Node)');
+    const worker = new wt.Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { module: this.module, memory: this.memory, control: this.control, names: KERNEL_NAMES, spinMs: SPIN_MS },
+    });
+    // a stepper nobody closed must not keep the process alive
+    worker.unref();
+    worker.on('error', (err) => {
+      this.failure = err;
+    });
+    worker.on('exit', (code) => {
+      if (!this.closed) this.failure ??= new Error(`exited with code ${code}`);
+    });
+    return worker;
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The training step on the WebAssembly kernels (`abi.ts`), with everything it touches resident in
+ * one WebAssembly memory for the life of the stepper:
+ *
+ *   layer i:  w [nin, nout] · b [nout] · wᵀ [nout, nin] (scratch of the input delta) · dW · db ·
+ *             optimizer buffers (sgd: momentum; adam: m, v) for w and for b
+ *   batch:    x [rows, inputSize] · labels i32 [rows] or targets [rows, outputs]
+ *   per row:  z, a, dz of every layer [rows, nout]
+ *
+ * The model's `w` and `b` and the optimizer state's buffers become Float32Array views on that
+ * memory when the stepper is created (their values copied there first), so a step copies only its
+ * batch in. The memory is shared (a SharedArrayBuffer): growing it for a larger batch never detaches
+ * a view, and the kernel pool's worker computes in the same bytes.
+ *
+ * The step is the one of `step.ts`, kernel for kernel: forward (bias and activation fused into the
+ * product), loss (softmax + cross-entropy as one kernel; the other losses run the TypeScript loss on
+ * views of the output), backward (weight gradient, bias gradient, squared norm, then the input delta
+ * with the activation derivative fused), then the checks, clipping and update of `updateInto`.
+ */
+import { activate, type Activation } from '../activations.js';
+import { lossAndDeltaInto, type Targets } from '../losses.js';
+import type { Mlp } from '../mlp.js';
+import { currentLR, type OptimizerState } from '../optimizers.js';
+import type { StepConfig, StepInfo, Workspace } from '../step.js';
+import type { FloatArray } from '../tensor.js';
+import { ACT, SLACK_BYTES, type ActCode } from './abi.js';
+import { createMemory, instantiate, PAGE_BYTES } from './module.js';
+import { KernelPool, splitAt } from './pool.js';
+
+/** What `createStepper` builds on these kernels: the Stepper's working parts. */
+export interface WasmStep {
+  readonly workspace: Workspace;
+  step(config: StepConfig, x: FloatArray, targets: Targets, m: number, info: StepInfo): void;
+  forward(x: FloatArray, m: number): Float32Array;
+  close(): void;
+}
+
+interface Layer {
+  readonly nin: number;
+  readonly nout: number;
+  readonly activation: Activation;
+  /** Byte offsets. */
+  readonly w: number;
+  readonly b: number;
+  /** wᵀ, for the input delta (layers after the first only; 0 for the first). */
+  readonly wt: number;
+  readonly dW: number;
+  readonly db: number;
+  /** Per row buffers, moved when the batch grows. */
+  z: number;
+  a: number;
+  dz: number;
+}
+
+const ACT_CODES: Readonly<Record<Exclude<Activation, 'softmax'>, ActCode>> = ACT;
+
+/** A bump allocator over the memory: 16-byte aligned blocks, each followed by SLACK_BYTES. */
+class Arena {
+  /** Byte 0 stays unused: no buffer has offset 0. */
+  private top = 64;
+  constructor(readonly memory: WebAssembly.Memory) {}
+
+  /** Bytes for `floats` float32 (or int32) values. */
+  take(floats: number): number {
+    const at = this.top;
+    this.top = align16(at + 4 * floats + SLACK_BYTES);
+    const need = this.top - this.memory.buffer.byteLength;
+    if (need > 0) this.memory.grow(Math.ceil(need / PAGE_BYTES));
+    return at;
+  }
+
+  f32(at: number, length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, at, length);
+  }
+}
+
+const align16 = (n: number): number => (n + 15) & ~15;
+
+/**
+ * Moves `model` and `state` into a new memory and returns the step over it. The model's layers and
+ * the state's buffers are rebound to views on that memory (see the module comment).
+ */
+export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: OptimizerState, rows: number, threads: number): WasmStep {
+  const per = state.buffers[0]?.length ?? 0;
+  const fixed = model.layers.reduce((s, l) => s + (l.nin * l.nout + l.nout) * (3 + per) + 8 * SLACK_BYTES, 0);
+  const memory = createMemory(fixed * 4 + (rows + 1) * 4 * (model.inputSize + 3 * model.layers.reduce((s, l) => s + l.nout, 0)) + 4 * PAGE_BYTES);
+  const arena = new Arena(memory);
+  const k = instantiate(module, memory);
+  let pool = threads > 1 ? new KernelPool(module, memory) : undefined;
+
+  // parameters and their optimizer state: copied in, then the model and state see them through views
+  const paramViews: Float32Array[] = [];
+  const stateAt: number[][] = [];
+  const layers: Layer[] = model.layers.map((l, i) => {
+    const w = arena.take(l.nin * l.nout), b = arena.take(l.nout);
+    const view = (at: number, src: Float32Array): Float32Array => {
+      const v = arena.f32(at, src.length);
+      v.set(src);
+      return v;
+    };
+    const wv = view(w, l.w as Float32Array), bv = view(b, l.b as Float32Array);
+    (l as { w: Float32Array }).w = wv;
+    (l as { b: Float32Array }).b = bv;
+    paramViews.push(wv, bv);
+    for (const [j, size] of [[2 * i, l.nin * l.nout], [2 * i + 1, l.nout]] as const) {
+      const bufs = state.buffers[j]!;
+      stateAt[j] = bufs.map((buf, s) => {
+        const at = arena.take(size);
+        bufs[s] = view(at, buf as Float32Array);
+        return at;
+      });
+    }
+    const dW = arena.take(l.nin * l.nout), db = arena.take(l.nout);
+    return { nin: l.nin, nout: l.nout, activation: l.activation, w, b, wt: i > 0 ? arena.take(l.nin * l.nout) : 0, dW, db, z: 0, a: 0, dz: 0 };
+  });
+  const last = layers.length - 1;
+  const out = layers[last]!;
+  const gradAt = layers.flatMap((l) => [l.dW, l.db]);
+  const sizes = layers.flatMap((l) => [l.nin * l.nout, l.nout]);
+
+  const ws: Workspace = { rows: 0, z: [], a: [], dz: [], dW: [], db: [], scalars: new Float64Array(2) };
+  layers.forEach((l) => {
+    ws.dW.push(arena.f32(l.dW, l.nin * l.nout));
+    ws.db.push(arena.f32(l.db, l.nout));
+  });
+  let xAt = 0, yAt = 0;
+  let xView: Float32Array = new Float32Array(0), labelView: Int32Array = new Int32Array(0), valueView: Float32Array = new Float32Array(0);
+
+  function grow(m: number): void {
+    if (m <= ws.rows) return;
+    xAt = arena.take(m * model.inputSize);
+    xView = arena.f32(xAt, m * model.inputSize);
+    yAt = arena.take(m * out.nout);
+    labelView = new Int32Array(memory.buffer, yAt, m);
+    valueView = arena.f32(yAt, m * out.nout);
+    layers.forEach((l, i) => {
+      l.z = arena.take(m * l.nout);
+      // a linear layer's activation is its pre-activation (one buffer), except the output: the loss reads both
+      l.a = l.activation === 'linear' && i !== last ? l.z : arena.take(m * l.nout);
+      l.dz = arena.take(m * l.nout);
+      ws.z[i] = arena.f32(l.z, m * l.nout);
+      ws.a[i] = arena.f32(l.a, m * l.nout);
+      ws.dz[i] = arena.f32(l.dz, m * l.nout);
+    });
+    ws.rows = m;
+  }
+  grow(rows);
+
+  /** Where a product of `work` multiply-adds over `columns` (the split dimension) is split with the pool, or undefined: not split. */
+  function split(work: number, columns: number): number | undefined {
+    return pool === undefined ? undefined : splitAt(work, columns);
+  }
+
+  function forwardAll(x: FloatArray, m: number): void {
+    grow(m);
+    if (x !== xView) xView.set(x.length === m * model.inputSize ? x : x.subarray(0, m * model.inputSize));
+    let input = xAt;
+    for (let i = 0; i < layers.length; i++) {
+      const l = layers[i]!;
+      const fused = l.activation === 'softmax' ? ACT.linear : ACT_CODES[l.activation];
+      // the output layer's a is written by the loss (softmax) or here (any other activation)
+      const a = l.activation === 'softmax' ? l.z : l.a;
+      const s = split(m * l.nin * l.nout, l.nout);
+      if (s === undefined) k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, l.nout);
+      else {
+        pool!.start('forward', [input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, s, l.nout]);
+        k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, s);
+        pool!.wait();
+      }
+      input = l.a;
+    }
+  }
+
+  function lossAll(config: StepConfig, targets: Targets, m: number): number {
+    const n = out.nout;
+    if (config.loss === 'crossEntropy') {
+      // the loss requires a softmax output (checkLossFits)
+      if (targets.labels) {
+        labelView.set(targets.data.length === m ? targets.data : targets.data.subarray(0, m));
+        return k.softmaxXentLabels(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
+      }
+      valueView.set(targets.data.length === m * n ? targets.data : targets.data.subarray(0, m * n));
+      return k.softmaxXentValues(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
+    }
+    if (out.activation === 'softmax') activate('softmax', ws.z[last]!, ws.a[last]!, m, n);
+    lossAndDeltaInto(config.loss, out.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, n, ws.scalars);
+    return ws.scalars[0]!;
+  }
+
+  function backwardAll(x: number, m: number, norms: Float64Array): number {
+    let total = 0;
+    for (let i = last; i >= 0; i--) {
+      const l = layers[i]!;
+      const input = i === 0 ? x : layers[i - 1]!.a;
+      const s = split(m * l.nin * l.nout, l.nin);
+      if (s === undefined) k.weightGrad(input, l.dz, l.dW, m, l.nin, l.nout, 0, l.nin);
+      else {
+        pool!.start('weightGrad', [input, l.dz, l.dW, m, l.nin, l.nout, s, l.nin]);
+        k.weightGrad(input, l.dz, l.dW, m, l.nin, l.nout, 0, s);
+        pool!.wait();
+      }
+      k.biasGrad(l.dz, l.db, m, l.nout);
+      const sq = k.sumSquares(l.dW, l.nin * l.nout) + k.sumSquares(l.db, l.nout);
+      total += sq;
+      norms[i] = Math.sqrt(sq);
+      if (i > 0) {
+        const prev = layers[i - 1]!;
+        if (prev.activation === 'softmax') throw new TypeError('Expected softmax only on the output layer');
+        k.transpose(l.w, l.wt, l.nin, l.nout);
+        const ps = split(m * l.nin * l.nout, l.nin);
+        if (ps === undefined) k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, l.nin);
+        else {
+          pool!.start('backwardInput', [l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], ps, l.nin]);
+          k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, ps);
+          pool!.wait();
+        }
+      }
+    }
+    return Math.sqrt(total);
+  }
+
+  function update(config: StepConfig, info: StepInfo): void {
+    const opt = config.optimizer;
+    info.lr = opt.schedule.kind === 'constant' ? opt.lr : currentLR(opt, state);
+    if (!Number.isFinite(info.loss)) {
+      info.applied = false;
+      info.skipReason = 'non-finite loss';
+      return;
+    }
+    if (!Number.isFinite(info.gradNorm)) {
+      info.applied = false;
+      info.skipReason = 'non-finite gradients';
+      return;
+    }
+    if (config.clipNorm !== undefined) {
+      // as updateInto: grads *= min(1, clipNorm / (norm + 1e-6)), in place
+      const c = config.clipNorm / (info.gradNorm + 1e-6);
+      if (c < 1) for (let j = 0; j < gradAt.length; j++) k.scale(gradAt[j]!, sizes[j]!, c);
+    }
+    const lr = info.lr;
+    state.t += 1;
+    // NOTE: each kernel is called directly unless the pool takes half of it: no closure or array a step
+    if (opt.kind === 'sgd') {
+      const { momentum: mu, dampening, nesterov, weightDecay: wd } = opt;
+      const first = state.hasMomentum ? 0 : 1, nes = nesterov ? 1 : 0;
+      for (let j = 0; j < sizes.length; j++) {
+        const p = paramAt(j), g = gradAt[j]!, n = sizes[j]!;
+        const s = rangeSplit(n);
+        if (mu === 0 && wd === 0) {
+          if (s !== undefined) pool!.start('sgd', [p, g, s, n, lr]);
+          k.sgd(p, g, 0, s ?? n, lr);
+        } else {
+          const buf = mu === 0 ? 0 : stateAt[j]![0]!;
+          if (s !== undefined) pool!.start('sgdMomentum', [p, g, buf, s, n, lr, mu, dampening, wd, nes, first]);
+          k.sgdMomentum(p, g, buf, 0, s ?? n, lr, mu, dampening, wd, nes, first);
+        }
+        if (s !== undefined) pool!.wait();
+      }
+      if (mu !== 0) state.hasMomentum = true;
+    } else {
+      const { beta1: b1, beta2: b2, eps, weightDecay: wd } = opt;
+      const t = state.t;
+      const stepSize = lr / (1 - Math.pow(b1, t));
+      const bc2Sqrt = Math.sqrt(1 - Math.pow(b2, t));
+      const decoupled = opt.kind === 'adamw' ? 1 : 0;
+      for (let j = 0; j < sizes.length; j++) {
+        const p = paramAt(j), g = gradAt[j]!, mAt = stateAt[j]![0]!, vAt = stateAt[j]![1]!, n = sizes[j]!;
+        const s = rangeSplit(n);
+        if (s !== undefined) pool!.start('adam', [p, g, mAt, vAt, s, n, lr, b1, b2, eps, wd, decoupled, stepSize, bc2Sqrt]);
+        k.adam(p, g, mAt, vAt, 0, s ?? n, lr, b1, b2, eps, wd, decoupled, stepSize, bc2Sqrt);
+        if (s !== undefined) pool!.wait();
+      }
+    }
+    info.applied = true;
+    info.skipReason = undefined;
+  }
+
+  const paramAt = (j: number): number => (j % 2 === 0 ? layers[j >> 1]!.w : layers[j >> 1]!.b);
+
+  /** Where an element-wise kernel over n elements is split between this thread and the pool's, or undefined: not split. */
+  function rangeSplit(n: number): number | undefined {
+    return pool === undefined ? undefined : splitAt(ELEMENTWISE_WORK * n, n);
+  }
+
+  return {
+    workspace: ws,
+    step(config, x, targets, m, info) {
+      forwardAll(x, m);
+      info.batchSize = m;
+      info.loss = lossAll(config, targets, m);
+      ws.scalars[0] = info.loss;
+      info.gradNorm = backwardAll(xAt, m, info.gradNorms);
+      ws.scalars[1] = info.gradNorm;
+      update(config, info);
+    },
+    forward(x, m) {
+      forwardAll(x, m);
+      if (out.activation === 'softmax') activate('softmax', ws.z[last]!, ws.a[last]!, m, out.nout);
+      return ws.a[last]! as Float32Array;
+    },
+    close() {
+      // a closed stepper still steps, on this thread alone
+      pool?.close();
+      pool = undefined;
+    },
+  };
+}
+
+/** An element-wise update weighs this many multiply-adds an element when deciding whether to split it. */
+const ELEMENTWISE_WORK = 8;
