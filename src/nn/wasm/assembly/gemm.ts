@@ -3,6 +3,10 @@
  * over a block of rows and columns of C, with what the caller does to each finished value (its
  * "epilogue": bias + activation, activation derivative, or a plain store) fused into the store.
  *
+ * The epilogue runs once per finished tile: the sums are stored raw into the product's output (z,
+ * dzp, dw), then one call reads them back from L1 and applies bias-free activation work (a = f(z),
+ * dzp ⊙ f′), so the exp-heavy code exists once, not once per accumulator.
+ *
  * Register tiling. The work is cut into 4-row × 8-column tiles of C. A tile keeps its 32 sums in
  * 8 f32x4 accumulators (registers) for the whole sum over t; each step t loads one row of B's 8
  * columns (2 vectors) and broadcasts 4 values of A (`v128.load32_splat`), then does 8 multiplies and
@@ -38,8 +42,8 @@ export const LEAKY_RELU = 4;
 
 const LEAKY_SLOPE: f32 = 0.01;
 
-/** f(z) per lane for the activation codes of abi.ts's ACT. Not inlined: a tile calls it 8 times. */
-function activate(act: i32, z: v128): v128 {
+/** f(z) per lane for the activation codes of abi.ts's ACT. */
+@inline function activate(act: i32, z: v128): v128 {
   switch (act) {
     case SIGMOID: return sigmoidv(z);
     case TANH: return tanhv(z);
@@ -67,16 +71,24 @@ function activate(act: i32, z: v128): v128 {
   }
 }
 
-/** Stores the first `cnt` lanes of the finished sums s at byte offset o, through the epilogue. */
-@inline function finish(mode: i32, act: i32, s: v128, o: usize, cnt: i32, p1: usize, p2: usize, p3: usize): void {
-  if (cnt <= 0) return;
-  if (mode == FORWARD) {
-    storeN(p1 + o, s, cnt);
-    if (act != LINEAR || p2 != p1) storeN(p2 + o, activate(act, s), cnt);
-  } else if (mode == BACKWARD) {
-    storeN(p3 + o, derive(act, s, p1 + o, p2 + o), cnt);
-  } else {
-    storeN(p1 + o, s, cnt);
+/** Stores the first `cnt` lanes of a finished sum s at byte offset o of the product's own output (z, dzp or c). */
+@inline function finish(mode: i32, s: v128, o: usize, cnt: i32, p1: usize, p3: usize): void {
+  if (cnt > 0) storeN((mode == BACKWARD ? p3 : p1) + o, s, cnt);
+}
+
+/**
+ * The epilogue of a finished tile of `rows` × `cnt` (cnt ≤ 8) sums at byte offset o, already stored
+ * in z (forward: a = f(z)) or dzp (backward: dzp = dzp · f′). One call per tile, not inlined: a
+ * tile's 8 vectors share one copy of the (exp-heavy) activation code, and the loads hit L1.
+ */
+function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32, p1: usize, p2: usize, p3: usize): void {
+  if (mode == FORWARD && act == LINEAR && p2 == p1) return;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cnt; c += 4) {
+      const q = o + <usize>r * ldo + <usize>c * 4;
+      if (mode == FORWARD) storeN(p2 + q, activate(act, v128.load(p1 + q)), cnt - c);
+      else storeN(p3 + q, derive(act, v128.load(p3 + q), p1 + q, p2 + q), cnt - c);
+    }
   }
 }
 
@@ -85,40 +97,61 @@ function activate(act: i32, z: v128): v128 {
   return mode == FORWARD ? v128.load(bias) : f32x4.splat(0);
 }
 
-/** A 4 × 8 tile: rows at a, a + ar, …; columns at b; `cnt` (1–8) columns stored. */
+/**
+ * A 4 × 8 tile: rows at a, a + ar, …; columns at b; `cnt` (1–8) columns stored. With rowsAdjacent
+ * (ar = 4) the 4 broadcasts come from one pointer at immediate offsets (2 pointer increments a
+ * step instead of 5).
+ */
 @inline function tile4x8(
-  mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
+  rowsAdjacent: bool, mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
   bias: usize, o: usize, ldo: usize, cnt: i32, p1: usize, p2: usize, p3: usize,
 ): void {
   let c00 = init(mode, bias), c01 = init(mode, bias + 16);
   let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
-  let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
-  for (let t = 0; t < k; t++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let s = v128.load32_splat(a0);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0));
-    c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0));
-    c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0));
-    c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0));
-    c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    a0 += at; a1 += at; a2 += at; a3 += at;
-    b += bt;
+  let b0: v128, b1: v128, s: v128;
+  let t = 0;
+  if (rowsAdjacent) {
+    // A's 4 rows are adjacent floats (xᵀ in weightGrad): one pointer, the rows at immediate offsets
+    for (; t < k; t++) {
+      b0 = v128.load(b); b1 = v128.load(b, 16); b += bt;
+      s = v128.load32_splat(a, 0);
+      c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
+      s = v128.load32_splat(a, 4);
+      c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
+      s = v128.load32_splat(a, 8);
+      c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
+      s = v128.load32_splat(a, 12);
+      c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
+      a += at;
+    }
+  } else {
+    // A's steps are adjacent floats (x in forward, dz in backwardInput). NOTE: unrolling this loop
+    // by 4 (the steps at immediate offsets, fewer increments) measured a third slower: binaryen
+    // regroups the 4 steps accumulator by accumulator, so 8 B vectors stay live and V8 spills.
+    let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
+    for (; t < k; t++) {
+      b0 = v128.load(b); b1 = v128.load(b, 16); b += bt;
+      s = v128.load32_splat(a0);
+      c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
+      s = v128.load32_splat(a1);
+      c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
+      s = v128.load32_splat(a2);
+      c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
+      s = v128.load32_splat(a3);
+      c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
+      a0 += at; a1 += at; a2 += at; a3 += at;
+    }
   }
   const lo = min(cnt, 4), hi = cnt - 4;
-  finish(mode, act, c00, o, lo, p1, p2, p3);
-  finish(mode, act, c01, o + 16, hi, p1, p2, p3);
-  finish(mode, act, c10, o + ldo, lo, p1, p2, p3);
-  finish(mode, act, c11, o + ldo + 16, hi, p1, p2, p3);
-  finish(mode, act, c20, o + ldo * 2, lo, p1, p2, p3);
-  finish(mode, act, c21, o + ldo * 2 + 16, hi, p1, p2, p3);
-  finish(mode, act, c30, o + ldo * 3, lo, p1, p2, p3);
-  finish(mode, act, c31, o + ldo * 3 + 16, hi, p1, p2, p3);
+  finish(mode, c00, o, lo, p1, p3);
+  finish(mode, c01, o + 16, hi, p1, p3);
+  finish(mode, c10, o + ldo, lo, p1, p3);
+  finish(mode, c11, o + ldo + 16, hi, p1, p3);
+  finish(mode, c20, o + ldo * 2, lo, p1, p3);
+  finish(mode, c21, o + ldo * 2 + 16, hi, p1, p3);
+  finish(mode, c30, o + ldo * 3, lo, p1, p3);
+  finish(mode, c31, o + ldo * 3 + 16, hi, p1, p3);
+  if (mode != PLAIN) epilogue(mode, act, o, ldo, 4, cnt, p1, p2, p3);
 }
 
 /** A 4 × 4 tile, `cnt` (1–4) columns stored. */
@@ -138,10 +171,11 @@ function activate(act: i32, z: v128): v128 {
     a0 += at; a1 += at; a2 += at; a3 += at;
     b += bt;
   }
-  finish(mode, act, c0, o, cnt, p1, p2, p3);
-  finish(mode, act, c1, o + ldo, cnt, p1, p2, p3);
-  finish(mode, act, c2, o + ldo * 2, cnt, p1, p2, p3);
-  finish(mode, act, c3, o + ldo * 3, cnt, p1, p2, p3);
+  finish(mode, c0, o, cnt, p1, p3);
+  finish(mode, c1, o + ldo, cnt, p1, p3);
+  finish(mode, c2, o + ldo * 2, cnt, p1, p3);
+  finish(mode, c3, o + ldo * 3, cnt, p1, p3);
+  if (mode != PLAIN) epilogue(mode, act, o, ldo, 4, cnt, p1, p2, p3);
 }
 
 /** A 1 × 8 tile (a row tail), `cnt` (1–8) columns stored. */
@@ -157,8 +191,9 @@ function activate(act: i32, z: v128): v128 {
     a += at;
     b += bt;
   }
-  finish(mode, act, c0, o, min(cnt, 4), p1, p2, p3);
-  finish(mode, act, c1, o + 16, cnt - 4, p1, p2, p3);
+  finish(mode, c0, o, min(cnt, 4), p1, p3);
+  finish(mode, c1, o + 16, cnt - 4, p1, p3);
+  if (mode != PLAIN) epilogue(mode, act, o, 0, 1, cnt, p1, p2, p3);
 }
 
 /** A 1 × 4 tile, `cnt` (1–4) columns stored. */
@@ -172,7 +207,8 @@ function activate(act: i32, z: v128): v128 {
     a += at;
     b += bt;
   }
-  finish(mode, act, c0, o, cnt, p1, p2, p3);
+  finish(mode, c0, o, cnt, p1, p3);
+  if (mode != PLAIN) epilogue(mode, act, o, 0, 1, cnt, p1, p2, p3);
 }
 
 /**
@@ -180,7 +216,7 @@ function activate(act: i32, z: v128): v128 {
  * `bias` is read for forward only; p1–p3 are the epilogue's operands.
  */
 @inline export function gemm(
-  mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
+  rowsAdjacent: bool, mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
   r0: i32, r1: i32, c0: i32, c1: i32, ldo: usize, bias: usize, p1: usize, p2: usize, p3: usize,
 ): void {
   let i = r0;
@@ -188,11 +224,11 @@ function activate(act: i32, z: v128): v128 {
     const ai = a + <usize>i * ar, oi = <usize>i * ldo;
     let j = c0;
     for (; j + 8 <= c1; j += 8) {
-      tile4x8(mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, 8, p1, p2, p3);
+      tile4x8(rowsAdjacent, mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, 8, p1, p2, p3);
     }
     const rest = c1 - j;
     if (rest > 4) {
-      tile4x8(mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, rest, p1, p2, p3);
+      tile4x8(rowsAdjacent, mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, rest, p1, p2, p3);
     } else if (rest > 0) {
       tile4x4(mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, rest, p1, p2, p3);
     }

@@ -21,14 +21,14 @@ import { laneMask, storeN } from './lanes';
  */
 export function forward(x: usize, w: usize, bias: usize, z: usize, a: usize, m: i32, k: i32, n: i32, act: i32, j0: i32, j1: i32): void {
   // A = x: row i at x + 4k·i, step t at +4; B = w: row t at w + 4n·t
-  gemm(FORWARD, act, x, <usize>k * 4, 4, w, <usize>n * 4, k, 0, m, j0, j1, <usize>n * 4, bias, z, a, 0);
+  gemm(false, FORWARD, act, x, <usize>k * 4, 4, w, <usize>n * 4, k, 0, m, j0, j1, <usize>n * 4, bias, z, a, 0);
 }
 
 /**
  * dzp = (dz·wt) ⊙ f′ for columns [j0, j1) of dzp [m, k]. dz [m, n], wt [n, k], zp and ap [m, k].
  */
 export function backwardInput(dz: usize, wt: usize, zp: usize, ap: usize, dzp: usize, m: i32, n: i32, k: i32, act: i32, j0: i32, j1: i32): void {
-  gemm(BACKWARD, act, dz, <usize>n * 4, 4, wt, <usize>k * 4, n, 0, m, j0, j1, <usize>k * 4, 0, zp, ap, dzp);
+  gemm(false, BACKWARD, act, dz, <usize>n * 4, 4, wt, <usize>k * 4, n, 0, m, j0, j1, <usize>k * 4, 0, zp, ap, dzp);
 }
 
 /**
@@ -36,7 +36,7 @@ export function backwardInput(dz: usize, wt: usize, zp: usize, ap: usize, dzp: u
  * column p of x (A stride 4 between rows, 4k between steps), so 4 rows of a tile are 16 adjacent bytes.
  */
 export function weightGrad(x: usize, dz: usize, dw: usize, m: i32, k: i32, n: i32, p0: i32, p1: i32): void {
-  gemm(PLAIN, 0, x, 4, <usize>k * 4, dz, <usize>n * 4, m, p0, p1, 0, n, <usize>n * 4, 0, dw, 0, 0);
+  gemm(true, PLAIN, 0, x, 4, <usize>k * 4, dz, <usize>n * 4, m, p0, p1, 0, n, <usize>n * 4, 0, dw, 0, 0);
 }
 
 /** dst [cols, rows] = srcᵀ, src [rows, cols]: 4 × 4 blocks through registers, the edges one by one. */

@@ -8,6 +8,9 @@
  */
 
 const LOG2E: f32 = 1.44269504088896341;
+/** 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer, held in the low mantissa bits. */
+const ROUNDER: f32 = 12582912.0;
+const ROUNDER_BITS: i32 = 0x4B400000;
 // NOTE: ln 2 split in two (Cody–Waite): LN2_HI has 9 significant bits, so n·LN2_HI is exact for
 // |n| ≤ 2¹⁵ and x − n·LN2_HI is exact (Sterbenz); only the tiny n·LN2_LO is rounded.
 const LN2_HI: f32 = 0.693359375;
@@ -31,11 +34,15 @@ const Q4: f32 = -3.33332819422e-1;
  * then scaled by 2ⁿ built from exponent bits, as two factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋) so that
  * n = 128 (x up to 88.72) and n down to −150 (gradual underflow, one rounding) stay in range.
  * x is clamped to [−104, 89] first: below, the result rounds to 0; above, it overflows to +Infinity.
- * NaN in, NaN out (min/max/arithmetic propagate it; its n converts to 0).
+ * NaN in, NaN out (the clamp and the arithmetic keep it; its n is garbage, NaN·2ⁿ is NaN).
  */
 @inline export function expv(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-104.0)), f32x4.splat(89.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
+  // NOTE: pmax/pmin (x86's maxps/minps, one instruction) keep a NaN x: (x < lo ? lo : x) is x
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-104.0)), f32x4.splat(89.0));
+  // n = round(x·log₂e) by adding 1.5·2²³: the sum's last bits are n, rounded to nearest even
+  const kn = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUNDER));
+  const n = f32x4.sub(kn, f32x4.splat(ROUNDER));
+  const ni = i32x4.sub(kn, i32x4.splat(ROUNDER_BITS));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
   let p = f32x4.add(f32x4.mul(f32x4.splat(P0), r), f32x4.splat(P1));
@@ -44,7 +51,6 @@ const Q4: f32 = -3.33332819422e-1;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P4));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P5));
   p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
-  const ni = i32x4.trunc_sat_f32x4_s(n);
   const h = i32x4.shr_s(ni, 1);
   const s1 = i32x4.shl(i32x4.add(h, i32x4.splat(127)), 23);
   const s2 = i32x4.shl(i32x4.add(i32x4.sub(ni, h), i32x4.splat(127)), 23);
