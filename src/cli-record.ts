@@ -16,6 +16,7 @@ import { basename, resolve } from 'node:path';
 import { LivegradError } from './errors.js';
 import type { Mlp } from './nn/mlp.js';
 import type { Optimizer } from './nn/optimizers.js';
+import { KERNEL_CHOICES, type KernelChoice } from './nn/step.js';
 import { floatsToBytes, modelToJSON } from './nn/serialize.js';
 import type { HyperParams } from './pipeline/controls.js';
 import type { MetricsEvent, StepEvent, TrainEvent } from './pipeline/events.js';
@@ -57,6 +58,9 @@ Options:
     --momentum <x>        SGD momentum, finite ≥ 0
     --weight-decay <x>    finite ≥ 0
     --clip-norm <x|off>   finite > 0, or off
+  --kernels <js|wasm>   compute with these kernels instead of the recorded ones: within float32
+                        tolerance of the log, not bit for bit (so not with --verify)
+  --threads <1|2>       threads for the wasm kernels (default 1; never changes a result)
   --out <file.json>     write the final model (JSON, docs/model-format.md)
   --events <file>       write every step and metrics event: <file>.jsonl (JSON lines) or
                         <file>.csv (columns ${'type,step,loss,running_loss,accuracy,lr,samples,batch_size,applied'})
@@ -218,6 +222,8 @@ const REPLAY_FLAGS = {
   '--momentum': true,
   '--weight-decay': true,
   '--clip-norm': true,
+  '--kernels': true,
+  '--threads': true,
   '--out': true,
   '--events': true,
   '--json': false,
@@ -258,6 +264,12 @@ export function parseReplay(argv: readonly string[]): ReplayArgs {
   const verify = flags.has('--verify');
   if (verify && at !== undefined) throw new TypeError('Expected --verify without --at, got both (a fork differs from its log by design)');
   if (from !== undefined && until !== undefined && until < from) throw new RangeError(`Expected --until ≥ --from, got --from ${from} --until ${until}`);
+  const kernelsText = text('--kernels');
+  if (kernelsText !== undefined && !(KERNEL_CHOICES as readonly string[]).includes(kernelsText)) throw new TypeError(`Expected --kernels js or wasm, got ${JSON.stringify(kernelsText)}`);
+  const kernels = kernelsText as KernelChoice | undefined;
+  // (whether they differ from the recorded ones is known once the log is open: replayToEnd refuses --verify then)
+  const threadsText = text('--threads');
+  if (threadsText !== undefined && threadsText !== '1' && threadsText !== '2') throw new RangeError(`Expected --threads to be 1 or 2, got ${JSON.stringify(threadsText)}`);
   const out = text('--out');
   const eventsFile = text('--events');
   let events: ReplayArgs['events'];
@@ -272,6 +284,8 @@ export function parseReplay(argv: readonly string[]): ReplayArgs {
     ...(until === undefined ? {} : { until }),
     ...(verify ? { verify } : {}),
     ...(at === undefined ? {} : { at, change }),
+    ...(kernels === undefined ? {} : { kernels }),
+    ...(threadsText === undefined ? {} : { threads: Number(threadsText) }),
   };
   let serve: ServeArgs | undefined;
   if (flags.has('--serve')) {
@@ -439,6 +453,9 @@ export interface ReplaySummary {
   /** What stopped the replay: the log's end or close record, --until, or the end of a log that has neither. */
   readonly stoppedBy: 'end' | 'close' | 'until' | 'log';
   readonly fork: { readonly at: number; readonly change: Omit<HyperParams, 'batchSize'> } | null;
+  /** The kernels the replay computed with, and those the log states. */
+  readonly kernels: KernelChoice;
+  readonly recordedKernels: KernelChoice;
   readonly weightsSha256: string;
   readonly out: string | null;
   readonly events: { readonly file: string; readonly format: EventsFormat; readonly lines: number } | null;
@@ -525,6 +542,8 @@ async function replayCommand(a: ReplayArgs): Promise<number> {
     verified: a.options.verify === true ? result.verified : null,
     stoppedBy: until !== undefined && result.steps === until ? 'until' : (result.ended ?? 'log'),
     fork: a.options.at === undefined ? null : { at: a.options.at, change: a.options.change ?? {} },
+    kernels: result.kernels,
+    recordedKernels: rec.kernels,
     weightsSha256: weightsSha256(result.model),
     out: a.out ?? null,
     events: a.events === undefined ? null : { ...a.events, lines },
@@ -570,6 +589,7 @@ function formatReplay(s: ReplaySummary): string {
     ['loss', s.lossStep === null ? '— (no step taken)' : `${num(s.loss)} (step ${s.lossStep})`],
     ['running loss', s.metricsStep === null ? '— (no metrics event)' : `${num(s.runningLoss)} (step ${s.metricsStep})`],
     ['accuracy', s.metricsStep === null ? '—' : s.accuracy === null ? '— (not a classifier)' : `${num(s.accuracy)} (step ${s.metricsStep})`],
+    ['kernels', s.kernels === s.recordedKernels ? `${s.kernels}, as recorded` : `${s.kernels} (recorded with ${s.recordedKernels}: within float32 tolerance of the log, not bit for bit)`],
     s.verified === null ? undefined : ['verified', `${s.verified} checkpoint${s.verified === 1 ? '' : 's'}, bit for bit`],
     ['stopped by', STOPPED[s.stoppedBy]],
     ['weights', `sha256 ${s.weightsSha256}`],
@@ -602,6 +622,9 @@ export interface InspectSummary {
     readonly optimizer: Optimizer;
     readonly clipNorm: number | null;
     readonly batchSize: number;
+    /** The kernels the session trained with (`"js"` for a log from before the choice), and its stepper's threads. */
+    readonly kernels: KernelChoice;
+    readonly threads: number;
   };
   readonly counts: Recording['counts'];
   /** Whole records, checkpoints included (headers not). */
@@ -638,6 +661,8 @@ export function inspectSummary(rec: Recording): InspectSummary {
       optimizer: config.optimizer,
       clipNorm: config.clipNorm ?? null,
       batchSize: config.batchSize ?? 32,
+      kernels: rec.kernels,
+      threads: rec.threads,
     },
     counts: rec.counts,
     records: report.records,
@@ -697,6 +722,7 @@ function formatInspect(s: InspectSummary): string {
     ['optimizer', formatOptimizer(c.optimizer)],
     ['clip norm', c.clipNorm === null ? 'off' : num(c.clipNorm)],
     ['batch size', String(c.batchSize)],
+    ['kernels', `${c.kernels}, ${c.threads} thread${c.threads === 1 ? '' : 's'}`],
     ['records', `${s.records}: ${counts}`],
     ['rows', String(s.rows)],
     ['steps', `${s.firstStep} to ${s.lastStep}`],

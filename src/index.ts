@@ -36,8 +36,10 @@ export {
   updateInto,
   parameters,
   gradientList,
+  resolveKernels,
+  KERNEL_CHOICES,
 } from './nn/step.js';
-export type { StepConfig, StepInfo, StepResult, Stepper, SkipReason, Workspace } from './nn/step.js';
+export type { StepConfig, StepInfo, StepResult, Stepper, StepperOptions, KernelChoice, SkipReason, Workspace } from './nn/step.js';
 export { checkBatch } from './nn/batch.js';
 export type { Batch } from './nn/batch.js';
 export {

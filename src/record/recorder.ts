@@ -15,13 +15,14 @@
  */
 import { LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
+import { defaultThreads } from '../nn/wasm/pool.js';
 import type { Control } from '../pipeline/controls.js';
 import type { TrainEvent } from '../pipeline/events.js';
-import { checkTrainConfig, type TrainConfig } from '../pipeline/trainer/config.js';
+import { checkTrainConfig, type CheckedTrainConfig, type TrainConfig } from '../pipeline/trainer/config.js';
 import type { Journal } from '../pipeline/trainer/journal.js';
 import { createTrainer, type Trainer } from '../pipeline/trainer/trainer.js';
 import type { LogFs } from './log-fs.js';
-import { checkpointPayload, configRecord, eventPayload, samplesPayload } from './session-records.js';
+import { checkpointPayload, configRecord, eventPayload, samplesPayload, type KernelRun } from './session-records.js';
 import { createLogWriter, type FsyncPolicy, type LogWriter } from './writer.js';
 import type { LogRecord } from './format.js';
 
@@ -81,6 +82,11 @@ function origin(tag: unknown): { producer: number | string | null; seq: number |
   return { producer: null, seq: null };
 }
 
+/** The kernels a trainer of `checked` computes with, and its stepper's threads (what `createStepper` makes of them: 1 with the `js` kernels). */
+export function kernelRun(checked: Pick<CheckedTrainConfig, 'kernels' | 'threads'>): KernelRun {
+  return { kernels: checked.kernels, threads: checked.kernels === 'js' ? 1 : (checked.threads ?? defaultThreads()) };
+}
+
 const ALWAYS: ReadonlySet<TrainEvent['type']> = new Set(['lifecycle', 'control', 'error']);
 
 /**
@@ -92,7 +98,7 @@ export function createRecorder(dir: string, config: TrainConfig, options: Record
   const every = options.checkpointEvery ?? 1000;
   if (!Number.isInteger(every) || every < 0) throw new RangeError(`Expected checkpointEvery to be an integer ≥ 0, got ${every}`);
   const allEvents = options.events === true;
-  const header = { ...options.header, session: checked.session, config: configRecord(config, checked.queue.capacity, checked.rates), checkpointEvery: every, events: allEvents };
+  const header = { ...options.header, session: checked.session, config: configRecord(config, checked.queue.capacity, checked.rates, kernelRun(checked)), checkpointEvery: every, events: allEvents };
   let writer: LogWriter<LogRecord> | undefined;
   let trainer: Trainer | undefined;
   let last: Promise<unknown> = Promise.resolve();

@@ -7,6 +7,7 @@ import { Observable } from 'rxjs';
 import { LivegradError } from '../errors.js';
 import { checkInputShape, type Batch } from '../nn/batch.js';
 import { mlpShape, type MlpShape } from '../nn/mlp.js';
+import type { KernelChoice } from '../nn/step.js';
 import { checkTrainConfig, isSpec, type TrainConfig } from '../pipeline/trainer/config.js';
 import type { LogHeader } from './format.js';
 import { openLog, type LogEntry, type LogReader, type LogReport, type LogSegment, type OpenLogOptions } from './reader.js';
@@ -33,8 +34,12 @@ export interface Recording {
   /** The first segment's header. */
   readonly header: LogHeader;
   readonly session: string;
-  /** The session's config, as it was created (the initial weights or the seed, the optimizer, …). */
+  /** The session's config, as it was created (the initial weights or the seed, the optimizer, …; `kernels` the recorded choice). */
   readonly config: TrainConfig;
+  /** The kernels the session trained with, as the header states them (`"js"` for a log written before livegrad had a choice): a replay uses them. */
+  readonly kernels: KernelChoice;
+  /** The threads its stepper used, as the first segment's header states them (1 for an older log). Informational: threads never change a result. */
+  readonly threads: number;
   /** The trainer's queue capacity (it decides when a waiting chunk was admitted). */
   readonly queueCapacity: number;
   readonly shape: MlpShape;
@@ -63,6 +68,16 @@ export interface Recording {
 
 const HEADER_KEYS = ['session', 'config', 'checkpointEvery', 'events'] as const;
 
+/**
+ * `config` to check a record against. NOTE: with the `js` kernels, which run everywhere: whether
+ * the recorded kernels run here is a replay's question, not the log's (a log of the `wasm`
+ * kernels reads, and is inspected, on a runtime without them); the header's `kernels` field is
+ * checked where it is read.
+ */
+function checkable(config: TrainConfig): TrainConfig {
+  return { ...config, kernels: 'js' };
+}
+
 function metricsWindowOf(config: TrainConfig): number {
   return config.events?.metricsWindow ?? 100;
 }
@@ -90,7 +105,7 @@ export function readEntry(e: LogEntry, config: TrainConfig, shape: MlpShape, bin
       const record = readCheckpoint(r, where, shape, metricsWindowOf(config), bins);
       // every field against the session's model and config, as a trainer restoring it would check it
       try {
-        checkTrainConfig({ ...config, restore: { ...record.state, stepConfig: { ...record.state.stepConfig, loss: config.loss } } });
+        checkTrainConfig({ ...checkable(config), restore: { ...record.state, stepConfig: { ...record.state.stepConfig, loss: config.loss } } });
       } catch (err) {
         throw new RecordReadError(`${where}: ${(err as Error).message}`);
       }
@@ -151,11 +166,13 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
   for (const k of HEADER_KEYS) if (!Object.hasOwn(header, k)) throw new LivegradError('E_RECORD_CORRUPT', `${hfile} at byte 10: expected a session log's header with "${k}", got none (a log of something else?)`);
   let config: TrainConfig;
   let queueCapacity: number;
+  let kernels: KernelChoice;
+  let threads: number;
   let shape: MlpShape;
   try {
-    ({ config, queueCapacity } = readConfigRecord(header['config']));
+    ({ config, queueCapacity, kernels, threads } = readConfigRecord(header['config']));
     shape = isSpec(config.model) ? mlpShape(config.model) : config.model;
-    checkTrainConfig(config);
+    checkTrainConfig(checkable(config));
   } catch (e) {
     throw new LivegradError('E_RECORD_CORRUPT', `${hfile} at byte 10: the header's config is not a session config: ${(e as Error).message}`, { cause: e });
   }
@@ -198,6 +215,8 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
     header,
     session: String(header['session']),
     config,
+    kernels,
+    threads,
     queueCapacity,
     shape,
     segments: log.segments,

@@ -17,11 +17,16 @@
  *
  * A fork (`at`, `change`) replays to step `at`, applies a `set` of `change` there, and goes on
  * with the rest of the recorded inputs: the same data, another learning rate.
+ *
+ * A replay computes with the kernels the log states (`recording.kernels`): the `js` and `wasm`
+ * kernels agree within float32 tolerance, not bit for bit, so only the recorded ones reproduce
+ * the log. Another choice (`kernels`) replays within that tolerance, and never with `verify`.
  */
 import { Observable } from 'rxjs';
-import { LivegradError } from '../errors.js';
+import { describe, LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import type { Mlp } from '../nn/mlp.js';
+import { checkThreads, KERNEL_CHOICES, resolveKernels, type KernelChoice } from '../nn/step.js';
 import type { OptimizerState } from '../nn/optimizers.js';
 import type { FloatArray } from '../nn/tensor.js';
 import type { Control, HyperParams } from '../pipeline/controls.js';
@@ -43,6 +48,14 @@ export interface ReplayOptions {
   /** Fork: at this step, apply `change` (a `set`), then go on with the recorded inputs. */
   readonly at?: number;
   readonly change?: Omit<HyperParams, 'batchSize'>;
+  /**
+   * The kernels to compute with. Default: the recorded ones (`recording.kernels`), the only ones
+   * that reproduce the log bit for bit; another choice replays within float32 tolerance of it,
+   * and is refused with `verify`.
+   */
+  readonly kernels?: KernelChoice;
+  /** Threads for the `wasm` kernels: 1 or 2. Default 1 (never changes a result). */
+  readonly threads?: number;
   /** Record the replay (a fork, typically) into a new log at `dir`. */
   readonly record?: RecordOptions & { readonly dir: string };
   /** Clock for event times; default the wall clock (a replay's events are stamped when replayed). */
@@ -71,6 +84,8 @@ export interface ReplayResult {
   readonly startStep: number;
   /** The replay trainer's whole state at the end: what a recovered session continues from. */
   readonly state: TrainerCheckpoint;
+  /** The kernels it computed with (the recorded ones unless `kernels` said otherwise). */
+  readonly kernels: KernelChoice;
 }
 
 /** `@param recording`: from openRecording. Returns the events the session emitted, replayed (cold: one replay per subscription). */
@@ -104,6 +119,29 @@ function checkOptions(r: Recording, o: ReplayOptions): void {
   if ((o.at === undefined) !== (o.change === undefined)) throw new TypeError('Expected a fork to name both at and change, got one of them');
   if (o.at !== undefined && o.at < r.firstStep) throw new RangeError(`Expected at ≥ ${r.firstStep} (the first step the log holds), got ${o.at}`);
   if (o.change !== undefined && 'batchSize' in o.change) throw new TypeError('Expected a fork to change lr, momentum, weightDecay or clipNorm, got batchSize (rows are cut into batches as they arrive)');
+  if (o.kernels !== undefined && !KERNEL_CHOICES.includes(o.kernels)) throw new TypeError(`Expected kernels "js" or "wasm", got ${describe(o.kernels)}`);
+  if (o.verify === true && o.at === undefined && o.kernels !== undefined && o.kernels !== r.kernels) {
+    throw new TypeError(`Expected verify with the recorded kernels ("${r.kernels}"), got kernels "${o.kernels}": the two kernels agree within float32 tolerance, not bit for bit, so only the recorded ones can reproduce ${r.path}`);
+  }
+  checkThreads(o.threads);
+}
+
+/**
+ * The kernels a replay of `r` computes with: `kernels` (default: the recorded ones). Throws
+ * E_KERNELS naming the log where they cannot run here, TypeError for `wasm` and a float64 model.
+ */
+export function replayKernels(r: Recording, kernels: KernelChoice = r.kernels): KernelChoice {
+  try {
+    return resolveKernels(r.shape, kernels);
+  } catch (e) {
+    if (!(e instanceof LivegradError && e.code === 'E_KERNELS')) throw e;
+    const lacks = 'which need WebAssembly SIMD128 and shared memory, and this runtime lacks one of them';
+    const message =
+      kernels === r.kernels
+        ? `${r.path}: recorded with the wasm kernels, ${lacks}: replay it on a runtime that has them (Node 20 does) to reproduce it bit for bit, or with kernels "js" (livegrad replay --kernels js) to replay it within float32 tolerance (not with verify)`
+        : `${r.path}: asked to replay with the wasm kernels, ${lacks}: replay it with its recorded kernels ("js")`;
+    throw new LivegradError('E_KERNELS', message, { cause: e });
+  }
 }
 
 /**
@@ -279,7 +317,8 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
     let at: { readonly file: string; readonly offset: number } = { file: recording.path, offset: 0 };
     const where = (): string => `${at.file} at byte ${at.offset}`;
     let recorder: SessionRecorder | undefined;
-    const { config } = recording;
+    // the recorded kernels (or those asked for); threads never change a result, so 1 unless asked
+    const config = { ...recording.config, kernels: replayKernels(recording, options.kernels), threads: options.threads ?? 1 };
     if (options.record) recorder = createRecorder(options.record.dir, config, { ...options.record, header: { ...options.record.header, fork: { from: recording.path, at: options.at ?? null } } });
     const verifier = verify ? new Verifier(where, recorder?.journal) : undefined;
     const journal = verifier ?? recorder?.journal;
@@ -381,7 +420,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
       const t = trainer;
       if (!t) throw new LivegradError('E_RECORD_CORRUPT', `${recording.path}: expected a checkpoint to start from, got none`);
       const snap = t.snapshot();
-      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint() };
+      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint(), kernels: config.kernels };
     } finally {
       await gen.return(undefined as never);
       if (recorder) await recorder.close();

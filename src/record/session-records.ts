@@ -21,6 +21,7 @@ import { isLossName } from '../nn/losses.js';
 import { mlpFromWeights, type LayerWeights, type Mlp, type MlpSpec } from '../nn/mlp.js';
 import type { Optimizer, OptimizerState } from '../nn/optimizers.js';
 import { floatsAsBytes, floatsFromBytes } from '../nn/serialize.js';
+import type { KernelChoice } from '../nn/step.js';
 import type { DType, FloatArray, Tensor } from '../nn/tensor.js';
 import { checkControl, type Control } from '../pipeline/controls.js';
 import type { TrainEvent } from '../pipeline/events.js';
@@ -53,6 +54,16 @@ export interface ConfigRecord {
   readonly optimizerState: StateRecord | null;
   readonly startStep: number;
   readonly startSamples: number;
+  /** The kernels the session trained with (`TrainConfig.kernels` resolved). Absent in a log written before livegrad had a choice: `"js"`. */
+  readonly kernels: KernelChoice;
+  /** The threads its stepper used (1 with the `js` kernels). Informational: the thread count never changes a result. Absent in an older log: 1. */
+  readonly threads: number;
+}
+
+/** How a session's steps are computed: the kernels, and the threads the stepper uses. */
+export interface KernelRun {
+  readonly kernels: KernelChoice;
+  readonly threads: number;
 }
 
 interface StateRecord {
@@ -129,11 +140,12 @@ function ownTensorRecord(t: Tensor): TensorRecord {
 }
 
 /**
- * The header's `config` of a trainer config (`queueCapacity`: the trainer's queue capacity). Its
- * arrays are copies: every segment's header is written from it, and the caller's model or eval
- * set may change meanwhile (a model trained in place elsewhere).
+ * The header's `config` of a trainer config (`queueCapacity`: the trainer's queue capacity; `run`:
+ * the kernels it resolved to and its stepper's threads). Its arrays are copies: every segment's
+ * header is written from it, and the caller's model or eval set may change meanwhile (a model
+ * trained in place elsewhere).
  */
-export function configRecord(config: TrainConfig, queueCapacity: number, rates: EventRates): ConfigRecord {
+export function configRecord(config: TrainConfig, queueCapacity: number, rates: EventRates, run: KernelRun): ConfigRecord {
   const m = config.model;
   const model: ConfigRecord['model'] = isSpec(m)
     ? (plain(m) as MlpSpec)
@@ -153,6 +165,8 @@ export function configRecord(config: TrainConfig, queueCapacity: number, rates: 
     optimizerState: s ? { kind: s.kind, t: s.t, hasMomentum: s.hasMomentum, buffers: s.buffers.map((bs) => bs.map((b) => bytes(b.slice()))) } : null,
     startStep: config.startStep ?? 0,
     startSamples: config.startSamples ?? 0,
+    kernels: run.kernels,
+    threads: run.threads,
   };
 }
 
@@ -354,8 +368,24 @@ function control(v: unknown, where: string): Control {
   }
 }
 
-/** The config a header holds, as a TrainConfig (its queue capacity beside it). Errors name the field; the trainer's own checks come when it is built. */
-export function readConfigRecord(v: unknown, where = 'header.config'): { config: TrainConfig; queueCapacity: number } {
+/**
+ * The kernels and threads a header's config states. A log written before livegrad had a choice
+ * of kernels states neither: it was trained with the TypeScript kernels on one thread.
+ */
+function readKernelRun(r: Map_, where: string, dt: DType): KernelRun {
+  const k = Object.hasOwn(r, 'kernels') ? r['kernels'] : 'js';
+  if (k !== 'js' && k !== 'wasm') fail(`${where}.kernels`, '"js" or "wasm"', k);
+  if (k === 'wasm' && dt !== 'float32') fail(`${where}.kernels`, `"js" for a ${dt} model (the wasm kernels compute in float32)`, k);
+  const threads = Object.hasOwn(r, 'threads') ? int(r['threads'], `${where}.threads`, 1) : 1;
+  return { kernels: k, threads };
+}
+
+/**
+ * The config a header holds, as a TrainConfig with `kernels` the recorded choice (its queue
+ * capacity, kernels and threads beside it). Errors name the field; the trainer's own checks come
+ * when it is built.
+ */
+export function readConfigRecord(v: unknown, where = 'header.config'): { config: TrainConfig; queueCapacity: number } & KernelRun {
   const r = map(v, where);
   const mr = map(field(r, 'model', where), `${where}.model`);
   let model: Mlp | MlpSpec;
@@ -382,6 +412,7 @@ export function readConfigRecord(v: unknown, where = 'header.config'): { config:
   const evalSet = field(r, 'evalSet', where);
   const dt = (model as { dtype?: DType }).dtype ?? 'float32';
   const state = field(r, 'optimizerState', where);
+  const run = readKernelRun(r, where, dt);
   const config: TrainConfig = {
     session: str(field(r, 'session', where), `${where}.session`),
     model,
@@ -395,8 +426,9 @@ export function readConfigRecord(v: unknown, where = 'header.config'): { config:
     ...(state === null ? {} : { optimizerState: readState(state, `${where}.optimizerState`, dt, undefined, 'copy') }),
     startStep: int(field(r, 'startStep', where), `${where}.startStep`),
     startSamples: int(field(r, 'startSamples', where), `${where}.startSamples`),
+    kernels: run.kernels,
   };
-  return { config, queueCapacity: int(field(r, 'queueCapacity', where), `${where}.queueCapacity`, 1) };
+  return { config, queueCapacity: int(field(r, 'queueCapacity', where), `${where}.queueCapacity`, 1), ...run };
 }
 
 /** An optimizer state; `sizes` (per parameter tensor) checks each buffer's length when given. */
