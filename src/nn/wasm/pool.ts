@@ -105,6 +105,7 @@ export class KernelPool {
   private failure: Error | undefined;
   private seq = 0;
   private closed = false;
+  private exited: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly module: WebAssembly.Module,
@@ -137,21 +138,23 @@ export class KernelPool {
     }
     if (Atomics.load(this.ctrl, DONE) !== this.seq || Atomics.load(this.ctrl, FAILED) === 1) {
       const why = Atomics.load(this.ctrl, FAILED) === 1 ? 'a kernel threw' : `no answer in ${WAIT_LIMIT_MS / 1000} s`;
-      this.close();
+      void this.close();
       throw new Error(`livegrad: the kernel pool's worker failed (${why}${this.failure ? `: ${this.failure.message}` : ''})`);
     }
   }
 
-  /** Stops the worker (if it started). Idempotent. */
-  close(): void {
-    if (this.closed) return;
+  /** Stops the worker (if it started); resolves once its thread has exited. Idempotent. */
+  close(): Promise<void> {
+    if (this.closed) return this.exited;
     this.closed = true;
-    if (this.worker === undefined) return;
-    Atomics.store(this.ctrl, STOP, 1);
-    Atomics.store(this.ctrl, SEQ, (this.seq + 1) | 0);
-    Atomics.notify(this.ctrl, SEQ);
-    void this.worker.terminate();
-    this.worker = undefined;
+    if (this.worker !== undefined) {
+      Atomics.store(this.ctrl, STOP, 1);
+      Atomics.store(this.ctrl, SEQ, (this.seq + 1) | 0);
+      Atomics.notify(this.ctrl, SEQ);
+      this.exited = this.worker.terminate().then(() => undefined);
+      this.worker = undefined;
+    }
+    return this.exited;
   }
 
   /** Whether a worker is running (for tests). */

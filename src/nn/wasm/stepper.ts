@@ -300,7 +300,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     },
     close() {
       // a closed stepper still steps, on this thread alone
-      pool?.close();
+      void pool?.close();
       pool = undefined;
     },
   };

@@ -1,0 +1,83 @@
+/**
+ * The kernel pool (src/nn/wasm/pool.ts): a worker computes half of a kernel's range in the shared
+ * memory, starts on first use, sleeps when idle, reports a kernel that failed, and stops cleanly.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { kernelModule, createMemory, instantiate } from '../../src/nn/wasm/module.js';
+import { KernelPool, SPLIT_MIN_WORK, splitAt } from '../../src/nn/wasm/pool.js';
+
+const module = kernelModule();
+
+describe('splitAt', () => {
+  it('keeps small products on one thread and splits large ones at a multiple of 8 near the middle', () => {
+    expect(splitAt(32 * 64 * 64, 64)).toBeUndefined(); // W2's largest product
+    expect(splitAt(SPLIT_MIN_WORK, 8)).toBeUndefined(); // too few columns to share
+    expect(splitAt(64 * 784 * 256, 256)).toBe(128); // W3's forward
+    expect(splitAt(64 * 784 * 256, 784)).toBe(392); // W3's weight gradient, by rows
+    for (const n of [16, 17, 100, 257, 1001]) {
+      const at = splitAt(SPLIT_MIN_WORK, n)!;
+      expect(at % 8).toBe(0);
+      expect(Math.abs(at - n / 2)).toBeLessThanOrEqual(4);
+    }
+  });
+});
+
+describe.skipIf(module === undefined)('KernelPool', () => {
+  const pools: KernelPool[] = [];
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.close()));
+  });
+  const open = (): { pool: KernelPool; heap: Float32Array; memory: WebAssembly.Memory } => {
+    const memory = createMemory(1 << 20);
+    const pool = new KernelPool(module!, memory);
+    pools.push(pool);
+    return { pool, heap: new Float32Array(memory.buffer), memory };
+  };
+
+  it('starts its worker on the first work only, computes its half in the shared memory, and stops on close', async () => {
+    const { pool, heap, memory } = open();
+    expect(pool.running).toBe(false);
+    const n = 1000, at = 64;
+    for (let i = 0; i < n; i++) heap[at / 4 + i] = i;
+    // sgd over [512, 1000) there, [0, 512) here: p -= 0.5 · g with g = p
+    pool.start('sgd', [at, at, 512, n, 0.5]);
+    instantiate(module!, memory).sgd(at, at, 0, 512, 0.5);
+    pool.wait();
+    expect(pool.running).toBe(true);
+    for (let i = 0; i < n; i++) expect(heap[at / 4 + i]).toBe(i - 0.5 * i);
+    await pool.close();
+    expect(pool.running).toBe(false);
+    expect(() => pool.start('sgd', [at, at, 0, 1, 0.5])).toThrow(/already closed/);
+    await pool.close(); // idempotent
+  });
+
+  it('runs many hand-offs in a row, each one waited for', () => {
+    const { pool, heap } = open();
+    heap[16] = 1;
+    for (let k = 0; k < 2000; k++) {
+      pool.start('scale', [64, 1, 2]);
+      pool.wait();
+    }
+    expect(heap[16]).toBe(2 ** 2000 > 3e38 ? Infinity : 2 ** 2000);
+  });
+
+  it('sleeps when idle: no core is burned between steps', async () => {
+    const { pool } = open();
+    pool.start('scale', [64, 1, 1]);
+    pool.wait();
+    await new Promise((r) => setTimeout(r, 50)); // past the spin window
+    const before = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 400));
+    const used = process.cpuUsage(before);
+    // a spinning worker would use ~400 ms of CPU here; a sleeping one next to nothing
+    expect((used.user + used.system) / 1000).toBeLessThan(150);
+  });
+
+  it('reports a kernel that failed in the worker as an error, and closes', () => {
+    const { pool } = open();
+    // a range past the end of the memory: the worker's kernel traps
+    pool.start('scale', [1 << 30, 1 << 20, 2]);
+    expect(() => pool.wait()).toThrow(/kernel pool's worker failed \(a kernel threw/);
+    expect(pool.running).toBe(false);
+  });
+});
