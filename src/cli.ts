@@ -36,6 +36,7 @@ Options:
   --heartbeat <ms>          ping interval (default ${DEFAULT_SERVER_OPTIONS.heartbeatMs})
   --training-threads        train each session on a worker thread of its own (default with more than two CPUs)
   --inline-training         train sessions on the main thread, between socket events (default with one or two)
+  --kernel-threads <n>      1 | 2: threads for each session's wasm kernels (default ${DEFAULT_SERVER_OPTIONS.kernelThreads})
   --record <dir>            record every session under <dir>/<session>/ (docs/recording.md); at start,
                             bring back every session whose log there is not finished
   --fsync <policy>          always | batch | never: a recorded samples message is acknowledged once its
@@ -89,6 +90,12 @@ export function parseServe(argv: readonly string[], env: NodeJS.ProcessEnv): Par
       case '--heartbeat': o.heartbeatMs = int(value(), flag); break;
       case '--training-threads': o.trainingThreads = true; break;
       case '--inline-training': o.trainingThreads = false; break;
+      case '--kernel-threads': {
+        const n = int(value(), flag);
+        if (n !== 1 && n !== 2) throw new RangeError(`Expected --kernel-threads to be 1 or 2, got ${n}`);
+        o.kernelThreads = n;
+        break;
+      }
       case '--record': o.record = value(); break;
       case '--fsync': {
         const f = value();

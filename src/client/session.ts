@@ -146,6 +146,7 @@ export class SessionHandle implements Session {
       optimizerState: decodeOptimizerState(m.optimizerState, model.dtype),
       clipNorm: m.clipNorm,
       batchSize: m.batchSize,
+      kernels: m.kernels,
     };
   }
 

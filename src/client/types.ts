@@ -8,6 +8,7 @@ import type { LossName } from '../nn/losses.js';
 import type { Mlp, MlpSpec } from '../nn/mlp.js';
 import type { AdamOptions, OptimizerState, SgdOptions } from '../nn/optimizers.js';
 import type { DType, Tensor } from '../nn/tensor.js';
+import type { KernelChoice } from '../nn/step.js';
 import type { Format } from '../protocol/codec.js';
 import type { CreatedMessage, CreateMessage, ReplayingMessage } from '../protocol/messages.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -64,7 +65,8 @@ export interface Prediction {
 
 /**
  * What `snapshot` answers: the weights as an `Mlp` (run it offline with `predict()`), and what a
- * `create` elsewhere needs to go on from here bit for bit (`optimizerState`, `step`, `samples`).
+ * `create` elsewhere needs to go on from here bit for bit (`optimizerState`, `step`, `samples`,
+ * and `kernels`).
  */
 export interface Snapshot {
   readonly session: string;
@@ -76,6 +78,8 @@ export interface Snapshot {
   readonly optimizerState: OptimizerState;
   readonly clipNorm: number | null;
   readonly batchSize: number;
+  /** The kernels the session trains with: the same in a `create` that goes on from here trains the same bits. */
+  readonly kernels: KernelChoice;
 }
 
 /** What `control` answers: the step count when it took effect (`atStep` for one scheduled later). */

@@ -11,6 +11,7 @@ import type { LossName } from '../nn/losses.js';
 import type { Control } from '../pipeline/controls.js';
 import type { TrainEvent, TrainEventType } from '../pipeline/events.js';
 import type { DType, Tensor } from '../nn/tensor.js';
+import type { KernelChoice } from '../nn/step.js';
 
 /** A client's request id, echoed as `ref`. */
 export type MessageId = string | number;
@@ -98,6 +99,12 @@ export interface CreateMessage {
   readonly startSamples?: number;
   /** Record the session (default: when the server records, `livegrad serve --record DIR`); true on a server that does not record is E_BAD_CONFIG. */
   readonly record?: boolean;
+  /**
+   * The step's kernels: `auto` (default: `wasm` for a float32 model where the server runs them,
+   * else `js`), `wasm` (E_KERNELS where the server cannot run them; E_BAD_CONFIG for a float64
+   * model) or `js`. `created` says which. The two agree within float32 tolerance, not bit for bit.
+   */
+  readonly kernels?: KernelChoice | 'auto';
 }
 
 export interface ListMessage {
@@ -262,6 +269,10 @@ export interface SessionInfo {
   readonly recording: boolean;
   /** Per named producer, the last seq the session holds (acknowledged; a recovered session: the last in its log). */
   readonly producers: Readonly<Record<string, number>>;
+  /** The kernels it trains with (`create`'s `kernels` resolved; a played recording's: the recorded ones). */
+  readonly kernels: KernelChoice;
+  /** Threads its kernels use: the server's `kernelThreads` with the `wasm` kernels, else 1. */
+  readonly threads: number;
   /** A played recording (not a live session): where it plays from and how. */
   readonly replay?: { readonly path: string; readonly playing: boolean; readonly speed: number | 'max'; readonly lastStep: number; readonly ended: boolean; readonly fork?: ForkOrigin };
 }
@@ -367,6 +378,8 @@ export interface SnapshotReplyMessage {
   readonly optimizerState: { readonly kind: string; readonly t: number; readonly hasMomentum: boolean; readonly buffers: readonly (readonly WireTensor[])[] };
   readonly clipNorm: number | null;
   readonly batchSize: number;
+  /** The kernels the session trains with: give them to a `create` that goes on from this snapshot bit for bit. */
+  readonly kernels: KernelChoice;
 }
 
 export interface ClosedMessage {

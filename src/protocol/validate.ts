@@ -263,6 +263,7 @@ function control(o: Obj): Control {
 }
 
 const NON_FINITE = ['skip', 'pause', 'fail'] as const;
+const KERNELS = ['auto', 'wasm', 'js'] as const;
 
 function oneOf<T extends string>(o: Obj, key: string, path: string, values: readonly T[]): T {
   const v = o[key];
@@ -302,6 +303,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
         ...optional(o, 'startStep', (x, k) => int(x, k, 'startStep', 0, MAX_START_COUNT)),
         ...optional(o, 'startSamples', (x, k) => int(x, k, 'startSamples', 0, MAX_START_COUNT)),
         ...optional(o, 'record', (x, k) => bool(x, k, 'record')),
+        ...optional(o, 'kernels', (x, k) => oneOf(x, k, 'kernels', KERNELS)),
       };
     case 'list':
     case 'ping':

@@ -6,6 +6,7 @@
  *   loss, optimizer, batch size, events     E_BAD_CONFIG
  *   evalSet                                 E_SHAPE, E_NON_FINITE, E_LABEL_RANGE, E_DTYPE
  *   optimizerState                          E_BAD_STATE
+ *   kernels: wasm where they cannot run      E_KERNELS (when the session is built)
  */
 import { LivegradError, type ErrorCode } from '../errors.js';
 import { mlpFromWeights, mlpShape, type LayerWeights, type Mlp, type MlpShape, type MlpSpec } from '../nn/mlp.js';
@@ -127,5 +128,6 @@ export function trainConfig(msg: CreateMessage, limits: CreateLimits): TrainConf
     ...(msg.optimizerState === undefined ? {} : { optimizerState: optimizerState(msg.optimizerState, shape.dtype) }),
     ...(msg.startStep === undefined ? {} : { startStep: msg.startStep }),
     ...(msg.startSamples === undefined ? {} : { startSamples: msg.startSamples }),
+    ...(msg.kernels === undefined ? {} : { kernels: msg.kernels }),
   };
 }

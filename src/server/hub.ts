@@ -360,6 +360,7 @@ export class Hub implements MessageHandler {
         },
         clipNorm: config.clipNorm ?? null,
         batchSize,
+        kernels: s.trainer.kernels,
       };
     }));
   }

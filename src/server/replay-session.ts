@@ -14,7 +14,7 @@ import type { TrainEvent } from '../pipeline/events.js';
 import { checkTrainConfig } from '../pipeline/trainer/config.js';
 import type { ForkOrigin, SessionInfo } from '../protocol/messages.js';
 import type { Recording } from '../record/recording.js';
-import { replay } from '../record/replay.js';
+import { replay, replayKernels } from '../record/replay.js';
 import { FanOut } from './fan-out.js';
 import type { Counters } from './metrics.js';
 import type { Packet } from './packet.js';
@@ -76,6 +76,8 @@ export class ReplaySession {
     options: ReplaySessionOptions,
     private readonly counters: Counters,
   ) {
+    // E_KERNELS naming the log where its kernels cannot run here
+    replayKernels(recording);
     checkTrainConfig(recording.config);
     this.name = options.name ?? recording.session;
     this.ringEvents = options.ringEvents;
@@ -111,6 +113,9 @@ export class ReplaySession {
       subscribers: this.out.size,
       recording: false,
       producers: {},
+      // a replay trains with the recorded kernels, on one thread (replay()'s default)
+      kernels: this.recording.kernels,
+      threads: 1,
       replay: this.state(),
     };
   }

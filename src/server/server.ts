@@ -73,6 +73,13 @@ export interface ServerOptions {
    * docs/benchmarks.md, "Server").
    */
   readonly trainingThreads?: boolean;
+  /**
+   * Threads for each session's `wasm` kernels: 1 (the default) or 2. A session already has a
+   * thread of its own (`trainingThreads`) beside the main thread's I/O, so a second kernel thread
+   * per session competes with them on a machine of one or two CPUs; 2 pays where cores are spare
+   * and models are large. Never changes a result. Sessions with the `js` kernels use one.
+   */
+  readonly kernelThreads?: number;
   /** Per-connection outbox: low-water mark, lossless budget, grace period. */
   readonly outbox?: Partial<OutboxOptions>;
   /**
@@ -121,6 +128,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   maxBacklogBytes: 64 * 2 ** 20,
   sessionIdleMs: 10 * 60_000,
   trainingThreads: true,
+  kernelThreads: 1,
   outbox: { lowWaterBytes: 256 * 2 ** 10, maxBytes: 8 * 2 ** 20, maxMessages: 50_000, graceMs: 5000 } satisfies OutboxOptions,
   shutdownTimeoutMs: 5000,
   fsync: 'batch',
@@ -171,6 +179,7 @@ function resolve(options: ServerOptions) {
   if (typeof o.recordEvents !== 'boolean') throw new TypeError(`Expected recordEvents to be a boolean, got ${describe(o.recordEvents)}`);
   positive(o.segmentBytes, 'segmentBytes');
   if (typeof o.trainingThreads !== 'boolean') throw new TypeError(`Expected trainingThreads to be a boolean, got ${describe(o.trainingThreads)}`);
+  if (o.kernelThreads !== 1 && o.kernelThreads !== 2) throw new RangeError(`Expected kernelThreads to be 1 or 2, got ${describe(o.kernelThreads)}`);
   positive(o.outbox.lowWaterBytes, 'outbox.lowWaterBytes');
   positive(o.outbox.maxBytes, 'outbox.maxBytes');
   positive(o.outbox.maxMessages, 'outbox.maxMessages');
@@ -193,6 +202,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
         queueCapacity: o.queueCapacity,
         replayEvents: o.replayEvents,
         thread: o.trainingThreads,
+        kernelThreads: o.kernelThreads,
         backlog: { messages: o.maxBacklogMessages, bytes: o.maxBacklogBytes },
         idleMs: o.sessionIdleMs,
       },

@@ -34,6 +34,7 @@ import { Subject, type Observable } from 'rxjs';
 import { LivegradError, type ErrorCode } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import type { LossName } from '../nn/losses.js';
+import type { KernelChoice } from '../nn/step.js';
 import { shapeOf, type MlpShape } from '../nn/mlp.js';
 import type { FloatArray, Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
@@ -60,6 +61,8 @@ export interface Reply<T> {
 export interface SessionTrainerOptions {
   /** On a thread of its own (true), or inline on the main thread. */
   readonly thread: boolean;
+  /** Threads for the `wasm` kernels, 1 or 2 (the config's `threads` is replaced by it). */
+  readonly kernelThreads: number;
   /** Accepted rows not yet trained, in batches of `batchSize`. */
   readonly queueCapacity: number;
   /** Most messages, and bytes of samples, sent to the trainer and not yet answered. */
@@ -126,6 +129,9 @@ export class SessionTrainer {
   /** The model's dtype, sizes and activations (`snapshot` has the weights). */
   readonly shape: MlpShape;
   readonly loss: LossName;
+  /** The kernels it trains with (the config's `kernels` resolved here), and the threads its stepper uses (1 with the `js` kernels). */
+  readonly kernels: KernelChoice;
+  readonly threads: number;
   private readonly subject = new Subject<TrainEvent>();
   readonly events$: Observable<TrainEvent> = this.subject.asObservable();
   steps: number;
@@ -164,6 +170,8 @@ export class SessionTrainer {
     this.steps = checked.startStep;
     this.samples = checked.startSamples;
     this.batchSize = checked.batchSize;
+    this.kernels = checked.kernels;
+    this.threads = checked.kernels === 'wasm' ? options.kernelThreads : 1;
     this.rows = new StepRows(this.shape.layers.length);
     if (options.restore) {
       this.steps = options.restore.steps;
@@ -171,7 +179,9 @@ export class SessionTrainer {
       this.batchSize = options.restore.batchSize;
       this.paused = options.restore.paused;
     }
-    const init: HostInit = { config, queueCapacity: options.queueCapacity, ...(options.record ? { record: options.record } : {}), ...(options.restore ? { restore: options.restore } : {}) };
+    // the host is given the kernels resolved here: what `created` and `list` report is what it trains with
+    const run = { ...config, kernels: checked.kernels, threads: options.kernelThreads };
+    const init: HostInit = { config: run, queueCapacity: options.queueCapacity, ...(options.record ? { record: options.record } : {}), ...(options.restore ? { restore: options.restore } : {}) };
     this.inline = !options.thread;
     this.transport = options.thread ? this.threadTransport(init) : this.inlineTransport(init);
   }

@@ -48,6 +48,8 @@ export interface SessionOptions {
   readonly replayEvents: number;
   /** Train on a worker thread of the session's own (true), or on the main thread between socket events. */
   readonly thread: boolean;
+  /** Threads for the session's `wasm` kernels (1 or 2; `kernelThreads` of the server). */
+  readonly kernelThreads: number;
   /** Most messages, and bytes of samples, waiting their turn in the session (E_BACKLOG beyond). */
   readonly backlog: { readonly messages: number; readonly bytes: number };
   /** Close the session after this long with no one attached, ms; 0: never. */
@@ -92,6 +94,7 @@ export class ServerSession {
   ) {
     this.trainer = new SessionTrainer(config, {
       thread: options.thread,
+      kernelThreads: options.kernelThreads,
       queueCapacity: options.queueCapacity,
       backlog: options.backlog,
       ...(options.record ? { record: options.record } : {}),
@@ -149,6 +152,8 @@ export class ServerSession {
       subscribers: this.out.size,
       recording: this.options.record !== undefined,
       producers: Object.fromEntries(this.held),
+      kernels: t.kernels,
+      threads: t.threads,
     };
   }
 

@@ -7,7 +7,7 @@
 import { lastValueFrom, takeWhile, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { connect, LivegradError, type Batch } from '../../src/client/index.js';
-import { predict } from '../../src/index.js';
+import { mlpShape, predict, resolveKernels } from '../../src/index.js';
 import { tinyConfig, tinyData, useClients, weightBytes } from '../helpers/client.js';
 
 const { start, connect: open, proxy } = useClients();
@@ -32,7 +32,7 @@ describe('connect', () => {
     const client = await open(server.url);
     expect(client.welcome).toMatchObject({ type: 'welcome', protocol: 1, permissions: { produce: true, read: true } });
     const created = await client.create(tinyConfig('a', 8, 4));
-    expect(created).toEqual({ session: 'a', step: 0, samples: 0, dtype: 'float32', inputSize: 4, outputSize: 3, parameters: 67, loss: 'crossEntropy', batchSize: 8, credits: 4, recording: false, producers: {} });
+    expect(created).toEqual({ session: 'a', step: 0, samples: 0, dtype: 'float32', inputSize: 4, outputSize: 3, parameters: 67, loss: 'crossEntropy', batchSize: 8, credits: 4, recording: false, producers: {}, kernels: resolveKernels(mlpShape(tinyConfig('a').model)), threads: 1 });
     await client.create(tinyConfig('b'));
     expect((await client.sessions()).map((s) => s.session).sort()).toEqual(['a', 'b']);
     const exists = client.create(tinyConfig('a'));
