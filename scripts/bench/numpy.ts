@@ -230,10 +230,11 @@ export interface LossCheck {
 }
 
 /**
- * numpy's loss trajectory against livegrad's (the in-process `createStepper` of the bench's
- * `livegrad` row): both start from the workload's weights and train `steps` steps on its batches.
+ * numpy's loss trajectory against livegrad's: both start from the workload's weights and train
+ * `steps` steps on its batches.
+ * @param livegrad  the livegrad trainer to hold numpy against; by default the bench's `livegrad` row's.
  */
-export async function checkLosses(w: Workload, steps: number, python = pythonExecutable()): Promise<LossCheck> {
+export async function checkLosses(w: Workload, steps: number, python = pythonExecutable(), livegrad: (w: Workload) => Trainer = livegradTrainer): Promise<LossCheck> {
   const t = await numpyTrainer(w, python);
   let numpy: number[];
   try {
@@ -241,18 +242,22 @@ export async function checkLosses(w: Workload, steps: number, python = pythonExe
   } finally {
     t.dispose?.();
   }
-  const lg = livegradTrainer(w);
-  const livegrad: number[] = [];
-  for (let s = 0; s < steps; s++) {
-    await lg.run(1);
-    livegrad.push(await lg.loss());
+  const lg = livegrad(w);
+  const reference: number[] = [];
+  try {
+    for (let s = 0; s < steps; s++) {
+      await lg.run(1);
+      reference.push(await lg.loss());
+    }
+  } finally {
+    lg.dispose?.();
   }
   let maxRelative = 0, atStep = 0;
-  livegrad.forEach((l, s) => {
+  reference.forEach((l, s) => {
     const r = Math.abs(numpy[s]! - l) / Math.abs(l);
     if (!(r <= maxRelative)) [maxRelative, atStep] = [r, s + 1]; // NaN counts as the largest
   });
-  return { workload: w.id, steps, maxRelative, atStep, numpy, livegrad };
+  return { workload: w.id, steps, maxRelative, atStep, numpy, livegrad: reference };
 }
 
 /** Steps of the bench's loss check, as for `--check`: W3's steps are slow for the slow peers. */
