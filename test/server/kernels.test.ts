@@ -2,7 +2,8 @@
  * The kernels of a server's sessions: `create` chooses them (`kernels`, checked like its
  * neighbours), the session trains with them on its thread or inline, and `created`, `list` and
  * `snapshot` say which; each session's wasm kernels use `kernelThreads` threads (default 1), which
- * a recorded session's log states with its kernels.
+ * a recorded session's log states with its kernels; a recovered session and a played recording
+ * train with the kernels their log states.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,5 +97,26 @@ describe('kernelThreads', () => {
     expect([w.kernels, w.threads]).toEqual(['wasm', 2]);
     const j = await openRecording(join(root, 'j'));
     expect([j.kernels, j.threads]).toEqual(['js', 1]);
+  }, 30_000);
+});
+
+describe('recorded sessions', () => {
+  it('a recovered session trains on with the kernels its log states, not auto; a played recording with the recorded ones', async () => {
+    const first = await start({ record: root });
+    const c = await connect(first);
+    await c.ok(createMessage('s', { kernels: 'js' }));
+    await produce(c, 's', 3, 8);
+    await first.close();
+    // started again on its directory: the session comes back with the js kernels (auto would be wasm where it runs)
+    const again = await start({ record: root });
+    const c2 = await connect(again);
+    const info = ((await c2.ok({ type: 'list' }))['sessions'] as Msg[]).find((s) => s['session'] === 's');
+    expect(info).toMatchObject({ kernels: 'js', threads: 1 });
+    await produce(c2, 's', 3, 8, { firstSeq: 3 });
+    expect(weightBytes(await c2.ok({ type: 'snapshot', session: 's' }))).toEqual(inProcess(6, 8, 'js'));
+    await again.close();
+    const played = await start({ replays: [{ path: join(root, 's'), paused: true }] });
+    const c3 = await connect(played);
+    expect(((await c3.ok({ type: 'list' }))['sessions'] as Msg[])[0]).toMatchObject({ session: 's', kernels: 'js', threads: 1 });
   }, 30_000);
 });
