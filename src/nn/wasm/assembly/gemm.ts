@@ -3,9 +3,8 @@
  * over a block of rows and columns of C, with what the caller does to each finished value (its
  * "epilogue": bias + activation, activation derivative, or a plain store) fused into the store.
  *
- * The epilogue runs once per finished tile: the sums are stored raw into the product's output (z,
- * dzp, dw), then one call reads them back from L1 and applies bias-free activation work (a = f(z),
- * dzp ⊙ f′), so the exp-heavy code exists once, not once per accumulator.
+ * The epilogue is applied to each accumulator as it is stored, except sigmoid's and tanh's exp:
+ * those run once per finished tile, in one call that reads z back from L1 (`mapExp`).
  *
  * Register tiling. The work is cut into 4-row × 8-column tiles of C. A tile keeps its 32 sums in
  * 8 f32x4 accumulators (registers) for the whole sum over t; each step t loads one row of B's 8
@@ -26,7 +25,7 @@
  * Loads may run up to 28 bytes past the last column of B, of the bias and of zp/ap (the contract's
  * slack); stores never pass C's last column.
  */
-import { sigmoidv, tanhv } from './math';
+import { mapExp } from './math';
 import { storeN } from './lanes';
 
 /** What happens to each finished sum s (at byte offset o of every C-shaped operand). */
@@ -42,15 +41,21 @@ export const LEAKY_RELU = 4;
 
 const LEAKY_SLOPE: f32 = 0.01;
 
-/** f(z) per lane for the activation codes of abi.ts's ACT. */
-@inline function activate(act: i32, z: v128): v128 {
+/** f(z) per lane for the activations without exp (relu, leakyRelu, linear). */
+@inline function activateCheap(act: i32, z: v128): v128 {
   switch (act) {
-    case SIGMOID: return sigmoidv(z);
-    case TANH: return tanhv(z);
     case RELU: return v128.bitselect(z, f32x4.splat(0), f32x4.gt(z, f32x4.splat(0)));
     case LEAKY_RELU: return v128.bitselect(z, f32x4.mul(z, f32x4.splat(LEAKY_SLOPE)), f32x4.gt(z, f32x4.splat(0)));
     default: return z;
   }
+}
+
+/**
+ * True for the activations whose forward needs exp: `mapExp` runs them once per finished tile,
+ * reading z back from L1 (one copy of the exp code, not one per accumulator).
+ */
+@inline function needsExp(act: i32): bool {
+  return act == SIGMOID || act == TANH;
 }
 
 /** s · f′ per lane, f′ from the layer's z (relu, leakyRelu) or a (sigmoid a(1 − a), tanh 1 − a²). */
@@ -71,24 +76,19 @@ const LEAKY_SLOPE: f32 = 0.01;
   }
 }
 
-/** Stores the first `cnt` lanes of a finished sum s at byte offset o of the product's own output (z, dzp or c). */
-@inline function finish(mode: i32, s: v128, o: usize, cnt: i32, p1: usize, p3: usize): void {
-  if (cnt > 0) storeN((mode == BACKWARD ? p3 : p1) + o, s, cnt);
-}
-
 /**
- * The epilogue of a finished tile of `rows` × `cnt` (cnt ≤ 8) sums at byte offset o, already stored
- * in z (forward: a = f(z)) or dzp (backward: dzp = dzp · f′). One call per tile, not inlined: a
- * tile's 8 vectors share one copy of the (exp-heavy) activation code, and the loads hit L1.
+ * Stores the first `cnt` lanes of a finished sum s at byte offset o: z and a = f(z) (forward; for
+ * sigmoid and tanh only z: a follows per tile, by `mapExp`), dzp = s · f′ (backward), or c.
  */
-function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32, p1: usize, p2: usize, p3: usize): void {
-  if (mode == FORWARD && act == LINEAR && p2 == p1) return;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cnt; c += 4) {
-      const q = o + <usize>r * ldo + <usize>c * 4;
-      if (mode == FORWARD) storeN(p2 + q, activate(act, v128.load(p1 + q)), cnt - c);
-      else storeN(p3 + q, derive(act, v128.load(p3 + q), p1 + q, p2 + q), cnt - c);
-    }
+@inline function finish(mode: i32, act: i32, s: v128, o: usize, cnt: i32, p1: usize, p2: usize, p3: usize): void {
+  if (cnt <= 0) return;
+  if (mode == FORWARD) {
+    storeN(p1 + o, s, cnt);
+    if (!needsExp(act) && (act != LINEAR || p2 != p1)) storeN(p2 + o, activateCheap(act, s), cnt);
+  } else if (mode == BACKWARD) {
+    storeN(p3 + o, derive(act, s, p1 + o, p2 + o), cnt);
+  } else {
+    storeN(p1 + o, s, cnt);
   }
 }
 
@@ -129,7 +129,8 @@ function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32
     // by 4 (the steps at immediate offsets, fewer increments) measured a third slower: binaryen
     // regroups the 4 steps accumulator by accumulator, so 8 B vectors stay live and V8 spills.
     let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
-    for (; t < k; t++) {
+    const end = a + <usize>k * at; // the loop counts with a0 (one increment fewer a step)
+    for (; a0 != end;) {
       b0 = v128.load(b); b1 = v128.load(b, 16); b += bt;
       s = v128.load32_splat(a0);
       c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
@@ -143,15 +144,15 @@ function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32
     }
   }
   const lo = min(cnt, 4), hi = cnt - 4;
-  finish(mode, c00, o, lo, p1, p3);
-  finish(mode, c01, o + 16, hi, p1, p3);
-  finish(mode, c10, o + ldo, lo, p1, p3);
-  finish(mode, c11, o + ldo + 16, hi, p1, p3);
-  finish(mode, c20, o + ldo * 2, lo, p1, p3);
-  finish(mode, c21, o + ldo * 2 + 16, hi, p1, p3);
-  finish(mode, c30, o + ldo * 3, lo, p1, p3);
-  finish(mode, c31, o + ldo * 3 + 16, hi, p1, p3);
-  if (mode != PLAIN) epilogue(mode, act, o, ldo, 4, cnt, p1, p2, p3);
+  finish(mode, act, c00, o, lo, p1, p2, p3);
+  finish(mode, act, c01, o + 16, hi, p1, p2, p3);
+  finish(mode, act, c10, o + ldo, lo, p1, p2, p3);
+  finish(mode, act, c11, o + ldo + 16, hi, p1, p2, p3);
+  finish(mode, act, c20, o + ldo * 2, lo, p1, p2, p3);
+  finish(mode, act, c21, o + ldo * 2 + 16, hi, p1, p2, p3);
+  finish(mode, act, c30, o + ldo * 3, lo, p1, p2, p3);
+  finish(mode, act, c31, o + ldo * 3 + 16, hi, p1, p2, p3);
+  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 4, cnt, ldo, 0);
 }
 
 /** A 4 × 4 tile, `cnt` (1–4) columns stored. */
@@ -171,11 +172,11 @@ function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32
     a0 += at; a1 += at; a2 += at; a3 += at;
     b += bt;
   }
-  finish(mode, c0, o, cnt, p1, p3);
-  finish(mode, c1, o + ldo, cnt, p1, p3);
-  finish(mode, c2, o + ldo * 2, cnt, p1, p3);
-  finish(mode, c3, o + ldo * 3, cnt, p1, p3);
-  if (mode != PLAIN) epilogue(mode, act, o, ldo, 4, cnt, p1, p2, p3);
+  finish(mode, act, c0, o, cnt, p1, p2, p3);
+  finish(mode, act, c1, o + ldo, cnt, p1, p2, p3);
+  finish(mode, act, c2, o + ldo * 2, cnt, p1, p2, p3);
+  finish(mode, act, c3, o + ldo * 3, cnt, p1, p2, p3);
+  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 4, cnt, ldo, 0);
 }
 
 /** A 1 × 8 tile (a row tail), `cnt` (1–8) columns stored. */
@@ -191,9 +192,9 @@ function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32
     a += at;
     b += bt;
   }
-  finish(mode, c0, o, min(cnt, 4), p1, p3);
-  finish(mode, c1, o + 16, cnt - 4, p1, p3);
-  if (mode != PLAIN) epilogue(mode, act, o, 0, 1, cnt, p1, p2, p3);
+  finish(mode, act, c0, o, min(cnt, 4), p1, p2, p3);
+  finish(mode, act, c1, o + 16, cnt - 4, p1, p2, p3);
+  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 1, cnt, 0, 0);
 }
 
 /** A 1 × 4 tile, `cnt` (1–4) columns stored. */
@@ -207,8 +208,8 @@ function epilogue(mode: i32, act: i32, o: usize, ldo: usize, rows: i32, cnt: i32
     a += at;
     b += bt;
   }
-  finish(mode, c0, o, cnt, p1, p3);
-  if (mode != PLAIN) epilogue(mode, act, o, 0, 1, cnt, p1, p2, p3);
+  finish(mode, act, c0, o, cnt, p1, p2, p3);
+  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 1, cnt, 0, 0);
 }
 
 /**

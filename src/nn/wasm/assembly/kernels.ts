@@ -12,7 +12,7 @@
  * as a whole vector, stored lane by lane), so a value's arithmetic never depends on where it sits.
  */
 import { BACKWARD, FORWARD, PLAIN, gemm } from './gemm';
-import { expv, log64 } from './math';
+import { EXP, log64, mapExp } from './math';
 import { laneMask, storeN } from './lanes';
 
 /**
@@ -117,10 +117,7 @@ export function scale(v: usize, n: i32, c: f32): void {
 
 /** v[i] = e^v[i] for i < n: the vectorized exp every kernel uses, exported so tests can sweep it. Not part of KernelExports. */
 export function exp(v: usize, n: i32): void {
-  for (let i = 0; i < n; i += 4) {
-    const p = v + <usize>i * 4;
-    storeN(p, expv(v128.load(p)), n - i);
-  }
+  mapExp(EXP, v, v, 1, n, 0, 0);
 }
 
 /**
@@ -137,10 +134,7 @@ export function exp(v: usize, n: i32): void {
     mv = f32x4.max(mv, v);
   }
   const mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-  const mxv = f32x4.splat(mx);
-  for (let j = 0; j < n; j += 4) {
-    storeN(a + <usize>j * 4, expv(f32x4.sub(v128.load(z + <usize>j * 4), mxv)), n - j);
-  }
+  mapExp(EXP, z, a, 1, n, 0, mx);
   return mx;
 }
 

@@ -1,16 +1,13 @@
 /**
- * Vectorized float32 exp, sigmoid and tanh (four lanes at a time), and a float64 log, for the
- * kernels in `kernels.ts`. No tables (the module has no data segment) and no fused multiply-add:
- * every lane gives the same bits on every machine.
- *
- * Every per-element kernel runs these on whole f32x4 vectors, also for a row's last 1–3 elements
- * (the other lanes are computed and dropped), so there is one code path and one result per value.
+ * Vectorized float32 exp, sigmoid and tanh over rows of values (`mapExp`), and a float64 log, for
+ * the kernels in `kernels.ts` and `gemm.ts`. No tables (the module has no data segment) and no fused
+ * multiply-add: every lane gives the same bits on every machine.
  */
+import { storeN } from './lanes';
 
 const LOG2E: f32 = 1.44269504088896341;
 /** 1.5·2²³: adding it rounds a float32 of magnitude < 2²² to an integer, held in the low mantissa bits. */
 const ROUNDER: f32 = 12582912.0;
-const ROUNDER_BITS: i32 = 0x4B400000;
 // NOTE: ln 2 split in two (Cody–Waite): LN2_HI has 9 significant bits, so n·LN2_HI is exact for
 // |n| ≤ 2¹⁵ and x − n·LN2_HI is exact (Sterbenz); only the tiny n·LN2_LO is rounded.
 const LN2_HI: f32 = 0.693359375;
@@ -29,59 +26,98 @@ const Q2: f32 = -5.37397155531e-2;
 const Q3: f32 = 1.33314422036e-1;
 const Q4: f32 = -3.33332819422e-1;
 
-/**
- * eˣ per lane: x = n·ln2 + r with n = round(x·log₂e) and |r| ≤ ln2/2, eʳ by a degree-7 polynomial,
- * then scaled by 2ⁿ built from exponent bits, as two factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋) so that
- * n = 128 (x up to 88.72) and n down to −150 (gradual underflow, one rounding) stay in range.
- * x is clamped to [−104, 89] first: below, the result rounds to 0; above, it overflows to +Infinity.
- * NaN in, NaN out (the clamp and the arithmetic keep it; its n is garbage, NaN·2ⁿ is NaN).
- */
-@inline export function expv(x: v128): v128 {
-  // NOTE: pmax/pmin (x86's maxps/minps, one instruction) keep a NaN x: (x < lo ? lo : x) is x
-  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-104.0)), f32x4.splat(89.0));
-  // n = round(x·log₂e) by adding 1.5·2²³: the sum's last bits are n, rounded to nearest even
-  const kn = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUNDER));
-  const n = f32x4.sub(kn, f32x4.splat(ROUNDER));
-  const ni = i32x4.sub(kn, i32x4.splat(ROUNDER_BITS));
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
-  let p = f32x4.add(f32x4.mul(f32x4.splat(P0), r), f32x4.splat(P1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P4));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P5));
-  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
-  const h = i32x4.shr_s(ni, 1);
-  const s1 = i32x4.shl(i32x4.add(h, i32x4.splat(127)), 23);
-  const s2 = i32x4.shl(i32x4.add(i32x4.sub(ni, h), i32x4.splat(127)), 23);
-  return f32x4.mul(f32x4.mul(p, s1), s2);
-}
+/** What `mapExp` computes from e = exp(…): the codes are abi.ts's ACT codes for sigmoid and tanh. */
+export const EXP = 0;
+export const SIGMOID = 1;
+export const TANH = 2;
 
-/** 1 / (1 + e^−z) per lane. Very negative z: e^−z = +Infinity and the result 0, the right limit. */
-@inline export function sigmoidv(z: v128): v128 {
-  const one = f32x4.splat(1.0);
-  return f32x4.div(one, f32x4.add(one, expv(f32x4.neg(z))));
+/**
+ * A constant vector built from a `zero` the compilers cannot see is 0 (n >>> 31 for a count n ≥ 0),
+ * so that binaryen does not fold it back into a constant (see `mapExpWith`).
+ */
+@inline function kf(c: f32, zero: i32): v128 {
+  return f32x4.splat(c + <f32>zero);
 }
 
 /**
- * tanh z per lane: an odd polynomial for |z| < 0.625 (keeps the relative accuracy near 0, where
- * 1 − 2/(e^{2|z|} + 1) would cancel), else 1 − 2/(e^{2|z|} + 1) (e^{2|z|} = +Infinity gives 1);
- * the sign of z copied onto the result (tanh(−0) = −0). NaN in, NaN out.
+ * dst[r, c] = f(src[r, c] − shift) for rows r < rows and columns c < cnt (row stride `stride` bytes),
+ * in float32, four lanes at a time (a row's last 1–3 values too, their other lanes dropped):
+ *
+ *   EXP      eˣ
+ *   SIGMOID  1 / (1 + e^−x)        very negative x: e^−x = +Infinity and the result 0, the limit
+ *   TANH     x + x³·Q(x²) for |x| < 0.625 (keeps the relative accuracy near 0, where the other
+ *            form would cancel), else sign(x)·(1 − 2/(e^{2|x|} + 1)); tanh(−0) = −0
+ *
+ * eˣ: x = n·ln2 + r with n = round(x·log₂e) and |r| ≤ ln2/2, eʳ by a degree-7 polynomial, then
+ * scaled by 2ⁿ built from exponent bits, as two factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋) so that n = 128
+ * (x up to 88.72) and n down to −150 (gradual underflow, one rounding) stay in range. x is clamped to
+ * [−104, 89] first: below, the result rounds to 0; above, it overflows to +Infinity. NaN in, NaN out
+ * (the clamp and the arithmetic keep it; its n is garbage, NaN·2ⁿ is NaN). Max error 0.94 ulp.
+ *
+ * One loop holds the only copy of the exp code (`mapExpWith`).
  */
-@inline export function tanhv(z: v128): v128 {
-  const az = f32x4.abs(z);
-  const z2 = f32x4.mul(z, z);
-  let q = f32x4.add(f32x4.mul(f32x4.splat(Q0), z2), f32x4.splat(Q1));
-  q = f32x4.add(f32x4.mul(q, z2), f32x4.splat(Q2));
-  q = f32x4.add(f32x4.mul(q, z2), f32x4.splat(Q3));
-  q = f32x4.add(f32x4.mul(q, z2), f32x4.splat(Q4));
-  const small = f32x4.add(f32x4.mul(f32x4.mul(q, z2), z), z);
-  const e = expv(f32x4.add(az, az));
-  const one = f32x4.splat(1.0);
-  const big = f32x4.sub(one, f32x4.div(f32x4.splat(2.0), f32x4.add(e, one)));
-  const t = v128.bitselect(small, big, f32x4.lt(az, f32x4.splat(0.625)));
-  const sign = i32x4.splat(0x80000000);
-  return v128.bitselect(z, f32x4.abs(t), sign);
+@inline export function mapExp(f: i32, src: usize, dst: usize, rows: i32, cnt: i32, stride: usize, shift: f32): void {
+  const zero = cnt >>> 31;
+  mapExpWith(
+    f, src, dst, rows, cnt, stride, f32x4.splat(shift),
+    kf(-104.0, zero), kf(89.0, zero), kf(LOG2E, zero), kf(ROUNDER, zero), kf(LN2_HI, zero), kf(LN2_LO, zero),
+    kf(P0, zero), kf(P1, zero), kf(P2, zero), kf(P3, zero), kf(P4, zero), kf(P5, zero), kf(1.0, zero),
+  );
+}
+
+/**
+ * `mapExp` with its constants as parameters. NOTE: V8 (TurboFan) computes a pure value at its use,
+ * inside the loop, even when wasm computes it before (and rebuilds a constant at every use, 3
+ * instructions); a parameter is neither: it stays in a register or a stack slot, read as a memory
+ * operand. The constants are made from an opaque zero so that binaryen cannot fold them into this
+ * function either.
+ */
+function mapExpWith(
+  f: i32, src: usize, dst: usize, rows: i32, cnt: i32, stride: usize, shiftv: v128,
+  lo: v128, hi: v128, log2e: v128, rounder: v128, ln2hi: v128, ln2lo: v128,
+  p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, one: v128,
+): void {
+  const zero = cnt >>> 31;
+  for (let r = 0; r < rows; r++) {
+    const s = src + <usize>r * stride, d = dst + <usize>r * stride;
+    for (let c = 0; c < cnt; c += 4) {
+      const x = f32x4.sub(v128.load(s + <usize>c * 4), shiftv);
+      const ax = f32x4.abs(x);
+      let y = f == EXP ? x : f == SIGMOID ? f32x4.neg(x) : f32x4.add(ax, ax);
+      // NOTE: pmax/pmin (x86's maxps/minps, one instruction each) keep a NaN y: (y < lo ? lo : y) is y
+      y = f32x4.pmin(f32x4.pmax(y, lo), hi);
+      // n = round(y·log₂e) by adding 1.5·2²³: the sum's last mantissa bits are n (nearest, ties to even)
+      const kn = f32x4.add(f32x4.mul(y, log2e), rounder);
+      const n = f32x4.sub(kn, rounder);
+      const ni = i32x4.sub(kn, rounder);
+      let t = f32x4.sub(y, f32x4.mul(n, ln2hi));
+      t = f32x4.sub(t, f32x4.mul(n, ln2lo));
+      let p = f32x4.add(f32x4.mul(p0, t), p1);
+      p = f32x4.add(f32x4.mul(p, t), p2);
+      p = f32x4.add(f32x4.mul(p, t), p3);
+      p = f32x4.add(f32x4.mul(p, t), p4);
+      p = f32x4.add(f32x4.mul(p, t), p5);
+      p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(t, t)), t), one);
+      // 2ⁿ = 2^h · 2^(n−h) with h = ⌊n/2⌋: exponent bits h << 23 added to 1.0's bits (127 << 23)
+      const h = i32x4.shr_s(ni, 1);
+      const e = f32x4.mul(f32x4.mul(p, i32x4.add(i32x4.shl(h, 23), one)), i32x4.add(i32x4.shl(i32x4.sub(ni, h), 23), one));
+      let out = e;
+      if (f == SIGMOID) {
+        out = f32x4.div(one, f32x4.add(one, e));
+      } else if (f == TANH) {
+        const x2 = f32x4.mul(x, x);
+        let q = f32x4.add(f32x4.mul(kf(Q0, zero), x2), kf(Q1, zero));
+        q = f32x4.add(f32x4.mul(q, x2), kf(Q2, zero));
+        q = f32x4.add(f32x4.mul(q, x2), kf(Q3, zero));
+        q = f32x4.add(f32x4.mul(q, x2), kf(Q4, zero));
+        const small = f32x4.add(f32x4.mul(f32x4.mul(q, x2), x), x);
+        const big = f32x4.sub(one, f32x4.div(f32x4.add(one, one), f32x4.add(e, one)));
+        const mag = f32x4.abs(v128.bitselect(small, big, f32x4.lt(ax, kf(0.625, zero))));
+        out = v128.bitselect(x, mag, i32x4.splat(0x80000000)); // the sign of x on |tanh x|
+      }
+      storeN(d + <usize>c * 4, out, cnt - c);
+    }
+  }
 }
 
 /**
