@@ -238,13 +238,14 @@ export function sgdMomentum(p: usize, g: usize, buf: usize, i0: i32, i1: i32, lr
 /**
  * torch.optim.Adam / AdamW for i in [i0, i1), float32 (see abi.ts):
  * p −= stepSize·m / (√v / bc2Sqrt + eps), after m = b1·m + (1 − b1)·d, v = b2·v + ((1 − b2)·d)·d.
- * NOTE: 1 − b1, 1 − b2 and 1 − lr·wd are formed in float64 from the float64 arguments, then rounded
- * to float32: 1 − f32(0.999) would be 1.3·10⁻⁵ off in relative terms.
+ * NOTE: 1 − b1, 1 − b2, 1 − lr·wd and 1 / bc2Sqrt are formed in float64 from the float64 arguments,
+ * then rounded to float32: 1 − f32(0.999) would be 1.3·10⁻⁵ off in relative terms. √v is multiplied
+ * by 1 / bc2Sqrt rather than divided by bc2Sqrt (one division a value instead of two: ≤ 1 ulp apart).
  */
 export function adam(p: usize, g: usize, m: usize, v: usize, i0: i32, i1: i32, lr: f64, b1: f64, b2: f64, eps: f64, wd: f64, decoupled: i32, stepSize: f64, bc2Sqrt: f64): void {
   const b1v = f32x4.splat(<f32>b1), c1 = f32x4.splat(<f32>(1 - b1)), b2v = f32x4.splat(<f32>b2), c2 = f32x4.splat(<f32>(1 - b2));
   const wdv = f32x4.splat(<f32>wd), decay = f32x4.splat(<f32>(1 - lr * wd)), epsv = f32x4.splat(<f32>eps);
-  const stepv = f32x4.splat(<f32>stepSize), bc2v = f32x4.splat(<f32>bc2Sqrt);
+  const stepv = f32x4.splat(<f32>stepSize), inv2 = f32x4.splat(<f32>(1 / bc2Sqrt));
   for (let i = i0; i < i1; i += 4) {
     const o = <usize>i * 4, cnt = i1 - i;
     let pv = v128.load(p + o);
@@ -255,7 +256,7 @@ export function adam(p: usize, g: usize, m: usize, v: usize, i0: i32, i1: i32, l
     const vv = f32x4.add(f32x4.mul(b2v, v128.load(v + o)), f32x4.mul(f32x4.mul(c2, d), d));
     storeN(m + o, mv, cnt);
     storeN(v + o, vv, cnt);
-    const den = f32x4.add(f32x4.div(f32x4.sqrt(vv), bc2v), epsv);
+    const den = f32x4.add(f32x4.mul(f32x4.sqrt(vv), inv2), epsv);
     storeN(p + o, f32x4.sub(pv, f32x4.div(f32x4.mul(stepv, mv), den)), cnt);
   }
 }
