@@ -192,11 +192,16 @@ export class Pace {
   ) {}
 
   async wait(m: number): Promise<void> {
-    const now = performance.now();
+    let now = performance.now();
     this.start ??= now;
     this.rows += m;
     const due = this.start + (this.rows * 1000) / this.rate;
-    if (due > now) await sleep(due - now, undefined, { signal: this.signal });
+    // NOTE: a timer is due by the event loop's clock, read when the loop last woke: it can fire a
+    // little before `due` by performance.now(), so the clock is read again until the rows are due
+    while (due > now) {
+      await sleep(Math.max(1, due - now), undefined, { signal: this.signal });
+      now = performance.now();
+    }
   }
 }
 

@@ -34,8 +34,8 @@ Options:
   --max-sessions <n>        (default ${DEFAULT_SERVER_OPTIONS.maxSessions})
   --max-connections <n>     (default ${DEFAULT_SERVER_OPTIONS.maxConnections})
   --heartbeat <ms>          ping interval (default ${DEFAULT_SERVER_OPTIONS.heartbeatMs})
-  --training-threads        train each session on a worker thread of its own (default with more than two CPUs)
-  --inline-training         train sessions on the main thread, between socket events (default with one or two)
+  --training-threads        train each session on a worker thread of its own (the default)
+  --inline-training         train sessions on the main thread, between socket events
   --kernel-threads <n>      1 | 2: threads for each session's wasm kernels (default ${DEFAULT_SERVER_OPTIONS.kernelThreads})
   --record <dir>            record every session under <dir>/<session>/ (docs/recording.md); at start,
                             bring back every session whose log there is not finished
