@@ -6,12 +6,18 @@
  * The epilogue is applied to each accumulator as it is stored, except sigmoid's and tanh's exp:
  * those run once per finished tile, in one call that reads z back from L1 (`mapExp`).
  *
- * Register tiling. The work is cut into 4-row × 8-column tiles of C. A tile keeps its 32 sums in
- * 8 f32x4 accumulators (registers) for the whole sum over t; each step t loads one row of B's 8
- * columns (2 vectors) and broadcasts 4 values of A (`v128.load32_splat`), then does 8 multiplies and
- * 8 adds: 64 flops for 6 loads. 8 accumulators + 2 B vectors + 1 broadcast = 11 of the 16 SIMD
- * registers x86-64 has, so nothing spills. Edges: a column tail of 5–7 runs the 4×8 tile and stores
- * only its real lanes, a tail of 1–4 a 4×4 tile; a row tail of 1–3 runs 1-row tiles (1×8, 1×4).
+ * Register tiling. The work is cut into tiles of C whose sums stay in 8 f32x4 accumulators
+ * (registers) for the whole sum over t. Each step t loads a row of B's columns and broadcasts values
+ * of A (`v128.load32_splat`), then does 8 multiplies and 8 adds: 64 flops for 6 loads.
+ * - 2 rows × 16 columns where A's steps are adjacent (x in forward, dz in backwardInput): 4 B vectors
+ *   (one 64-byte line) and 2 broadcasts a step, 3 pointer increments.
+ * - 4 rows × 8 columns where A's rows are adjacent (xᵀ in weightGrad: the 4 broadcasts come from one
+ *   pointer at immediate offsets, 2 increments), and for the columns left after the 16-wide tiles.
+ * NOTE: V8 issues a step's loads before its arithmetic, so a step holds its 6 loaded vectors and the
+ * 8 accumulators at once: 14 of the 15 SIMD registers V8 allocates on x86-64 (plus one product).
+ * Bigger tiles, or a loop unrolled over t, spill (measured: a third slower).
+ * Edges: a column tail of 5–7 runs the 4×8 tile and stores only its real lanes, a tail of 1–4 a 4×4
+ * tile; a row tail of 1–3 runs 1-row tiles (1×8, 1×4).
  *
  * NOTE: Order of summation. Every element is one float32 sum in index order t = 0, 1, …, k − 1,
  * starting from its bias (forward) or from +0: each lane of each accumulator is exactly
@@ -125,9 +131,9 @@ const LEAKY_SLOPE: f32 = 0.01;
       a += at;
     }
   } else {
-    // A's steps are adjacent floats (x in forward, dz in backwardInput). NOTE: unrolling this loop
-    // by 4 (the steps at immediate offsets, fewer increments) measured a third slower: binaryen
-    // regroups the 4 steps accumulator by accumulator, so 8 B vectors stay live and V8 spills.
+    // A's steps are adjacent floats (x in forward, dz in backwardInput): the columns the 2 × 16
+    // tiles leave. NOTE: unrolled by 4 over t (steps at immediate offsets) it ran a third slower:
+    // binaryen and V8's scheduler group the 4 steps per accumulator, 8 B vectors stay live, V8 spills.
     let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
     const end = a + <usize>k * at; // the loop counts with a0 (one increment fewer a step)
     for (; a0 != end;) {
@@ -153,6 +159,40 @@ const LEAKY_SLOPE: f32 = 0.01;
   finish(mode, act, c30, o + ldo * 3, lo, p1, p2, p3);
   finish(mode, act, c31, o + ldo * 3 + 16, hi, p1, p2, p3);
   if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 4, cnt, ldo, 0);
+}
+
+/**
+ * A 2 × 16 tile, all 16 columns stored (steps of A adjacent). The same 8 accumulators and 6 loads a
+ * step as 4 × 8, but 3 pointer increments instead of 5, and B's 16 columns are one 64-byte line.
+ */
+@inline function tile2x16(
+  mode: i32, act: i32, a: usize, ar: usize, b: usize, bt: usize, k: i32,
+  bias: usize, o: usize, ldo: usize, p1: usize, p2: usize, p3: usize,
+): void {
+  let c00 = init(mode, bias), c01 = init(mode, bias + 16), c02 = init(mode, bias + 32), c03 = init(mode, bias + 48);
+  let c10 = c00, c11 = c01, c12 = c02, c13 = c03;
+  let a0 = a, a1 = a + ar;
+  const end = a + <usize>k * 4;
+  for (; a0 != end;) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16), b2 = v128.load(b, 32), b3 = v128.load(b, 48);
+    b += bt;
+    let s = v128.load32_splat(a0);
+    c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
+    c02 = f32x4.add(c02, f32x4.mul(s, b2)); c03 = f32x4.add(c03, f32x4.mul(s, b3));
+    s = v128.load32_splat(a1);
+    c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
+    c12 = f32x4.add(c12, f32x4.mul(s, b2)); c13 = f32x4.add(c13, f32x4.mul(s, b3));
+    a0 += 4; a1 += 4;
+  }
+  finish(mode, act, c00, o, 4, p1, p2, p3);
+  finish(mode, act, c01, o + 16, 4, p1, p2, p3);
+  finish(mode, act, c02, o + 32, 4, p1, p2, p3);
+  finish(mode, act, c03, o + 48, 4, p1, p2, p3);
+  finish(mode, act, c10, o + ldo, 4, p1, p2, p3);
+  finish(mode, act, c11, o + ldo + 16, 4, p1, p2, p3);
+  finish(mode, act, c12, o + ldo + 32, 4, p1, p2, p3);
+  finish(mode, act, c13, o + ldo + 48, 4, p1, p2, p3);
+  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 2, 16, ldo, 0);
 }
 
 /** A 4 × 4 tile, `cnt` (1–4) columns stored. */
@@ -224,6 +264,12 @@ const LEAKY_SLOPE: f32 = 0.01;
   for (; i + 4 <= r1; i += 4) {
     const ai = a + <usize>i * ar, oi = <usize>i * ldo;
     let j = c0;
+    if (!rowsAdjacent) {
+      for (; j + 16 <= c1; j += 16) {
+        tile2x16(mode, act, ai, ar, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, p1, p2, p3);
+        tile2x16(mode, act, ai + ar * 2, ar, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + ldo * 2 + <usize>j * 4, ldo, p1, p2, p3);
+      }
+    }
     for (; j + 8 <= c1; j += 8) {
       tile4x8(rowsAdjacent, mode, act, ai, ar, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, ldo, 8, p1, p2, p3);
     }
