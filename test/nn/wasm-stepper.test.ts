@@ -225,6 +225,17 @@ describe.skipIf(!WASM)('createStepper with kernels "wasm"', () => {
     expect(Math.abs(wasm - js)).toBeLessThan(0.01);
   });
 
+  it('refuses with E_KERNELS a model and batch that cannot fit in 4 GiB of WebAssembly memory, naming what to do', () => {
+    const big = mlp({ inputSize: 4096, layers: [{ units: 4096, activation: 'relu' }, { units: 10, activation: 'softmax' }] });
+    let err: unknown;
+    try {
+      createStepper(big, { loss: 'crossEntropy', optimizer: sgd({ lr: 0.1 }) }, undefined, 65536, { kernels: 'wasm', threads: 1 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'E_KERNELS', message: expect.stringMatching(/fit in the wasm kernels' 4\.00 GiB of memory, got 4\.\d\d GiB needed: use smaller batches, or kernels "js"/) });
+  });
+
   it('a closed stepper stops its worker and still steps, on one thread, to the same bits', () => {
     const c: Case = { sizes: [784, 256, 10], hidden: 'relu', output: 'softmax', loss: 'crossEntropy', optimizer: sgd({ lr: 0.01 }), labels: true };
     const two = stepperOf(modelFor(c, 6), { loss: c.loss, optimizer: c.optimizer }, 'wasm', 64, 2);

@@ -9,8 +9,8 @@ import { KERNELS_WASM_BASE64 } from './kernels-wasm.js';
 
 /** 64 KiB, WebAssembly's page. */
 export const PAGE_BYTES = 65536;
-/** The most a stepper's memory may grow to: 1 GiB (the module itself allows 4 GiB). */
-export const MAX_PAGES = 16384;
+/** The most a stepper's memory may grow to: 4 GiB, all that 32-bit WebAssembly addresses (address space is reserved, not memory). */
+export const MAX_PAGES = 65536;
 
 let compiled: WebAssembly.Module | null | undefined;
 

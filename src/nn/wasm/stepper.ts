@@ -24,7 +24,8 @@ import { currentLR, type OptimizerState } from '../optimizers.js';
 import type { StepConfig, StepInfo, Workspace } from '../step.js';
 import type { FloatArray } from '../tensor.js';
 import { ACT, SLACK_BYTES, type ActCode } from './abi.js';
-import { createMemory, instantiate, PAGE_BYTES } from './module.js';
+import { LivegradError } from '../../errors.js';
+import { createMemory, instantiate, MAX_PAGES, PAGE_BYTES } from './module.js';
 import { KernelPool, splitAt } from './pool.js';
 
 /** What `createStepper` builds on these kernels: the Stepper's working parts. */
@@ -65,7 +66,10 @@ class Arena {
     const at = this.top;
     this.top = align16(at + 4 * floats + SLACK_BYTES);
     const need = this.top - this.memory.buffer.byteLength;
-    if (need > 0) this.memory.grow(Math.ceil(need / PAGE_BYTES));
+    if (need > 0) {
+      if (this.top > MAX_PAGES * PAGE_BYTES) throw tooLarge(this.top);
+      this.memory.grow(Math.ceil(need / PAGE_BYTES));
+    }
     return at;
   }
 
@@ -76,6 +80,11 @@ class Arena {
 
 const align16 = (n: number): number => (n + 15) & ~15;
 
+function tooLarge(bytes: number): LivegradError {
+  const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
+  return new LivegradError('E_KERNELS', `Expected the model, its optimizer state and a batch to fit in the wasm kernels' ${gib(MAX_PAGES * PAGE_BYTES)} GiB of memory, got ${gib(bytes)} GiB needed: use smaller batches, or kernels "js"`);
+}
+
 /**
  * Moves `model` and `state` into a new memory and returns the step over it. The model's layers and
  * the state's buffers are rebound to views on that memory (see the module comment).
@@ -83,7 +92,9 @@ const align16 = (n: number): number => (n + 15) & ~15;
 export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: OptimizerState, rows: number, threads: number): WasmStep {
   const per = state.buffers[0]?.length ?? 0;
   const fixed = model.layers.reduce((s, l) => s + (l.nin * l.nout + l.nout) * (3 + per) + 8 * SLACK_BYTES, 0);
-  const memory = createMemory(fixed * 4 + (rows + 1) * 4 * (model.inputSize + 3 * model.layers.reduce((s, l) => s + l.nout, 0)) + 4 * PAGE_BYTES);
+  const initial = fixed * 4 + (rows + 1) * 4 * (model.inputSize + 3 * model.layers.reduce((s, l) => s + l.nout, 0)) + 4 * PAGE_BYTES;
+  if (initial > MAX_PAGES * PAGE_BYTES) throw tooLarge(initial);
+  const memory = createMemory(initial);
   const arena = new Arena(memory);
   const k = instantiate(module, memory);
   let pool = threads > 1 ? new KernelPool(module, memory) : undefined;
