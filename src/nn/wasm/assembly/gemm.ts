@@ -115,10 +115,10 @@ const LEAKY_SLOPE: f32 = 0.01;
   let c00 = init(mode, bias), c01 = init(mode, bias + 16);
   let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
   let b0: v128, b1: v128, s: v128;
-  let t = 0;
   if (rowsAdjacent) {
     // A's 4 rows are adjacent floats (xᵀ in weightGrad): one pointer, the rows at immediate offsets
-    for (; t < k; t++) {
+    const end = b + <usize>k * bt; // the loop counts with b
+    for (; b != end;) {
       b0 = v128.load(b); b1 = v128.load(b, 16); b += bt;
       s = v128.load32_splat(a, 0);
       c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
@@ -135,7 +135,7 @@ const LEAKY_SLOPE: f32 = 0.01;
     // tiles leave. NOTE: unrolled by 4 over t (steps at immediate offsets) it ran a third slower:
     // binaryen and V8's scheduler group the 4 steps per accumulator, 8 B vectors stay live, V8 spills.
     let a0 = a, a1 = a + ar, a2 = a + ar * 2, a3 = a + ar * 3;
-    const end = a + <usize>k * at; // the loop counts with a0 (one increment fewer a step)
+    const end = a + <usize>k * at; // the loop counts with a0
     for (; a0 != end;) {
       b0 = v128.load(b); b1 = v128.load(b, 16); b += bt;
       s = v128.load32_splat(a0);
