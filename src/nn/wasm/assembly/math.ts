@@ -52,7 +52,7 @@ export const TANH = 2;
  * scaled by 2ⁿ built from exponent bits, as two factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋) so that n = 128
  * (x up to 88.72) and n down to −150 (gradual underflow, one rounding) stay in range. x is clamped to
  * [−104, 89] first: below, the result rounds to 0; above, it overflows to +Infinity. NaN in, NaN out
- * (the clamp and the arithmetic keep it; its n is garbage, NaN·2ⁿ is NaN). Max error 0.94 ulp.
+ * (the clamp and the arithmetic keep it; its n is garbage, NaN·2ⁿ is NaN). Max error 0.97 ulp.
  *
  * One loop holds the only copy of the exp code (`mapExpWith`).
  */
@@ -92,12 +92,12 @@ function mapExpWith(
       const ni = i32x4.sub(kn, rounder);
       let t = f32x4.sub(y, f32x4.mul(n, ln2hi));
       t = f32x4.sub(t, f32x4.mul(n, ln2lo));
-      let p = f32x4.add(f32x4.mul(p0, t), p1);
-      p = f32x4.add(f32x4.mul(p, t), p2);
-      p = f32x4.add(f32x4.mul(p, t), p3);
-      p = f32x4.add(f32x4.mul(p, t), p4);
-      p = f32x4.add(f32x4.mul(p, t), p5);
-      p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(t, t)), t), one);
+      // eᵗ ≈ 1 + t + t²·Q(t), Q = (p5 + p4·t) + t²·((p3 + p2·t) + t²·(p1 + p0·t)) (Estrin: 6 operations
+      // deep instead of Horner's 10, the same polynomial)
+      const t2 = f32x4.mul(t, t);
+      const qa = f32x4.add(f32x4.mul(p4, t), p5), qb = f32x4.add(f32x4.mul(p2, t), p3), qc = f32x4.add(f32x4.mul(p0, t), p1);
+      const q = f32x4.add(qa, f32x4.mul(t2, f32x4.add(qb, f32x4.mul(t2, qc))));
+      const p = f32x4.add(f32x4.add(f32x4.mul(q, t2), t), one);
       // 2ⁿ = 2^h · 2^(n−h) with h = ⌊n/2⌋: exponent bits h << 23 added to 1.0's bits (127 << 23)
       const h = i32x4.shr_s(ni, 1);
       const e = f32x4.mul(f32x4.mul(p, i32x4.add(i32x4.shl(h, 23), one)), i32x4.add(i32x4.shl(i32x4.sub(ni, h), 23), one));
