@@ -120,12 +120,8 @@ export function exp(v: usize, n: i32): void {
   mapExp(EXP, v, v, 1, n, 0, 0);
 }
 
-/**
- * One softmax row: returns mx and writes e_j = exp(z_j − mx) to a; the caller sums a in order.
- * NOTE: shifted by the row's max so every exponent is ≤ 0: the largest e is exactly 1, the sum ≥ 1.
- * The max skips the lanes past the row's end (they read the next row or the slack).
- */
-@inline function softmaxExp(z: usize, a: usize, n: i32): f32 {
+/** max_j z[j] over a row of n; the lanes past the row's end (the next row or the slack) are skipped. */
+@inline function rowMax(z: usize, n: i32): f32 {
   const negInf = f32x4.splat(-Infinity);
   let mv = negInf;
   for (let j = 0; j < n; j += 4) {
@@ -133,9 +129,24 @@ export function exp(v: usize, n: i32): void {
     if (n - j < 4) v = v128.bitselect(v, negInf, laneMask(n - j));
     mv = f32x4.max(mv, v);
   }
-  const mx = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-  mapExp(EXP, z, a, 1, n, 0, mx);
-  return mx;
+  return max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+}
+
+/**
+ * a[i, j] = exp(z[i, j] − mx_i) for every row: the differences first (float32), then one `mapExp`
+ * over all rows (its constants set up once, not per row).
+ * NOTE: shifted by the row's max so every exponent is ≤ 0: the largest e is exactly 1, the sum ≥ 1.
+ */
+@inline function softmaxExp(z: usize, a: usize, m: i32, n: i32): void {
+  for (let i = 0; i < m; i++) {
+    const o = <usize>i * 4 * <usize>n;
+    const mxv = f32x4.splat(rowMax(z + o, n));
+    for (let j = 0; j < n; j += 4) {
+      const p = o + <usize>j * 4;
+      storeN(a + p, f32x4.sub(v128.load(z + p), mxv), n - j);
+    }
+  }
+  mapExp(EXP, a, a, m, n, <usize>n * 4, 0);
 }
 
 /** Σ_j a[j] in float32, j in order. */
@@ -152,11 +163,12 @@ export function exp(v: usize, n: i32): void {
 export function softmaxXentLabels(z: usize, a: usize, dz: usize, labels: usize, m: i32, n: i32, c: f32): f64 {
   const cv = f32x4.splat(c);
   let total: f64 = 0;
+  softmaxExp(z, a, m, n);
   for (let i = 0; i < m; i++) {
     const o = <usize>i * 4 * <usize>n;
     const label = load<i32>(labels + <usize>i * 4);
     const zl = load<f32>(z + o + <usize>label * 4);
-    const mx = softmaxExp(z + o, a + o, n);
+    const mx = rowMax(z + o, n);
     const s = rowSum(a + o, n);
     const inv = f32x4.splat(1 / s);
     for (let j = 0; j < n; j += 4) {
@@ -179,9 +191,10 @@ export function softmaxXentLabels(z: usize, a: usize, dz: usize, labels: usize, 
 export function softmaxXentValues(z: usize, a: usize, dz: usize, y: usize, m: i32, n: i32, c: f32): f64 {
   const cv = f32x4.splat(c);
   let total: f64 = 0;
+  softmaxExp(z, a, m, n);
   for (let i = 0; i < m; i++) {
     const o = <usize>i * 4 * <usize>n;
-    const mx = softmaxExp(z + o, a + o, n);
+    const mx = rowMax(z + o, n);
     const s = rowSum(a + o, n);
     const lse = log64(<f64>s) + <f64>mx;
     let loss: f64 = 0;
