@@ -310,6 +310,20 @@ describe('wasm kernels: backwardInput', () => {
   });
 });
 
+describe('wasm kernels: backwardInput, the big shape', () => {
+  it('equals (dz·wt) ⊙ relu′ on 64×256·256×784', () => {
+    const m = 64, n = 256, k = 784, r = rng(9);
+    const dz = randoms(r, m * n), wt = randoms(r, n * k, 1 / 16), zp = randoms(r, m * k);
+    const h = new Heap(4 * (m * n + n * k + 3 * m * k) + 4096);
+    const pdz = h.alloc(m * n, dz), pwt = h.alloc(n * k, wt), pzp = h.alloc(m * k, zp), pdzp = h.alloc(m * k);
+    h.k.backwardInput(pdz, pwt, pzp, pzp, pdzp, m, n, k, ACT.relu, 0, k);
+    h.checkGuards();
+    const { c, mag } = exactProduct(m, n, k, (i, t) => dz[i * n + t]!, wt);
+    for (let e = 0; e < m * k; e++) if (!(zp[e]! > 0)) c[e] = mag[e] = 0;
+    expectProduct(h.view(pdzp, m * k), c, mag, n, 'dzp');
+  });
+});
+
 describe('wasm kernels: weightGrad, biasGrad, transpose', () => {
   it('weightGrad equals xᵀ·dz within the bound and splits into row ranges bit for bit', () => {
     fc.assert(
