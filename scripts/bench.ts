@@ -23,7 +23,7 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { heapCheck, type HeapReport } from './bench/heap.js';
-import { digitsTrainAccuracy } from './bench/livegrad.js';
+import { digitsTrainAccuracy, LIVEGRAD_IMPLS } from './bench/livegrad.js';
 import { measureWorkload, median, type Measurement } from './bench/measure.js';
 import { CHECK_STEPS, checkLosses, lossCheckLine, numpyLine, numpyTrainer, onPythonClock, probeNumpy, type NumpyMeasurement, type RunReply } from './bench/numpy.js';
 import { selectRunners, type Runner } from './bench/registry.js';
@@ -146,11 +146,8 @@ const RX_TARGETS: Readonly<Partial<Record<WorkloadId, number>>> = { W1: 50, W2: 
 /** Issue 14: livegrad ÷ numpy in the same run, as a factor. */
 const NUMPY_TARGETS: Readonly<Partial<Record<WorkloadId, number>>> = { W2: 1.2, W3: 0.6 };
 
-/**
- * The livegrad rows held against numpy, each with its ratio on the numpy line: one per kernel
- * choice once the bench has several (append the impl of a runner in registry.ts, e.g. the wasm kernels').
- */
-const NUMPY_CONTENDERS: readonly string[] = ['livegrad'];
+/** The livegrad rows held against numpy, each with its ratio on the numpy line: one per kernel choice (livegrad.ts). */
+const NUMPY_CONTENDERS: readonly string[] = Object.keys(LIVEGRAD_IMPLS);
 
 /** Median over the rounds of a's rate ÷ b's rate in the same round (as measure.ts pairs them with livegrad). */
 const pairedRatio = (a: Measurement, b: Measurement): number => median(a.rates.map((x, r) => x / b.rates[r]!));

@@ -1,10 +1,16 @@
-/** livegrad's fast path: `createStepper` trains the model in place, float32, preallocated buffers. */
+/**
+ * livegrad's fast path: `createStepper` trains the model in place, float32, preallocated buffers.
+ * Three rows: `livegrad` with its defaults (the WebAssembly kernels; a second thread takes half of
+ * each product large enough to repay the hand-off), `livegrad-1thread` (the same kernels on one
+ * thread) and `livegrad-ts` (the TypeScript kernels, the reference).
+ */
 import { createStepper, sgd } from '../../src/index.js';
+import type { StepperOptions } from '../../src/nn/step.js';
 import type { Runner, Trainer } from './registry.js';
 import { WORKLOAD_IDS, digits, type Workload } from './workloads.js';
 
-export function livegradTrainer(w: Workload): Trainer {
-  const stepper = createStepper(w.model(), { loss: w.loss, optimizer: sgd({ lr: w.lr }) }, undefined, w.batch);
+export function livegradTrainer(w: Workload, options: StepperOptions = {}): Trainer {
+  const stepper = createStepper(w.model(), { loss: w.loss, optimizer: sgd({ lr: w.lr }) }, undefined, w.batch, options);
   const batches = w.batches();
   // W1 has regression targets; W2/W3 class indices. The object is reused, its `data` swapped (W3's pool).
   const targets: { labels: boolean; data: Float32Array | Int32Array } = { labels: w.loss !== 'sse', data: batches.labels };
@@ -21,14 +27,20 @@ export function livegradTrainer(w: Workload): Trainer {
       return samples;
     },
     loss: () => last[0]!,
+    dispose: () => stepper.close(),
   };
 }
 
-export const livegradRunners: Runner[] = WORKLOAD_IDS.map((id) => ({
-  workload: id,
-  impl: 'livegrad',
-  setup: async (w: Workload) => livegradTrainer(w),
-}));
+/** The livegrad rows: impl name → stepper options. */
+export const LIVEGRAD_IMPLS: Readonly<Record<string, StepperOptions>> = {
+  livegrad: {},
+  'livegrad-1thread': { kernels: 'wasm', threads: 1 },
+  'livegrad-ts': { kernels: 'js' },
+};
+
+export const livegradRunners: Runner[] = Object.entries(LIVEGRAD_IMPLS).flatMap(([impl, options]) =>
+  WORKLOAD_IDS.map((id) => ({ workload: id, impl, setup: async (w: Workload) => livegradTrainer(w, options) })),
+);
 
 /** W2 sanity: train a fresh model for `epochs` epochs of shuffled batches of 32; accuracy on the training set. */
 export function digitsTrainAccuracy(w: Workload, epochs: number): number {
