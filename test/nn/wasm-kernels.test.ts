@@ -310,6 +310,43 @@ describe('wasm kernels: backwardInput', () => {
   });
 });
 
+describe('wasm kernels: the order of summation', () => {
+  /** C = init + A·B as the contract's one float32 sum per element: s = init; s = f32(s + f32(a·b)), t in order. */
+  function float32Product(m: number, k: number, n: number, a: (i: number, t: number) => number, b: Float32Array, init?: Float32Array): Float32Array {
+    const c = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = init ? init[j]! : 0;
+        for (let t = 0; t < k; t++) s = Math.fround(s + Math.fround(a(i, t) * b[t * n + j]!));
+        c[i * n + j] = s;
+      }
+    }
+    return c;
+  }
+
+  // k > 256 makes forward and backwardInput sum in blocks of steps (partial sums left in the output)
+  const shapes = [[5, 3, 10], [7, 70, 33], [4, 300, 40], [3, 600, 17], [64, 784, 16]] as const;
+
+  it('forward, backwardInput and weightGrad equal the float32 sum in index order, bit for bit', () => {
+    for (const [m, k, n] of shapes) {
+      const r = rng(m * 1000 + k);
+      const x = randoms(r, m * k), w = randoms(r, k * n, 1 / Math.sqrt(k)), bias = randoms(r, n), dz = randoms(r, m * n);
+      const h = new Heap(4 * (2 * m * k + 2 * k * n + n + 3 * m * n) + 8192);
+      const px = h.alloc(m * k, x), pw = h.alloc(k * n, w), pb = h.alloc(n, bias), pz = h.alloc(m * n), pdz = h.alloc(m * n, dz);
+      const pwt = h.alloc(n * k), pdx = h.alloc(m * k), pdw = h.alloc(k * n);
+      h.k.forward(px, pw, pb, pz, pz, m, k, n, ACT.linear, 0, n);
+      expect(h.view(pz, m * n), `forward ${m}×${k}·${k}×${n}`).toEqual(float32Product(m, k, n, (i, t) => x[i * k + t]!, w, bias));
+      h.k.transpose(pw, pwt, k, n);
+      h.k.backwardInput(pdz, pwt, px, px, pdx, m, n, k, ACT.linear, 0, k);
+      const wt = h.view(pwt, n * k).slice();
+      expect(h.view(pdx, m * k), `backwardInput ${m}×${n}·${n}×${k}`).toEqual(float32Product(m, n, k, (i, t) => dz[i * n + t]!, wt));
+      h.k.weightGrad(px, pdz, pdw, m, k, n, 0, k);
+      expect(h.view(pdw, k * n), `weightGrad ${k}×${m}·${m}×${n}`).toEqual(float32Product(k, m, n, (p, i) => x[i * k + p]!, dz));
+      h.checkGuards();
+    }
+  });
+});
+
 describe('wasm kernels: backwardInput, the big shape', () => {
   it('equals (dz·wt) ⊙ relu′ on 64×256·256×784', () => {
     const m = 64, n = 256, k = 784, r = rng(9);
