@@ -17,7 +17,8 @@ import { laneMask, storeN } from './lanes';
 
 /**
  * z = bias + x·w (each sum bias first, then t in order), a = f(z), for columns [j0, j1).
- * x [m, k], w [k, n], bias [n], z and a [m, n]; a may be z when act is linear.
+ * x [m, k], w [k, n], bias [n], z and a [m, n]; a may be z when act is linear (z is then written
+ * once); neither may be x, w or bias (for k > 256, z holds partial sums along the way).
  */
 export function forward(x: usize, w: usize, bias: usize, z: usize, a: usize, m: i32, k: i32, n: i32, act: i32, j0: i32, j1: i32): void {
   // A = x: row i at x + 4k·i, step t at +4; B = w: row t at w + 4n·t
@@ -26,6 +27,7 @@ export function forward(x: usize, w: usize, bias: usize, z: usize, a: usize, m: 
 
 /**
  * dzp = (dz·wt) ⊙ f′ for columns [j0, j1) of dzp [m, k]. dz [m, n], wt [n, k], zp and ap [m, k].
+ * dzp must not be zp or ap: for n > 256 it holds partial sums before f′ is applied.
  */
 export function backwardInput(dz: usize, wt: usize, zp: usize, ap: usize, dzp: usize, m: i32, n: i32, k: i32, act: i32, j0: i32, j1: i32): void {
   gemm(false, BACKWARD, act, dz, <usize>n * 4, 4, wt, <usize>k * 4, n, 0, m, j0, j1, <usize>k * 4, 0, zp, ap, dzp);
