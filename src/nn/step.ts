@@ -19,7 +19,8 @@ import { activate, activateBackward } from './activations.js';
 import { matmul, matmulTA, matmulTB, scale, sumRows } from './kernels.js';
 import { lossAndDeltaInto, requiredActivation, type LossName, type Targets } from './losses.js';
 import { cloneModel, type Mlp, type MlpShape } from './mlp.js';
-import { optimizerStep, currentLR, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
+import { admitUpdate, clipFactor } from './admit.js';
+import { optimizerStep, initOptimizerState, type Optimizer, type OptimizerState } from './optimizers.js';
 import { allocate, type FloatArray } from './tensor.js';
 import { checkBatch, type Batch } from './batch.js';
 import { describe } from '../errors.js';
@@ -181,25 +182,10 @@ export function updateInto(
   grads: readonly FloatArray[],
   info: StepInfo,
 ): void {
-  const opt = config.optimizer;
-  // NOTE: the constant case read directly: currentLR's double result is boxed when V8 does not inline it
-  info.lr = opt.schedule.kind === 'constant' ? opt.lr : currentLR(opt, state);
-  if (!Number.isFinite(info.loss)) {
-    info.applied = false;
-    info.skipReason = 'non-finite loss';
-    return;
-  }
-  if (!Number.isFinite(info.gradNorm)) {
-    info.applied = false;
-    info.skipReason = 'non-finite gradients';
-    return;
-  }
-  if (config.clipNorm !== undefined) {
-    // As PyTorch: grads *= min(1, clipNorm / (norm + 1e-6)), so a norm equal to clipNorm is scaled too.
-    const c = config.clipNorm / (info.gradNorm + 1e-6);
-    if (c < 1) for (const g of grads) scale(g, c);
-  }
-  optimizerStep(opt, state, params, grads);
+  if (!admitUpdate(config, state, info)) return;
+  const c = clipFactor(config, info.gradNorm);
+  if (c < 1) for (const g of grads) scale(g, c);
+  optimizerStep(config.optimizer, state, params, grads);
   info.applied = true;
   info.skipReason = undefined;
 }

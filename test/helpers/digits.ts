@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { createStepper, mlp, rng, sgd, type KernelChoice, type Mlp, type StepConfig } from '../../src/index.js';
 
 export interface Digits {
   readonly rows: number;
@@ -34,4 +35,47 @@ export function loadDigits(path: string = DIGITS_CSV): Digits {
     labels[i] = Number(cells[cols]);
   }
   return { rows, cols, x, labels };
+}
+
+const BATCH = 32;
+
+/**
+ * Trains a fresh 64-64-10 sigmoid/softmax network (W2) with sgd lr 0.5 and cross-entropy, on batches
+ * of 32 drawn without replacement from an order reshuffled every epoch by the seeded generator.
+ */
+export function trainDigits(data: Digits, seed: number, epochs: number, kernels: KernelChoice | 'auto' = 'auto'): Mlp {
+  const model = mlp({ inputSize: data.cols, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed });
+  const config: StepConfig = { loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }) };
+  const stepper = createStepper(model, config, undefined, BATCH, { kernels, threads: 1 });
+  const random = rng(seed);
+  const order = Int32Array.from({ length: data.rows }, (_, i) => i);
+  const x = new Float32Array(BATCH * data.cols);
+  const y = new Int32Array(BATCH);
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    random.shuffle(order);
+    for (let start = 0; start < data.rows; start += BATCH) {
+      const m = Math.min(BATCH, data.rows - start);
+      for (let r = 0; r < m; r++) {
+        const i = order[start + r]!;
+        x.set(data.x.subarray(i * data.cols, (i + 1) * data.cols), r * data.cols);
+        y[r] = data.labels[i]!;
+      }
+      const info = stepper.step(x, { labels: true, data: y }, m);
+      if (!info.applied) throw new Error(`Expected every batch to be applied, got ${info.skipReason} in epoch ${epoch}`);
+    }
+  }
+  return model;
+}
+
+/** The share of `data` a digits model classifies right (its forward pass on the TypeScript kernels). */
+export function accuracy(model: Mlp, data: Digits): number {
+  const stepper = createStepper(model, { loss: 'crossEntropy', optimizer: sgd({ lr: 0 }) }, undefined, data.rows, { kernels: 'js' });
+  const out = stepper.forward(data.x, data.rows);
+  let correct = 0;
+  for (let i = 0; i < data.rows; i++) {
+    let best = 0;
+    for (let j = 1; j < 10; j++) if (out[i * 10 + j]! > out[i * 10 + best]!) best = j;
+    if (best === data.labels[i]) correct++;
+  }
+  return correct / data.rows;
 }

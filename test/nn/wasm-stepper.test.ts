@@ -11,7 +11,7 @@ import {
 } from '../../src/index.js';
 import { cloneOptimizerState, newOptimizerState, resolveKernels } from '../../src/nn/step.js';
 import { expectSameModel, expectSameState } from '../helpers/bits.js';
-import { loadDigits } from '../helpers/digits.js';
+import { accuracy, loadDigits, trainDigits } from '../helpers/digits.js';
 
 const WASM = resolveKernels({ dtype: 'float32', inputSize: 1, layers: [] }, 'auto') === 'wasm';
 
@@ -194,35 +194,9 @@ describe.skipIf(!WASM)('createStepper with kernels "wasm"', () => {
 
   it('W2 (digits, 64-64-10, sgd 0.5, 20 epochs) reaches the accuracy the reference kernels reach', () => {
     const data = loadDigits();
-    const accuracy = (kernels: 'wasm' | 'js'): number => {
-      const model = mlp({ inputSize: 64, layers: [{ units: 64, activation: 'sigmoid' }, { units: 10, activation: 'softmax' }], seed: 7 });
-      const s = stepperOf(model, { loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }) }, kernels, 32);
-      const r = rng(7);
-      const order = Int32Array.from({ length: data.rows }, (_, i) => i);
-      const x = new Float32Array(32 * 64), y = new Int32Array(32);
-      for (let epoch = 0; epoch < 20; epoch++) {
-        r.shuffle(order);
-        for (let start = 0; start < data.rows; start += 32) {
-          const m = Math.min(32, data.rows - start);
-          for (let i = 0; i < m; i++) {
-            x.set(data.x.subarray(order[start + i]! * 64, order[start + i]! * 64 + 64), i * 64);
-            y[i] = data.labels[order[start + i]!]!;
-          }
-          s.step(x, { labels: true, data: y }, m);
-        }
-      }
-      const out = s.forward(data.x, data.rows);
-      let correct = 0;
-      for (let i = 0; i < data.rows; i++) {
-        let best = 0;
-        for (let j = 1; j < 10; j++) if (out[i * 10 + j]! > out[i * 10 + best]!) best = j;
-        if (best === data.labels[i]) correct++;
-      }
-      return correct / data.rows;
-    };
-    const [wasm, js] = [accuracy('wasm'), accuracy('js')];
+    const [wasm, js] = (['wasm', 'js'] as const).map((kernels) => accuracy(trainDigits(data, 7, 20, kernels), data));
     expect(wasm).toBeGreaterThan(0.95);
-    expect(Math.abs(wasm - js)).toBeLessThan(0.01);
+    expect(Math.abs(wasm! - js!)).toBeLessThan(0.01);
   });
 
   it('refuses with E_KERNELS a model and batch that cannot fit in 4 GiB of WebAssembly memory, naming what to do', () => {

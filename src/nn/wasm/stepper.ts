@@ -20,7 +20,8 @@
 import { activate, type Activation } from '../activations.js';
 import { lossAndDeltaInto, type Targets } from '../losses.js';
 import type { Mlp } from '../mlp.js';
-import { currentLR, type OptimizerState } from '../optimizers.js';
+import type { OptimizerState } from '../optimizers.js';
+import { admitUpdate, clipFactor } from '../admit.js';
 import type { StepConfig, StepInfo, Workspace } from '../step.js';
 import type { FloatArray } from '../tensor.js';
 import { ACT, SLACK_BYTES, type ActCode } from './abi.js';
@@ -231,23 +232,11 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
   }
 
   function update(config: StepConfig, info: StepInfo): void {
+    if (!admitUpdate(config, state, info)) return;
+    const c = clipFactor(config, info.gradNorm);
+    // as updateInto: the gradients scaled in place
+    if (c < 1) for (let j = 0; j < gradAt.length; j++) k.scale(gradAt[j]!, sizes[j]!, c);
     const opt = config.optimizer;
-    info.lr = opt.schedule.kind === 'constant' ? opt.lr : currentLR(opt, state);
-    if (!Number.isFinite(info.loss)) {
-      info.applied = false;
-      info.skipReason = 'non-finite loss';
-      return;
-    }
-    if (!Number.isFinite(info.gradNorm)) {
-      info.applied = false;
-      info.skipReason = 'non-finite gradients';
-      return;
-    }
-    if (config.clipNorm !== undefined) {
-      // as updateInto: grads *= min(1, clipNorm / (norm + 1e-6)), in place
-      const c = config.clipNorm / (info.gradNorm + 1e-6);
-      if (c < 1) for (let j = 0; j < gradAt.length; j++) k.scale(gradAt[j]!, sizes[j]!, c);
-    }
     const lr = info.lr;
     state.t += 1;
     // NOTE: each kernel is called directly unless the pool takes half of it: no closure or array a step
