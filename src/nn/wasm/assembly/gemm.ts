@@ -4,7 +4,7 @@
  * "epilogue": bias + activation, activation derivative, or a plain store) fused into the store.
  *
  * The epilogue is applied to each accumulator as it is stored, except sigmoid's and tanh's exp:
- * those run once per finished tile, in one call that reads z back from L1 (`mapExp`).
+ * `forward` applies those to the whole output afterwards, in one call (`needsExp`).
  *
  * Register tiling. The work is cut into tiles of C whose sums stay in 8 f32x4 accumulators
  * (registers) for the whole sum over t. Each step t loads a row of B's columns and broadcasts values
@@ -31,7 +31,6 @@
  * Loads may run up to 28 bytes past the last column of B, of the bias and of zp/ap (the contract's
  * slack); stores never pass C's last column.
  */
-import { mapExp } from './math';
 import { storeN } from './lanes';
 
 /** What happens to each finished sum s (at byte offset o of every C-shaped operand). */
@@ -66,10 +65,10 @@ const KC = 256;
 }
 
 /**
- * True for the activations whose forward needs exp: `mapExp` runs them once per finished tile,
- * reading z back from L1 (one copy of the exp code, not one per accumulator).
+ * True for the activations whose forward needs exp: the tiles store z only, and `forward` runs
+ * `mapExp` over its whole output afterwards (one call, its constants set up once).
  */
-@inline function needsExp(act: i32): bool {
+@inline export function needsExp(act: i32): bool {
   return act == SIGMOID || act == TANH;
 }
 
@@ -93,7 +92,7 @@ const KC = 256;
 
 /**
  * Stores the first `cnt` lanes of a finished sum s at byte offset o: z and a = f(z) (forward; for
- * sigmoid and tanh only z: a follows per tile, by `mapExp`), dzp = s · f′ (backward), or c.
+ * sigmoid and tanh only z, see `needsExp`), dzp = s · f′ (backward), or c.
  */
 @inline function finish(mode: i32, act: i32, s: v128, o: usize, cnt: i32, p1: usize, p2: usize, p3: usize): void {
   if (cnt <= 0) return;
@@ -167,7 +166,6 @@ const KC = 256;
   finish(mode, act, c21, o + ldo * 2 + 16, hi, p1, p2, p3);
   finish(mode, act, c30, o + ldo * 3, lo, p1, p2, p3);
   finish(mode, act, c31, o + ldo * 3 + 16, hi, p1, p2, p3);
-  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 4, cnt, ldo, 0);
 }
 
 /**
@@ -217,7 +215,6 @@ const KC = 256;
   finish(mode, act, c11, o + ldo + 16, 4, p1, p2, p3);
   finish(mode, act, c12, o + ldo + 32, 4, p1, p2, p3);
   finish(mode, act, c13, o + ldo + 48, 4, p1, p2, p3);
-  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 2, 16, ldo, 0);
 }
 
 /** A 4 × 4 tile, `cnt` (1–4) columns stored. */
@@ -241,7 +238,6 @@ const KC = 256;
   finish(mode, act, c1, o + ldo, cnt, p1, p2, p3);
   finish(mode, act, c2, o + ldo * 2, cnt, p1, p2, p3);
   finish(mode, act, c3, o + ldo * 3, cnt, p1, p2, p3);
-  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 4, cnt, ldo, 0);
 }
 
 /** A 1 × 8 tile (a row tail), `cnt` (1–8) columns stored. */
@@ -259,7 +255,6 @@ const KC = 256;
   }
   finish(mode, act, c0, o, min(cnt, 4), p1, p2, p3);
   finish(mode, act, c1, o + 16, cnt - 4, p1, p2, p3);
-  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 1, cnt, 0, 0);
 }
 
 /** A 1 × 4 tile, `cnt` (1–4) columns stored. */
@@ -274,7 +269,6 @@ const KC = 256;
     b += bt;
   }
   finish(mode, act, c0, o, cnt, p1, p2, p3);
-  if (mode == FORWARD && needsExp(act)) mapExp(act, p1 + o, p2 + o, 1, cnt, 0, 0);
 }
 
 /**

@@ -11,7 +11,7 @@
  * Per-element kernels go four lanes at a time, the last 1–3 elements of a range or row too (loaded
  * as a whole vector, stored lane by lane), so a value's arithmetic never depends on where it sits.
  */
-import { BACKWARD, FORWARD, PLAIN, gemm } from './gemm';
+import { BACKWARD, FORWARD, PLAIN, gemm, needsExp } from './gemm';
 import { EXP, log64, mapExp } from './math';
 import { laneMask, storeN } from './lanes';
 
@@ -23,6 +23,8 @@ import { laneMask, storeN } from './lanes';
 export function forward(x: usize, w: usize, bias: usize, z: usize, a: usize, m: i32, k: i32, n: i32, act: i32, j0: i32, j1: i32): void {
   // A = x: row i at x + 4k·i, step t at +4; B = w: row t at w + 4n·t
   gemm(false, FORWARD, act, x, <usize>k * 4, 4, w, <usize>n * 4, k, 0, m, j0, j1, <usize>n * 4, bias, z, a, 0);
+  // sigmoid and tanh: a = f(z) over the whole range at the end (z of a W2 layer, 8 KB, is still in L1)
+  if (needsExp(act)) mapExp(act, z + <usize>j0 * 4, a + <usize>j0 * 4, m, j1 - j0, <usize>n * 4, 0);
 }
 
 /**
