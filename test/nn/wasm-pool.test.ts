@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { kernelModule, createMemory, instantiate } from '../../src/nn/wasm/module.js';
-import { KernelPool, SPLIT_MIN_WORK, splitAt } from '../../src/nn/wasm/pool.js';
+import { BACKOFF_CALLS, KernelPool, SPLIT_MIN_WORK, splitAt } from '../../src/nn/wasm/pool.js';
 
 const module = kernelModule();
 
@@ -71,6 +71,24 @@ describe.skipIf(module === undefined)('KernelPool', () => {
     const used = process.cpuUsage(before);
     // a spinning worker would use ~400 ms of CPU here; a sleeping one next to nothing
     expect((used.user + used.system) / 1000).toBeLessThan(150);
+  });
+
+  it('backs off from a worker that keeps finishing well after the caller: one thread for a while, then the worker again', () => {
+    const { pool } = open();
+    expect(pool.splitting()).toBe(true);
+    // the worker gets all of a long kernel, the caller nothing: the caller waits every time
+    const late = (): void => {
+      pool.start('scale', [64, 1 << 16, 1]);
+      pool.wait();
+    };
+    for (let k = 0; k < 3; k++) late();
+    expect([pool.splitting(), pool.backoffs]).toEqual([true, 0]);
+    late();
+    expect(pool.backoffs).toBe(1);
+    let skipped = 0;
+    while (!pool.splitting()) skipped++;
+    expect(skipped).toBe(BACKOFF_CALLS);
+    expect(pool.skipped).toBe(BACKOFF_CALLS);
   });
 
   it('reports a kernel that failed in the worker as an error, and closes', () => {

@@ -14,6 +14,12 @@
  * microsecond even when hot, and below SPLIT_MIN_WORK multiply-adds one thread is as fast.
  * Splitting never changes a result: every output element is computed whole by one thread, in the
  * order `abi.ts` fixes.
+ *
+ * And by how the last hand-offs went (`splitting`): on a host whose other CPU is busy (another
+ * process, another session's thread) the worker is not running when its half is due, and the caller
+ * waits a scheduler's time slice for it: two threads then take several times as long as one. A pool
+ * whose worker finished its half later than the caller finished its own on BAD_IN_A_ROW hand-offs
+ * in a row stops splitting for the next BACKOFF_CALLS products, then tries again.
  */
 import { KERNEL_NAMES, type KernelExports } from './abi.js';
 
@@ -23,6 +29,12 @@ type KernelName = keyof KernelExports;
 export const SPLIT_MIN_WORK = 1 << 18;
 /** How long an idle thread (worker or caller) spins before it sleeps. */
 export const SPIN_MS = 0.3;
+/** Hand-offs in a row whose worker finished well after the caller (see above) before the pool stops splitting. */
+const BAD_IN_A_ROW = 4;
+/** Products it then leaves to the caller alone, before it tries the worker again. */
+export const BACKOFF_CALLS = 2000;
+/** Late means: the caller waited longer than this share of the time it took for its own half. */
+const LATE_SHARE = 0.5;
 /** A worker that has not finished its half after this long is taken for dead (no product takes seconds). */
 const WAIT_LIMIT_MS = 60_000;
 
@@ -105,12 +117,30 @@ export class KernelPool {
   private failure: Error | undefined;
   private seq = 0;
   private closed = false;
+  /** When the work last started (performance.now()), and the back-off's state (see the module comment). */
+  private startedAt = 0;
+  private badInARow = 0;
+  private backoff = 0;
+  /** Hand-offs the back-off made the caller skip, and times it backed off (for tests and the bench). */
+  skipped = 0;
+  backoffs = 0;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly module: WebAssembly.Module,
     private readonly memory: WebAssembly.Memory,
   ) {}
+
+  /**
+   * Whether the next product should be split: false while the pool backs off from a worker that was
+   * late (see the module comment). Each call that answers false counts toward the back-off's end.
+   */
+  splitting(): boolean {
+    if (this.backoff === 0) return true;
+    this.backoff--;
+    this.skipped++;
+    return false;
+  }
 
   /** Hands `kernel(...args)` to the worker; `wait()` must follow before the next start. */
   start(kernel: KernelName, args: readonly number[]): void {
@@ -121,11 +151,25 @@ export class KernelPool {
     this.seq = (this.seq + 1) | 0;
     Atomics.store(this.ctrl, SEQ, this.seq);
     Atomics.notify(this.ctrl, SEQ);
+    this.startedAt = performance.now();
   }
 
   /** Until the worker has finished the work last started. Throws when the worker failed. */
   wait(): void {
     const began = performance.now();
+    if (Atomics.load(this.ctrl, DONE) !== this.seq || Atomics.load(this.ctrl, FAILED) === 1) this.waitLong(began);
+    // the back-off: a worker that keeps finishing well after the caller is not getting a CPU
+    const own = began - this.startedAt, waited = performance.now() - began;
+    if (waited > LATE_SHARE * own && waited > 0.05) {
+      if (++this.badInARow >= BAD_IN_A_ROW) {
+        this.badInARow = 0;
+        this.backoff = BACKOFF_CALLS;
+        this.backoffs++;
+      }
+    } else this.badInARow = 0;
+  }
+
+  private waitLong(began: number): void {
     for (let i = 1; Atomics.load(this.ctrl, DONE) !== this.seq; i++) {
       if ((i & 255) !== 0) continue;
       const now = performance.now();

@@ -160,7 +160,9 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
 
   /** Where a product of `work` multiply-adds over `columns` (the split dimension) is split with the pool, or undefined: not split. */
   function split(work: number, columns: number): number | undefined {
-    return pool === undefined ? undefined : splitAt(work, columns);
+    if (pool === undefined) return undefined;
+    const at = splitAt(work, columns);
+    return at !== undefined && pool.splitting() ? at : undefined;
   }
 
   function forwardAll(x: FloatArray, m: number): void {
@@ -279,7 +281,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
 
   /** Where an element-wise kernel over n elements is split between this thread and the pool's, or undefined: not split. */
   function rangeSplit(n: number): number | undefined {
-    return pool === undefined ? undefined : splitAt(ELEMENTWISE_WORK * n, n);
+    return split(ELEMENTWISE_WORK * n, n);
   }
 
   return {
