@@ -41,10 +41,6 @@ class Heap {
     this.k = instantiate(kernelModule()!, this.memory) as Kernels;
   }
 
-  get f32(): Float32Array {
-    return new Float32Array(this.memory.buffer);
-  }
-
   /** A 16-byte aligned buffer of n float32 (or int32) values, set from `init` when given. */
   alloc(n: number, init?: ArrayLike<number>, int = false): number {
     const ptr = this.top + GUARD;
@@ -307,6 +303,43 @@ describe('wasm kernels: backwardInput', () => {
       }),
       { seed: 1403, numRuns: 60 },
     );
+  });
+});
+
+describe('wasm kernels: ranges', () => {
+  /** Indices of [0, rows·cols) whose element is outside rows [r0, r1) × columns [c0, c1) and was written. */
+  function writtenOutside(h: Heap, ptr: number, rows: number, cols: number, r0: number, r1: number, c0: number, c1: number): number[] {
+    const bits = h.bits(ptr, rows * cols);
+    const out: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) if ((r < r0 || r >= r1 || c < c0 || c >= c1) && bits[r * cols + c] !== SENTINEL) out.push(r * cols + c);
+    }
+    return out;
+  }
+
+  it('forward, backwardInput, weightGrad and the optimizers write only their range', () => {
+    const m = 5, k = 300, n = 45, r = rng(11); // k > 256: blocked sums too
+    const h = new Heap(1 << 20);
+    const px = h.alloc(m * k, randoms(r, m * k)), pw = h.alloc(k * n, randoms(r, k * n)), pb = h.alloc(n, randoms(r, n));
+    const pdz = h.alloc(m * n, randoms(r, m * n)), pwt = h.alloc(n * k, randoms(r, n * k));
+    for (const act of ACTS) {
+      const pz = h.alloc(m * n), pa = h.alloc(m * n), pdx = h.alloc(m * k), pdw = h.alloc(k * n);
+      h.k.forward(px, pw, pb, pz, pa, m, k, n, act, 8, 40);
+      expect(writtenOutside(h, pz, m, n, 0, m, 8, 40)).toEqual([]);
+      expect(writtenOutside(h, pa, m, n, 0, m, 8, 40)).toEqual([]);
+      h.k.backwardInput(pdz, pwt, px, px, pdx, m, n, k, act, 16, 280);
+      expect(writtenOutside(h, pdx, m, k, 0, m, 16, 280)).toEqual([]);
+      h.k.weightGrad(px, pdz, pdw, m, k, n, 24, 56);
+      expect(writtenOutside(h, pdw, k, n, 24, 56, 0, n)).toEqual([]);
+    }
+    const len = 45, pp = h.alloc(len), pg = h.alloc(len, randoms(r, len)), pm = h.alloc(len), pv = h.alloc(len);
+    h.view(pp, len).fill(1);
+    h.k.sgd(pp, pg, 8, 21, 0.1);
+    h.k.sgdMomentum(pp, pg, pm, 8, 21, 0.1, 0.9, 0, 0.01, 1, 1);
+    h.k.adam(pp, pg, pm, pv, 8, 21, 0.1, 0.9, 0.999, 1e-8, 0.01, 1, 0.1, 0.03);
+    for (const ptr of [pm, pv]) expect(writtenOutside(h, ptr, 1, len, 0, 1, 8, 21)).toEqual([]);
+    expect(Array.from(h.view(pp, len)).filter((v, i) => (i < 8 || i >= 21) && v !== 1)).toEqual([]);
+    h.checkGuards();
   });
 });
 
