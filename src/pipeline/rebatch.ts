@@ -47,27 +47,31 @@ export class Rebatcher {
     throw new LivegradError('E_SHAPE', `Expected a chunk like the rows held back (${layout(x0, y0)}), got ${layout(x, y)}`);
   }
 
-  /** Adds a chunk (x [m, nin], y [m, nout] or [m]) and calls `emit` for every whole batch it completes. */
-  push(chunk: Batch, emit: (batch: Batch) => void): void {
+  /**
+   * Adds a chunk (x [m, nin], y [m, nout] or [m]) and calls `emit` for every whole batch it
+   * completes; `made` says the batch is a copy in arrays of this re-batcher's own (rows joined
+   * across chunks), which `recycle` takes back: the others are the chunk or views of it.
+   */
+  push(chunk: Batch, emit: (batch: Batch, made: boolean) => void): void {
     const m = chunk.x.shape[0]!;
     if (m === 0) return;
     this.check(chunk);
     if (this.rows === 0 && m === this.size) {
-      emit(chunk);
+      emit(chunk, false);
       return;
     }
     let rest = chunk;
     if (this.rows === 0 && m > this.size) {
       // whole batches of a large chunk go out as views of it, uncopied; only the remainder is held
       const whole = m - (m % this.size);
-      for (let r = 0; r < whole; r += this.size) emit(rowsOf(chunk, r, r + this.size));
+      for (let r = 0; r < whole; r += this.size) emit(rowsOf(chunk, r, r + this.size), false);
       if (whole === m) return;
       rest = rowsOf(chunk, whole, m);
     }
     this.xs.push(rest.x);
     this.ys.push(rest.y);
     this.rows += rest.x.shape[0]!;
-    while (this.rows >= this.size) emit(this.take(this.size));
+    while (this.rows >= this.size) emit(this.take(this.size), true);
   }
 
   /** A copy of the rows held back, as one chunk (undefined when none are): what a checkpoint keeps. */
@@ -92,9 +96,9 @@ export class Rebatcher {
     };
   }
 
-  /** Emits what is left as a last, shorter batch. */
-  flush(emit: (batch: Batch) => void): void {
-    if (this.rows > 0) emit(this.take(this.rows));
+  /** Emits what is left as a last, shorter batch (a copy: `made`). */
+  flush(emit: (batch: Batch, made: boolean) => void): void {
+    if (this.rows > 0) emit(this.take(this.rows), true);
   }
 
   /**

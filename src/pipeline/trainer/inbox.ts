@@ -69,7 +69,7 @@ export interface OfferOptions {
 }
 
 export type Queued =
-  | { readonly kind: 'batch'; readonly batch: Batch; readonly m: number; readonly endRow: number }
+  | { readonly kind: 'batch'; readonly batch: Batch; readonly m: number; readonly endRow: number; readonly made: boolean }
   | { readonly kind: 'control'; readonly control: Control; readonly handlers: ControlHandlers | undefined }
   | { readonly kind: 'turn'; readonly handlers: TurnHandlers };
 
@@ -105,6 +105,8 @@ function isFlow(c: Control): boolean {
 function isBoundary(c: Control): boolean {
   return c.action === 'set' || c.action === 'reset';
 }
+
+const NONE_DUE: readonly Scheduled[] = [];
 
 export class Inbox {
   readonly queue = new Fifo<Queued>();
@@ -287,7 +289,7 @@ export class Inbox {
     if (oneStep) this.cutRemainder();
     this.rowsIn += m;
     if (consumed) this.tickets.push({ endRow: this.rowsIn, consumed });
-    if (oneStep) this.enqueue(chunk);
+    if (oneStep) this.enqueue(chunk, false);
     else this.rebatcher.push(chunk, this.enqueue);
   }
 
@@ -303,12 +305,13 @@ export class Inbox {
     this.rebatcher.flush(this.enqueue);
   }
 
-  private readonly enqueue = (batch: Batch): void => {
+  /** `made`: the re-batcher's own copy, handed back to it once trained (`recycle`). */
+  private readonly enqueue = (batch: Batch, made: boolean): void => {
     const m = batch.x.shape[0]!;
     this.batchEnd += m;
     this.queuedRows += m;
     this.queuedBatches++;
-    this.queue.push({ kind: 'batch', batch, m, endRow: this.batchEnd });
+    this.queue.push({ kind: 'batch', batch, m, endRow: this.batchEnd, made });
   };
 
   /** Removes the front entry; a batch is the caller's to train, then `trained` (or `dropped`). */
@@ -328,7 +331,7 @@ export class Inbox {
 
   /** Hands a trained batch's arrays back to the re-batcher, once nothing reads them any more. */
   recycle(q: Queued & { kind: 'batch' }): void {
-    this.rebatcher.recycle(q.batch);
+    if (q.made) this.rebatcher.recycle(q.batch);
   }
 
   /** Drops the oldest queued batch (policy dropOldest); false when there is none. */
@@ -349,8 +352,9 @@ export class Inbox {
   }
 
   /** The scheduled controls due at `steps`, in order, taken out. */
-  due(steps: number): Scheduled[] {
-    if (this.scheduled.length === 0 || this.scheduled[0]!.atStep > steps) return [];
+  due(steps: number): readonly Scheduled[] {
+    // (none due is the rule, checked between every two steps: no new empty array for it)
+    if (this.scheduled.length === 0 || this.scheduled[0]!.atStep > steps) return NONE_DUE;
     const i = this.scheduled.findIndex((s) => s.atStep > steps);
     return this.scheduled.splice(0, i === -1 ? this.scheduled.length : i);
   }
@@ -414,7 +418,7 @@ export class Inbox {
     for (const e of cp.queue) {
       if (e.kind === 'batch') {
         this.rowsIn += e.batch.x.shape[0]!;
-        this.enqueue(e.batch);
+        this.enqueue(e.batch, false);
       } else {
         this.queue.push({ kind: 'control', control: e.control, handlers: undefined });
       }

@@ -11,12 +11,37 @@ import { actualClass, countCorrect, predictedClass, RunningWindow, type WindowSt
 import type { EventRates } from './config.js';
 import type { LossName } from '../../nn/losses.js';
 
+/** The values of `a` in a new array. */
+function numbers(a: Float64Array): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < out.length; i++) out[i] = a[i]!;
+  return out;
+}
+
 /** Copies of per-layer [nin, nout] and [nout] arrays (weights, or gradients) as tensors. */
 function tensorsOf(model: Mlp, w: readonly FloatArray[], b: readonly FloatArray[]): LayerTensors[] {
   return model.layers.map((l, i) => ({
     w: { dtype: model.dtype, shape: [l.nin, l.nout], data: w[i]!.slice() },
     b: { dtype: model.dtype, shape: [l.nout], data: b[i]!.slice() },
   }));
+}
+
+/**
+ * Whether a step is a multiple of `every` (0: never), asked with rising steps. NOTE: one division
+ * per `every` steps, not one per step for each of four rates: `applied` runs after every step.
+ */
+class Every {
+  /** The first step after the last one asked that can be a multiple of `every`. */
+  private next = 0;
+
+  constructor(private readonly every: number) {}
+
+  at(step: number): boolean {
+    if (this.every === 0 || step < this.next) return false;
+    const r = step % this.every;
+    this.next = step - r + this.every;
+    return r === 0;
+  }
 }
 
 export interface ReporterOptions {
@@ -31,20 +56,16 @@ export interface ReporterOptions {
   readonly now: () => number;
 }
 
-/** The counters a `step` event carries, after the step. */
-export interface StepCounters {
-  readonly steps: number;
-  readonly samples: number;
-  readonly queueDepth: number;
-  readonly dropped: number;
-}
-
 export class Reporter {
   private readonly model: Mlp;
   private readonly window: RunningWindow;
   private readonly classification: boolean;
   private readonly nout: number;
   private readonly evalWs;
+  private readonly metricsDue: Every;
+  private readonly gradientsDue: Every;
+  private readonly weightsDue: Every;
+  private readonly evalDue: Every;
 
   constructor(private readonly o: ReporterOptions) {
     this.model = o.stepper.model;
@@ -52,27 +73,32 @@ export class Reporter {
     this.classification = o.loss === 'crossEntropy' || o.loss === 'bce';
     this.nout = outputSize(this.model);
     this.evalWs = o.evalSet ? createWorkspace(this.model, o.evalSet.m) : undefined;
+    this.metricsDue = new Every(o.rates.metricsEvery);
+    this.gradientsDue = new Every(o.rates.gradientsEvery);
+    this.weightsDue = new Every(o.rates.weightsEvery);
+    this.evalDue = new Every(o.evalSet ? o.rates.evalEvery : 0);
   }
 
-  /** The `step` event of the step just taken (`time`: when it ended). */
-  step(info: StepInfo, c: StepCounters, time: number, durationMs: number): void {
-    const gradNorms = new Array<number>(info.gradNorms.length);
-    for (let i = 0; i < gradNorms.length; i++) gradNorms[i] = info.gradNorms[i]!;
-    // NOTE: the stamp written out, not spread from an object: this event is built every step
+  /**
+   * The `step` event of the step just taken (`time`: when it ended), with the counters after it.
+   * NOTE: counters as arguments and the stamp written out, not spread from an object: this event
+   * is built every step.
+   */
+  step(info: StepInfo, steps: number, samples: number, queueDepth: number, dropped: number, time: number, durationMs: number): void {
     this.o.emit({
       type: 'step',
       session: this.o.session,
-      step: c.steps,
+      step: steps,
       time,
       loss: info.loss,
       batchSize: info.batchSize,
-      samples: c.samples,
+      samples,
       lr: info.lr,
-      gradNorms,
+      gradNorms: numbers(info.gradNorms),
       durationMs,
       applied: info.applied,
-      queueDepth: c.queueDepth,
-      dropped: c.dropped,
+      queueDepth,
+      dropped,
     });
   }
 
@@ -82,15 +108,16 @@ export class Reporter {
     const ws = this.o.stepper.workspace;
     const correct = this.classification ? countCorrect(ws.a[this.model.layers.length - 1]!, targets, m, this.nout) : 0;
     this.window.add(info.loss, correct, m);
-    if (rates.metricsEvery > 0 && steps % rates.metricsEvery === 0) {
-      this.o.emit({ type: 'metrics', ...this.stamp(steps), runningLoss: this.window.meanLoss, accuracy: this.classification ? this.window.accuracy : undefined, window: rates.metricsWindow, samples });
+    // (the stamps written out, as in step())
+    const { session, now } = this.o;
+    if (this.metricsDue.at(steps)) {
+      this.o.emit({ type: 'metrics', session, step: steps, time: now(), runningLoss: this.window.meanLoss, accuracy: this.classification ? this.window.accuracy : undefined, window: rates.metricsWindow, samples });
     }
-    if (rates.gradientsEvery > 0 && steps % rates.gradientsEvery === 0) {
-      const norms = Array.from(info.gradNorms);
-      this.o.emit({ type: 'gradients', ...this.stamp(steps), norms, layers: rates.gradientTensors ? tensorsOf(this.model, ws.dW, ws.db) : undefined });
+    if (this.gradientsDue.at(steps)) {
+      this.o.emit({ type: 'gradients', session, step: steps, time: now(), norms: numbers(info.gradNorms), layers: rates.gradientTensors ? tensorsOf(this.model, ws.dW, ws.db) : undefined });
     }
-    if (rates.weightsEvery > 0 && steps % rates.weightsEvery === 0) this.weights(steps);
-    if (this.o.evalSet && rates.evalEvery > 0 && steps % rates.evalEvery === 0) this.evaluate(steps);
+    if (this.weightsDue.at(steps)) this.weights(steps);
+    if (this.evalDue.at(steps)) this.evaluate(steps);
   }
 
   /** A `weights` event now: copies of every layer. */

@@ -189,7 +189,7 @@ export function createTrainer(config: TrainConfig): Trainer {
     const t1 = clock.now();
     steps++;
     samples += q.m;
-    reporter.step(info, { steps, samples, queueDepth: queueDepth(), dropped }, config.now ? config.now() : origin + t1, t1 - t0);
+    reporter.step(info, steps, samples, queueDepth(), dropped, config.now ? config.now() : origin + t1, t1 - t0);
     inbox.trained(q, steps);
     if (info.applied) {
       reporter.applied(info, targets, q.m, steps, samples);
@@ -255,7 +255,8 @@ export function createTrainer(config: TrainConfig): Trainer {
   function advance(): void {
     while (!done) {
       inbox.admit(ending);
-      for (const s of inbox.due(steps)) applyControl(s.control, s.handlers);
+      const due = inbox.due(steps);
+      for (let i = 0; i < due.length; i++) applyControl(due[i]!.control, due[i]!.handlers);
       const head = inbox.queue.at(0);
       if (head === undefined) return;
       if (head.kind === 'batch') {
@@ -353,22 +354,35 @@ export function createTrainer(config: TrainConfig): Trainer {
    * inside push() down to the capacity (trainOver).
    */
   function makeRoom(m: number): void {
-    const full = () => inbox.waitingCount > 0 || !inbox.fits(m);
     if (policy === 'dropOldest' && inbox.waitingCount === 0) return;
-    if (policy === 'block' && !busy && !manual) trainWhile(full);
+    if (policy === 'block' && !busy && !manual) trainWhile(full, m);
     if (done) refuseIfEnded();
     const oversize = policy === 'block' && !busy && !paused && inbox.waitingCount === 0 && inbox.batches === 0;
-    if (full() && !oversize) throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
+    if (full(m) && !oversize) throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
   }
 
-  /** Trains (inside push(), policy block) while `more()` and a batch can train. */
-  function trainWhile(more: () => boolean): void {
+  /** No room for a chunk of `m` rows: offers wait before it, or its batches would overfill the queue. */
+  function full(m: number): boolean {
+    return inbox.waitingCount > 0 || !inbox.fits(m);
+  }
+
+  /** More batches queued than the capacity (a chunk larger than the queue got in). */
+  function overCapacity(): boolean {
+    return inbox.batches > capacity;
+  }
+
+  /**
+   * Trains (inside push(), policy block) while `more(m)` and a batch can train.
+   * NOTE: `more` is one of the two functions above and `m` its argument, not a closure made per
+   * call: push() runs this for every chunk.
+   */
+  function trainWhile(more: (m: number) => boolean, m: number): void {
     if (busy) return;
     busy = true;
     try {
-      while (more() && !done) {
+      while (more(m) && !done) {
         advance();
-        if (!more() || !canTrain()) break;
+        if (!more(m) || !canTrain()) break;
         trainNext();
       }
     } catch (e) {
@@ -421,7 +435,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       if (inbox.waitingCount > 0 || !inbox.fits(m)) makeRoom(m);
       inbox.take(chunk, m, false, onConsumed);
       if (policy === 'dropOldest') while (inbox.batches > capacity && inbox.dropOldest()) dropped++;
-      if (policy === 'block' && !manual) trainWhile(() => inbox.batches > capacity);
+      if (policy === 'block' && !manual && overCapacity()) trainWhile(overCapacity, 0);
       wake();
     },
     offer(chunk, handlers, options = {}) {
