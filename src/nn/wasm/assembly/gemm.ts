@@ -55,9 +55,6 @@ const LEAKY_SLOPE: f32 = 0.01;
  */
 const KC = 256;
 
-/** Bytes of the scratch `forward` and `backwardInput` may be given: one block of B, KC rows × 64 bytes. */
-export const SCRATCH_BYTES: usize = KC * 64;
-
 /** f(z) per lane for the activations without exp (relu, leakyRelu, linear). */
 @inline function activateCheap(act: i32, z: v128): v128 {
   switch (act) {
@@ -287,35 +284,19 @@ export const SCRATCH_BYTES: usize = KC * 64;
  */
 @inline export function gemm(
   rowsAdjacent: bool, mode: i32, act: i32, a: usize, ar: usize, at: usize, b: usize, bt: usize, k: i32,
-  r0: i32, r1: i32, c0: i32, c1: i32, ldo: usize, bias: usize, p1: usize, p2: usize, p3: usize, scratch: usize = 0,
+  r0: i32, r1: i32, c0: i32, c1: i32, ldo: usize, bias: usize, p1: usize, p2: usize, p3: usize,
 ): void {
   let j0 = c0;
   if (!rowsAdjacent) {
     // blocks of at most KC steps, of equal size (784 = 4 × 196)
     const blocks = max(1, (k + KC - 1) / KC), kc = (k + blocks - 1) / blocks;
-    // NOTE: B's rows a multiple of 256 bytes apart put a block's lines in a few of L1's sets, where
-    // they evict each other before the next row pair reads them again: copied into the scratch
-    // (rows 64 bytes apart) they stay. 64×784·784×256 forward 40.8 → 43.9 GFLOP/s, the copy included.
-    const pack = scratch != 0 && (bt & 255) == 0 && r1 - r0 >= 4;
     for (; j0 + 16 <= c1; j0 += 16) {
       const bj = b + <usize>j0 * 4, biasj = bias + <usize>j0 * 4;
       for (let q = 0; q < blocks; q++) {
         const t0 = q * kc, steps = min(kc, k - t0);
-        const aq = a + <usize>t0 * 4;
-        let bq = bj + <usize>t0 * bt, bs = bt;
-        if (pack) {
-          for (let t = 0; t < steps; t++) {
-            const from = bq + <usize>t * bt, to = scratch + <usize>t * 64;
-            v128.store(to, v128.load(from));
-            v128.store(to, v128.load(from, 16), 16);
-            v128.store(to, v128.load(from, 32), 32);
-            v128.store(to, v128.load(from, 48), 48);
-          }
-          bq = scratch;
-          bs = 64;
-        }
+        const aq = a + <usize>t0 * 4, bq = bj + <usize>t0 * bt;
         for (let i = r0; i + 2 <= r1; i += 2) {
-          tile2x16(mode, act, aq + <usize>i * ar, ar, bq, bs, steps, biasj, <usize>i * ldo + <usize>j0 * 4, ldo, p1, p2, p3, q == 0, q == blocks - 1);
+          tile2x16(mode, act, aq + <usize>i * ar, ar, bq, bt, steps, biasj, <usize>i * ldo + <usize>j0 * 4, ldo, p1, p2, p3, q == 0, q == blocks - 1);
         }
       }
       const i = r1 - ((r1 - r0) & 1);
