@@ -55,6 +55,8 @@ export function kernelsSource(bytes: Uint8Array): string {
     ` * assemblyscript ${asc.version}, asc ${ENTRY} ${ASC_FLAGS.join(' ')}`,
     ` * ${bytes.length} bytes, SHA-256 ${sha}`,
     ' */',
+    '/** The module\'s SHA-256 (hex): names this build of the kernels, e.g. in a recording that must replay bit for bit. */',
+    `export const KERNELS_WASM_SHA256 = '${sha}';`,
     `export const KERNELS_WASM_BASE64 = '${base64}';`,
     '',
   ].join('\n');

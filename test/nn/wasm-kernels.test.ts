@@ -10,11 +10,12 @@
  * Every buffer sits between sentinel bytes (a NaN pattern): a store past an output's end shows as a
  * changed sentinel; a lane read past an input's end that leaked into a result shows as a NaN.
  */
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildKernels } from '../../scripts/build-kernels.js';
 import { ACT, KERNEL_NAMES, SLACK_BYTES, type ActCode, type KernelExports } from '../../src/nn/wasm/abi.js';
-import { KERNELS_WASM_BASE64 } from '../../src/nn/wasm/kernels-wasm.js';
+import { KERNELS_WASM_BASE64, KERNELS_WASM_SHA256 } from '../../src/nn/wasm/kernels-wasm.js';
 import { createMemory, decodeBase64, instantiate, kernelModule } from '../../src/nn/wasm/module.js';
 import { initOptimizerState, optimizerStep, adam, adamw, sgd, type Optimizer } from '../../src/nn/optimizers.js';
 import { rng, type Rng } from '../../src/nn/rng.js';
@@ -176,6 +177,7 @@ describe('wasm kernels: the module', () => {
   it('is a fresh build of src/nn/wasm/assembly (run `npm run build:kernels` after editing it)', async () => {
     const fresh = await buildKernels();
     expect(Buffer.from(fresh).equals(Buffer.from(decodeBase64(KERNELS_WASM_BASE64)))).toBe(true);
+    expect(KERNELS_WASM_SHA256).toBe(createHash('sha256').update(fresh).digest('hex'));
   }, 60_000);
 
   it('imports only env.memory and has no data segment, no globals and no start function', () => {
