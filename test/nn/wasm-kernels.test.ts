@@ -27,8 +27,18 @@ const GUARD = 64;
 const SENTINEL = 0x7fc0dead;
 const ACTS = [ACT.linear, ACT.sigmoid, ACT.tanh, ACT.relu, ACT.leakyRelu] as const;
 
-/** The kernels plus the test-only `exp` export (v[i] = e^v[i]). */
-type Kernels = KernelExports & { exp(v: number, n: number): void };
+/**
+ * The kernels plus what the module has beyond KernelExports: the test-only `exp` (v[i] = e^v[i]) and
+ * the optional last argument of forward and backwardInput, a scratch of SCRATCH bytes.
+ */
+type Kernels = KernelExports & {
+  exp(v: number, n: number): void;
+  forward(x: number, w: number, bias: number, z: number, a: number, m: number, k: number, n: number, act: ActCode, j0: number, j1: number, scratch: number): void;
+  backwardInput(dz: number, wt: number, zp: number, ap: number, dzp: number, m: number, n: number, k: number, act: ActCode, j0: number, j1: number, scratch: number): void;
+  weightGrad(x: number, dz: number, dw: number, m: number, k: number, n: number, p0: number, p1: number, scratch: number): void;
+};
+/** Bytes of the scratch forward and backwardInput may take (gemm.ts's SCRATCH_BYTES). */
+const SCRATCH = 16384;
 
 /** A bump allocator over a fresh shared memory, every buffer between sentinel regions. */
 class Heap {
@@ -320,18 +330,19 @@ describe('wasm kernels: ranges', () => {
   }
 
   it('forward, backwardInput, weightGrad and the optimizers write only their range', () => {
-    const m = 5, k = 300, n = 45, r = rng(11); // k > 256: blocked sums too
+    const m = 5, k = 300, n = 64, r = rng(11); // k > 256: blocked sums; n = 64: w copied to the scratch
     const h = new Heap(1 << 20);
     const px = h.alloc(m * k, randoms(r, m * k)), pw = h.alloc(k * n, randoms(r, k * n)), pb = h.alloc(n, randoms(r, n));
     const pdz = h.alloc(m * n, randoms(r, m * n)), pwt = h.alloc(n * k, randoms(r, n * k));
+    const scratch = h.alloc(SCRATCH / 4);
     for (const act of ACTS) {
       const pz = h.alloc(m * n), pa = h.alloc(m * n), pdx = h.alloc(m * k), pdw = h.alloc(k * n);
-      h.k.forward(px, pw, pb, pz, pa, m, k, n, act, 8, 40);
+      h.k.forward(px, pw, pb, pz, pa, m, k, n, act, 8, 40, scratch);
       expect(writtenOutside(h, pz, m, n, 0, m, 8, 40)).toEqual([]);
       expect(writtenOutside(h, pa, m, n, 0, m, 8, 40)).toEqual([]);
-      h.k.backwardInput(pdz, pwt, px, px, pdx, m, n, k, act, 16, 280);
+      h.k.backwardInput(pdz, pwt, px, px, pdx, m, n, k, act, 16, 280, scratch);
       expect(writtenOutside(h, pdx, m, k, 0, m, 16, 280)).toEqual([]);
-      h.k.weightGrad(px, pdz, pdw, m, k, n, 24, 56);
+      h.k.weightGrad(px, pdz, pdw, m, k, n, 24, 56, scratch);
       expect(writtenOutside(h, pdw, k, n, 24, 56, 0, n)).toEqual([]);
     }
     const len = 45, pp = h.alloc(len), pg = h.alloc(len, randoms(r, len)), pm = h.alloc(len), pv = h.alloc(len);
@@ -359,24 +370,31 @@ describe('wasm kernels: the order of summation', () => {
     return c;
   }
 
-  // k > 256 makes forward and backwardInput sum in blocks of steps (partial sums left in the output)
+  // k > 256 makes forward and backwardInput sum in blocks of steps (partial sums left in the output);
+  // B's rows a multiple of 256 bytes apart (n or k a multiple of 64) make them copy B's blocks to the scratch
   const shapes = [[5, 3, 10], [7, 70, 33], [4, 300, 40], [3, 600, 17], [64, 784, 16], [6, 128, 64], [5, 600, 128]] as const;
 
   it('forward, backwardInput and weightGrad equal the float32 sum in index order, bit for bit', () => {
     for (const [m, k, n] of shapes) {
       const r = rng(m * 1000 + k);
       const x = randoms(r, m * k), w = randoms(r, k * n, 1 / Math.sqrt(k)), bias = randoms(r, n), dz = randoms(r, m * n);
-      const h = new Heap(4 * (2 * m * k + 2 * k * n + n + 3 * m * n) + 8192);
+      const h = new Heap(4 * (2 * m * k + 2 * k * n + n + 3 * m * n) + SCRATCH + 8192);
       const px = h.alloc(m * k, x), pw = h.alloc(k * n, w), pb = h.alloc(n, bias), pz = h.alloc(m * n), pdz = h.alloc(m * n, dz);
-      const pwt = h.alloc(n * k), pdx = h.alloc(m * k), pdw = h.alloc(k * n);
-      h.k.forward(px, pw, pb, pz, pz, m, k, n, ACT.linear, 0, n);
-      expect(h.view(pz, m * n), `forward ${m}×${k}·${k}×${n}`).toEqual(float32Product(m, k, n, (i, t) => x[i * k + t]!, w, bias));
+      const pwt = h.alloc(n * k), pdx = h.alloc(m * k), pdw = h.alloc(k * n), scratch = h.alloc(SCRATCH / 4);
       h.k.transpose(pw, pwt, k, n);
-      h.k.backwardInput(pdz, pwt, px, px, pdx, m, n, k, ACT.linear, 0, k);
       const wt = h.view(pwt, n * k).slice();
-      expect(h.view(pdx, m * k), `backwardInput ${m}×${n}·${n}×${k}`).toEqual(float32Product(m, n, k, (i, t) => dz[i * n + t]!, wt));
-      h.k.weightGrad(px, pdz, pdw, m, k, n, 0, k);
-      expect(h.view(pdw, k * n), `weightGrad ${k}×${m}·${m}×${n}`).toEqual(float32Product(k, m, n, (p, i) => x[i * k + p]!, dz));
+      const z = float32Product(m, k, n, (i, t) => x[i * k + t]!, w, bias), dx = float32Product(m, n, k, (i, t) => dz[i * n + t]!, wt);
+      for (const s of [0, scratch]) {
+        h.k.forward(px, pw, pb, pz, pz, m, k, n, ACT.linear, 0, n, s);
+        expect(h.view(pz, m * n), `forward ${m}×${k}·${k}×${n}, scratch ${s}`).toEqual(z);
+        h.k.backwardInput(pdz, pwt, px, px, pdx, m, n, k, ACT.linear, 0, k, s);
+        expect(h.view(pdx, m * k), `backwardInput ${m}×${n}·${n}×${k}, scratch ${s}`).toEqual(dx);
+      }
+      const dw = float32Product(k, m, n, (p, i) => x[i * k + p]!, dz);
+      for (const s of [0, scratch]) {
+        h.k.weightGrad(px, pdz, pdw, m, k, n, 0, k, s);
+        expect(h.view(pdw, k * n), `weightGrad ${k}×${m}·${m}×${n}, scratch ${s}`).toEqual(dw);
+      }
       h.checkGuards();
     }
   });

@@ -51,6 +51,16 @@ describe.skipIf(module === undefined)('KernelPool', () => {
     await pool.close(); // idempotent
   });
 
+  it('gives an argument a call leaves out 0, as a direct call does, not what the slot held before', () => {
+    const { pool, heap } = open();
+    heap.fill(3, 16, 20);
+    pool.start('sgd', [1024, 1024, 0, 4, 0, 7, 7, 7]); // a long call (lr 0: changes nothing), its slots 5-7 set
+    pool.wait();
+    pool.start('scale', [64, 4]); // c left out: 0
+    pool.wait();
+    expect(Array.from(heap.subarray(16, 20))).toEqual([0, 0, 0, 0]);
+  });
+
   it('runs many hand-offs in a row, each one waited for', () => {
     const { pool, heap } = open();
     heap[16] = 1;

@@ -23,6 +23,15 @@
 /** Readable bytes after every buffer (see the conventions above). */
 export const SLACK_BYTES = 64;
 
+/**
+ * Bytes of a thread's scratch: `forward`, `backwardInput` and `weightGrad` copy blocks of their B
+ * operand there when B's rows are a multiple of 256 bytes apart (W3's 1 KiB rows), whose lines would
+ * otherwise fall into a few of L1's sets and evict each other. Each thread passes its own (0 or
+ * none: no copy); it never changes a result. (The pool clears the argument slots a call leaves out,
+ * so a left-out scratch is 0 there too.)
+ */
+export const SCRATCH_BYTES = 16384;
+
 /** Activation codes of `forward` and `backwardInput`. Softmax is never fused: the loss kernel does it. */
 export const ACT = { linear: 0, sigmoid: 1, tanh: 2, relu: 3, leakyRelu: 4 } as const;
 export type ActCode = (typeof ACT)[keyof typeof ACT];
@@ -34,18 +43,18 @@ export interface KernelExports {
    * (then it is written once). f: sigmoid 1/(1 + e^−z), tanh, relu max(z, 0) (z > 0 ? z : 0),
    * leakyRelu z > 0 ? z : 0.01·z.
    */
-  forward(x: number, w: number, bias: number, z: number, a: number, m: number, k: number, n: number, act: ActCode, j0: number, j1: number): void;
+  forward(x: number, w: number, bias: number, z: number, a: number, m: number, k: number, n: number, act: ActCode, j0: number, j1: number, scratch?: number): void;
   /**
    * dzp[i, p] = (Σ_j dz[i, j]·wt[j, p]) · f′ for rows i < m and columns p in [j0, j1), the sum in
    * order j. dz [m, n], wt [n, k] (the layer's weights transposed: `transpose` below), zp and ap
    * [m, k] the previous layer's pre-activation and activation, dzp [m, k]. f′: sigmoid ap(1 − ap),
    * tanh 1 − ap², relu zp > 0 ? (the sum) : 0, leakyRelu zp > 0 ? (the sum) : 0.01·(the sum), linear 1.
    */
-  backwardInput(dz: number, wt: number, zp: number, ap: number, dzp: number, m: number, n: number, k: number, act: ActCode, j0: number, j1: number): void;
+  backwardInput(dz: number, wt: number, zp: number, ap: number, dzp: number, m: number, n: number, k: number, act: ActCode, j0: number, j1: number, scratch?: number): void;
   /** dst[c, r] = src[r, c] for src [rows, cols]. */
   transpose(src: number, dst: number, rows: number, cols: number): void;
   /** dw[p, j] = Σ_i x[i, p]·dz[i, j] (i in order) for rows p in [p0, p1), all columns j < n. x [m, k], dz [m, n], dw [k, n]. */
-  weightGrad(x: number, dz: number, dw: number, m: number, k: number, n: number, p0: number, p1: number): void;
+  weightGrad(x: number, dz: number, dw: number, m: number, k: number, n: number, p0: number, p1: number, scratch?: number): void;
   /** db[j] = Σ_i dz[i, j] (i in order) for j < n. */
   biasGrad(dz: number, db: number, m: number, n: number): void;
   /** Σ v[i]² over i < n, each value promoted to float64 and squared and summed in float64 (a fixed order). NaN or ±Infinity when a value is not finite. */

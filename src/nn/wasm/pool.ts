@@ -147,7 +147,8 @@ export class KernelPool {
     if (this.closed) throw new Error('Expected an open kernel pool, got one already closed');
     this.worker ??= this.spawn();
     this.ctrl[OP] = KERNEL_NAMES.indexOf(kernel);
-    for (let i = 0; i < args.length; i++) this.args[i] = args[i]!;
+    // every slot: a kernel is called with all of them, and one left out must read 0, as a direct call's does
+    for (let i = 0; i < ARGS; i++) this.args[i] = i < args.length ? args[i]! : 0;
     this.seq = (this.seq + 1) | 0;
     Atomics.store(this.ctrl, SEQ, this.seq);
     Atomics.notify(this.ctrl, SEQ);

@@ -24,7 +24,7 @@ import type { OptimizerState } from '../optimizers.js';
 import { admitUpdate, clipFactor } from '../admit.js';
 import type { StepConfig, StepInfo, Workspace } from '../step.js';
 import type { FloatArray } from '../tensor.js';
-import { ACT, SLACK_BYTES, type ActCode } from './abi.js';
+import { ACT, SCRATCH_BYTES, SLACK_BYTES, type ActCode } from './abi.js';
 import { LivegradError } from '../../errors.js';
 import { createMemory, instantiate, MAX_PAGES, PAGE_BYTES } from './module.js';
 import { KernelPool, splitAt } from './pool.js';
@@ -127,6 +127,8 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
   });
   const last = layers.length - 1;
   const out = layers[last]!;
+  // each thread's scratch for the products (abi.ts): this thread's, and the pool worker's
+  const scratch = arena.take(SCRATCH_BYTES / 4), workerScratch = pool === undefined ? 0 : arena.take(SCRATCH_BYTES / 4);
   const gradAt = layers.flatMap((l) => [l.dW, l.db]);
   const sizes = layers.flatMap((l) => [l.nin * l.nout, l.nout]);
 
@@ -175,10 +177,10 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       // the output layer's a is written by the loss (softmax) or here (any other activation)
       const a = l.activation === 'softmax' ? l.z : l.a;
       const s = split(m * l.nin * l.nout, l.nout);
-      if (s === undefined) k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, l.nout);
+      if (s === undefined) k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, l.nout, scratch);
       else {
-        pool!.start('forward', [input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, s, l.nout]);
-        k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, s);
+        pool!.start('forward', [input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, s, l.nout, workerScratch]);
+        k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, s, scratch);
         pool!.wait();
       }
       input = l.a;
@@ -207,10 +209,10 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       const l = layers[i]!;
       const input = i === 0 ? x : layers[i - 1]!.a;
       const s = split(m * l.nin * l.nout, l.nin);
-      if (s === undefined) k.weightGrad(input, l.dz, l.dW, m, l.nin, l.nout, 0, l.nin);
+      if (s === undefined) k.weightGrad(input, l.dz, l.dW, m, l.nin, l.nout, 0, l.nin, scratch);
       else {
-        pool!.start('weightGrad', [input, l.dz, l.dW, m, l.nin, l.nout, s, l.nin]);
-        k.weightGrad(input, l.dz, l.dW, m, l.nin, l.nout, 0, s);
+        pool!.start('weightGrad', [input, l.dz, l.dW, m, l.nin, l.nout, s, l.nin, workerScratch]);
+        k.weightGrad(input, l.dz, l.dW, m, l.nin, l.nout, 0, s, scratch);
         pool!.wait();
       }
       k.biasGrad(l.dz, l.db, m, l.nout);
@@ -222,10 +224,10 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
         if (prev.activation === 'softmax') throw new TypeError('Expected softmax only on the output layer');
         k.transpose(l.w, l.wt, l.nin, l.nout);
         const ps = split(m * l.nin * l.nout, l.nin);
-        if (ps === undefined) k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, l.nin);
+        if (ps === undefined) k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, l.nin, scratch);
         else {
-          pool!.start('backwardInput', [l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], ps, l.nin]);
-          k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, ps);
+          pool!.start('backwardInput', [l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], ps, l.nin, workerScratch]);
+          k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, ps, scratch);
           pool!.wait();
         }
       }

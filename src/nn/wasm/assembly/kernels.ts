@@ -19,28 +19,34 @@ import { laneMask, storeN } from './lanes';
  * z = bias + x·w (each sum bias first, then t in order), a = f(z), for columns [j0, j1).
  * x [m, k], w [k, n], bias [n], z and a [m, n]; a may be z when act is linear (z is then written
  * once); neither may be x, w or bias (for k > 256, z holds partial sums along the way).
+ * scratch (an addition to abi.ts; every caller must pass it, 0 for none: the worker pool calls
+ * with 16 argument slots, so a left-out argument would be a stale value): 16 KiB (SCRATCH_BYTES),
+ * 16-byte aligned, this thread's own; blocks of w are copied there first when w's rows are a
+ * multiple of 256 bytes apart (see gemm.ts). Results are the same bits with or without it.
  */
-export function forward(x: usize, w: usize, bias: usize, z: usize, a: usize, m: i32, k: i32, n: i32, act: i32, j0: i32, j1: i32): void {
+export function forward(x: usize, w: usize, bias: usize, z: usize, a: usize, m: i32, k: i32, n: i32, act: i32, j0: i32, j1: i32, scratch: usize): void {
   // A = x: row i at x + 4k·i, step t at +4; B = w: row t at w + 4n·t
-  gemm(false, FORWARD, act, x, <usize>k * 4, 4, w, <usize>n * 4, k, 0, m, j0, j1, <usize>n * 4, bias, z, a, 0);
+  gemm(false, FORWARD, act, x, <usize>k * 4, 4, w, <usize>n * 4, k, 0, m, j0, j1, <usize>n * 4, bias, z, a, 0, scratch);
   // sigmoid and tanh: a = f(z) over the whole range at the end (z of a W2 layer, 8 KB, is still in L1)
   if (needsExp(act)) mapExp(act, z + <usize>j0 * 4, a + <usize>j0 * 4, m, j1 - j0, <usize>n * 4, 0);
 }
 
 /**
  * dzp = (dz·wt) ⊙ f′ for columns [j0, j1) of dzp [m, k]. dz [m, n], wt [n, k], zp and ap [m, k].
- * dzp must not be zp or ap: for n > 256 it holds partial sums before f′ is applied.
+ * dzp must not be zp or ap: for n > 256 it holds partial sums before f′ is applied. scratch: as
+ * forward's.
  */
-export function backwardInput(dz: usize, wt: usize, zp: usize, ap: usize, dzp: usize, m: i32, n: i32, k: i32, act: i32, j0: i32, j1: i32): void {
-  gemm(false, BACKWARD, act, dz, <usize>n * 4, 4, wt, <usize>k * 4, n, 0, m, j0, j1, <usize>k * 4, 0, zp, ap, dzp);
+export function backwardInput(dz: usize, wt: usize, zp: usize, ap: usize, dzp: usize, m: i32, n: i32, k: i32, act: i32, j0: i32, j1: i32, scratch: usize): void {
+  gemm(false, BACKWARD, act, dz, <usize>n * 4, 4, wt, <usize>k * 4, n, 0, m, j0, j1, <usize>k * 4, 0, zp, ap, dzp, scratch);
 }
 
 /**
  * dw = xᵀ·dz for rows [p0, p1) of dw [k, n]. x [m, k] is read transposed in place: row p of xᵀ is
  * column p of x (A stride 4 between rows, 4k between steps), so 4 rows of a tile are 16 adjacent bytes.
+ * scratch: as forward's (used when dz's rows are a multiple of 256 bytes apart and m ≤ 256).
  */
-export function weightGrad(x: usize, dz: usize, dw: usize, m: i32, k: i32, n: i32, p0: i32, p1: i32): void {
-  gemm(true, PLAIN, 0, x, 4, <usize>k * 4, dz, <usize>n * 4, m, p0, p1, 0, n, <usize>n * 4, 0, dw, 0, 0);
+export function weightGrad(x: usize, dz: usize, dw: usize, m: i32, k: i32, n: i32, p0: i32, p1: i32, scratch: usize): void {
+  gemm(true, PLAIN, 0, x, 4, <usize>k * 4, dz, <usize>n * 4, m, p0, p1, 0, n, <usize>n * 4, 0, dw, 0, 0, scratch);
 }
 
 /** dst [cols, rows] = srcᵀ, src [rows, cols]: 4 × 4 blocks through registers, the edges one by one. */
