@@ -84,11 +84,13 @@ describe.skipIf(module === undefined)('KernelPool', () => {
   });
 
   it('backs off from a worker that keeps finishing well after the caller: one thread for a while, then the worker again', () => {
-    const { pool } = open();
+    const pool = new KernelPool(module!, createMemory(8 << 20));
+    pools.push(pool);
     expect(pool.splitting()).toBe(true);
-    // the worker gets all of a long kernel, the caller nothing: the caller waits every time
+    // the worker gets all of a long kernel (adam over 2^18 values, some 0.3 ms), the caller nothing: the caller waits every time
+    const n = 1 << 18;
     const late = (): void => {
-      pool.start('scale', [64, 1 << 16, 1]);
+      pool.start('adam', [64, 64 + 4 * n, 64 + 8 * n, 64 + 12 * n, 0, n, 1e-3, 0.9, 0.999, 1e-8, 0, 0, 1e-2, 0.03]);
       pool.wait();
     };
     for (let k = 0; k < 3; k++) late();
