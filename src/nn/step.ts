@@ -272,6 +272,11 @@ export interface Stepper {
   step(x: FloatArray, targets: Targets, m: number): StepInfo;
   /** Forward pass only (inference on current weights); returns the output buffer (valid until the next call). */
   forward(x: FloatArray, m: number): FloatArray;
+  /**
+   * Room for the x of m rows ([m, inputSize], the model's dtype) where `step` and `forward` read
+   * their input: rows written there and passed as `x` are not copied again. Valid until the next call.
+   */
+  input(m: number): FloatArray;
   /** Stops its worker thread, if one started. Idempotent; a closed stepper can still step, on one thread. */
   close(): void;
 }
@@ -322,6 +327,7 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
         return info;
       },
       forward: (x, m) => wasm.forward(x, m),
+      input: (m) => wasm.input(m),
       close: () => wasm.close(),
     };
     return stepper;
@@ -330,6 +336,8 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
   const ws = createWorkspace(model, rows);
   const params = parameters(model);
   const grads = gradientList(ws);
+  // (these kernels read x where it is: `input` is only somewhere to write it)
+  let inputRoom = allocate(model.dtype, 0);
   const stepper: Stepper = {
     model,
     state: st,
@@ -349,6 +357,11 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
     },
     forward(x, m) {
       return forwardInto(model, ws, x, m);
+    },
+    input(m) {
+      const n = m * model.inputSize;
+      if (inputRoom.length < n) inputRoom = allocate(model.dtype, n);
+      return inputRoom.length === n ? inputRoom : inputRoom.subarray(0, n);
     },
     close() {},
   };

@@ -182,6 +182,33 @@ describe('createStepper', () => {
     expectSameModel(a, b);
   });
 
+  it('input(m): rows written there train as the same rows passed as x, on either kernels (also after growing to a larger batch)', () => {
+    const make = (): Mlp => mlp({ inputSize: 3, layers: [{ units: 5, activation: 'sigmoid' }, { units: 2, activation: 'softmax' }], seed: 4 });
+    const config: StepConfig = { loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }) };
+    const rows = [
+      [0.1, 0.2, 0.3, 1, 0, -1, 0.5, 0.5, 0.5, -2, 3, 0.25],
+      [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3],
+      [-1, 2, -3, 0.5, 0, 1], // fewer rows than it has room for
+    ].map((r) => Float32Array.from(r));
+    const labels = [Float32Array.of(0, 1, 1, 0), Float32Array.of(1, 0, 0, 1, 1, 0), Float32Array.of(1, 1)];
+    for (const kernels of ['js', 'wasm'] as const) {
+      const a = make(), b = make();
+      const sa = createStepper(a, config, undefined, 2, { kernels, threads: 1 }), sb = createStepper(b, config, undefined, 2, { kernels, threads: 1 });
+      rows.forEach((x, k) => {
+        const m = x.length / 3;
+        const room = sa.input(m);
+        expect(room.length, kernels).toBe(m * 3);
+        room.set(x);
+        const la = sa.step(room, { labels: true, data: labels[k]! }, m).loss;
+        const lb = sb.step(x, { labels: true, data: labels[k]! }, m).loss;
+        expect(la, kernels).toBe(lb);
+      });
+      expectSameModel(a, b);
+      sa.close();
+      sb.close();
+    }
+  });
+
   it('follows a config replaced between steps (e.g. a new learning rate)', () => {
     const model = mlpFromWeights([{ activation: 'linear', weights: [[0]], bias: [0] }], 'float64');
     const stepper = createStepper(model, { loss: 'sse', optimizer: sgd({ lr: 1 }) });

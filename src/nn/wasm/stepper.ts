@@ -34,6 +34,8 @@ export interface WasmStep {
   readonly workspace: Workspace;
   step(config: StepConfig, x: FloatArray, targets: Targets, m: number, info: StepInfo): void;
   forward(x: FloatArray, m: number): Float32Array;
+  /** The batch input buffer, m rows: x written there is not copied again (see `Stepper.input`). */
+  input(m: number): Float32Array;
   close(): void;
 }
 
@@ -169,7 +171,8 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
 
   function forwardAll(x: FloatArray, m: number): void {
     grow(m);
-    if (x !== xView) xView.set(x.length === m * model.inputSize ? x : x.subarray(0, m * model.inputSize));
+    // (x from `input` is in place already)
+    if (x !== xView && (x.byteOffset !== xAt || x.buffer !== memory.buffer)) xView.set(x.length === m * model.inputSize ? x : x.subarray(0, m * model.inputSize));
     let input = xAt;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
@@ -296,6 +299,11 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       info.gradNorm = backwardAll(xAt, m, info.gradNorms);
       ws.scalars[1] = info.gradNorm;
       update(config, info);
+    },
+    input(m) {
+      grow(m);
+      const n = m * model.inputSize;
+      return n === xView.length ? xView : xView.subarray(0, n);
     },
     forward(x, m) {
       forwardAll(x, m);
