@@ -2,7 +2,9 @@
  * Re-batching: rows arrive in chunks of any size and leave in batches of exactly `size`
  * rows (the last one, on flush, may be shorter). When nothing is held back, a chunk's whole
  * batches pass through without a copy (the chunk itself, or views of it); rows are copied only
- * to join a remainder to the next chunk's rows.
+ * to join a remainder to the next chunk's rows — or, for a caller that asks for them (`join`),
+ * not at all: a batch of rows from several chunks leaves as those rows' views (`JoinedBatch`),
+ * to be copied once, where they are needed.
  */
 import { LivegradError } from '../errors.js';
 import { allocate, dtypeOf, type DType, type FloatArray, type Tensor } from '../nn/tensor.js';
@@ -52,7 +54,7 @@ export class Rebatcher {
    * completes; `made` says the batch is a copy in arrays of this re-batcher's own (rows joined
    * across chunks), which `recycle` takes back: the others are the chunk or views of it.
    */
-  push(chunk: Batch, emit: (batch: Batch, made: boolean) => void): void {
+  push(chunk: Batch, emit: (batch: Batch, made: boolean) => void, join?: (batch: JoinedBatch) => void): void {
     const m = chunk.x.shape[0]!;
     if (m === 0) return;
     this.check(chunk);
@@ -71,7 +73,7 @@ export class Rebatcher {
     this.xs.push(rest.x);
     this.ys.push(rest.y);
     this.rows += rest.x.shape[0]!;
-    while (this.rows >= this.size) emit(this.take(this.size), true);
+    while (this.rows >= this.size) this.cut(this.size, emit, join);
   }
 
   /** A copy of the rows held back, as one chunk (undefined when none are): what a checkpoint keeps. */
@@ -96,9 +98,16 @@ export class Rebatcher {
     };
   }
 
-  /** Emits what is left as a last, shorter batch (a copy: `made`). */
-  flush(emit: (batch: Batch, made: boolean) => void): void {
-    if (this.rows > 0) emit(this.take(this.rows), true);
+  /** Emits what is left as a last, shorter batch (a copy, `made`, or, with `join`, a JoinedBatch). */
+  flush(emit: (batch: Batch, made: boolean) => void, join?: (batch: JoinedBatch) => void): void {
+    if (this.rows > 0) this.cut(this.rows, emit, join);
+  }
+
+  /** The next n rows held back as one batch: to `join` uncopied when given, else to `emit` as a copy. */
+  private cut(n: number, emit: (batch: Batch, made: boolean) => void, join: ((batch: JoinedBatch) => void) | undefined): void {
+    const parts = this.takeParts(n);
+    if (join) join(new JoinedBatch(parts, n));
+    else emit(this.copy(parts, n), true);
   }
 
   /**
@@ -130,19 +139,15 @@ export class Rebatcher {
     return a;
   }
 
-  private take(n: number): Batch {
-    const x0 = this.xs[0]!, y0 = this.ys[0]!;
-    const xw = x0.shape[1]!;
-    const yw = y0.shape.length === 1 ? 1 : y0.shape[1]!;
-    const x = this.array(x0.dtype, n * xw);
-    const y = this.array(y0.dtype, n * yw);
+  /** The next n rows held back, taken out, as views of the chunks they are in, in order. */
+  private takeParts(n: number): Batch[] {
+    const parts: Batch[] = [];
     let filled = 0;
     while (filled < n) {
-      const cx = this.xs[0]!, cy = this.ys[0]!;
-      const from = this.taken, left = cx.shape[0]! - from;
+      const x = this.xs[0]!, y = this.ys[0]!;
+      const from = this.taken, left = x.shape[0]! - from;
       const k = Math.min(left, n - filled);
-      x.set(cx.data.subarray(from * xw, (from + k) * xw), filled * xw);
-      y.set(cy.data.subarray(from * yw, (from + k) * yw), filled * yw);
+      parts.push(rowsOf({ x, y }, from, from + k));
       filled += k;
       if (k === left) {
         this.xs.shift();
@@ -153,12 +158,77 @@ export class Rebatcher {
       }
     }
     this.rows -= n;
-    // NOTE: a merged batch is always fully written, so a pooled array needs no clearing
-    return {
-      x: { dtype: x0.dtype, shape: [n, xw], data: x },
-      y: { dtype: y0.dtype, shape: y0.shape.length === 1 ? [n] : [n, yw], data: y },
-    };
+    return parts;
   }
+
+  /** The n rows of `parts` copied together, into arrays of this re-batcher's own. */
+  private copy(parts: readonly Batch[], n: number): Batch {
+    const { x: x0, y: y0 } = parts[0]!;
+    const x = this.array(x0.dtype, n * x0.shape[1]!);
+    const y = this.array(y0.dtype, n * (y0.shape.length === 1 ? 1 : y0.shape[1]!));
+    // NOTE: a merged batch is always fully written, so a pooled array needs no clearing
+    copyRows(parts, x, y);
+    return batchOf(x0, y0, n, x, y);
+  }
+}
+
+/**
+ * A batch of rows from several chunks, not yet copied together: `parts` are views of those
+ * chunks' rows, in order. `write` copies them where they are needed; reading `x` or `y` copies them
+ * into arrays of the batch's own, once.
+ */
+export class JoinedBatch implements Batch {
+  private joined: Batch | undefined;
+
+  constructor(
+    readonly parts: readonly Batch[],
+    readonly rows: number,
+  ) {}
+
+  get x(): Tensor {
+    return this.join().x;
+  }
+
+  get y(): Tensor {
+    return this.join().y;
+  }
+
+  /** Writes the rows into x [rows, nin] and y [rows, nout] or [rows], one after another. */
+  write(x: FloatArray, y: FloatArray): void {
+    copyRows(this.parts, x, y);
+  }
+
+  private join(): Batch {
+    if (this.joined === undefined) {
+      const { x: x0, y: y0 } = this.parts[0]!;
+      const x = allocate(x0.dtype, this.rows * x0.shape[1]!);
+      const y = allocate(y0.dtype, this.rows * (y0.shape.length === 1 ? 1 : y0.shape[1]!));
+      copyRows(this.parts, x, y);
+      this.joined = batchOf(x0, y0, this.rows, x, y);
+    }
+    return this.joined;
+  }
+}
+
+/** The rows of `parts` into x and y, one after another. */
+function copyRows(parts: readonly Batch[], x: FloatArray, y: FloatArray): void {
+  let xAt = 0, yAt = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    x.set(p.x.data, xAt);
+    y.set(p.y.data, yAt);
+    xAt += p.x.data.length;
+    yAt += p.y.data.length;
+  }
+}
+
+/** A batch of n rows in x and y, laid out as the tensors x0 and y0. */
+function batchOf(x0: Tensor, y0: Tensor, n: number, x: FloatArray, y: FloatArray): Batch {
+  const yw = y0.shape.length === 1 ? 1 : y0.shape[1]!;
+  return {
+    x: { dtype: x0.dtype, shape: [n, x0.shape[1]!], data: x },
+    y: { dtype: y0.dtype, shape: y0.shape.length === 1 ? [n] : [n, yw], data: y },
+  };
 }
 
 /** "x [m, nin], y [m]" or "x [m, nin], y [m, nout]", for messages. */

@@ -69,8 +69,8 @@ function modelFromEvent(e: WeightsEvent): Mlp {
 }
 
 /** (a) train() with default settings; weights events every step only to read the weights out. */
-async function viaTrain(chunkSize = 32): Promise<Run> {
-  const events: TrainEvent[] = await lastValueFrom(source(chunkSize).pipe(train({ model: W2, loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }), events: { weightsEvery: 1 } }), toArray()));
+async function viaTrain(chunkSize = 32, kernels: KernelChoice | 'auto' = 'auto'): Promise<Run> {
+  const events: TrainEvent[] = await lastValueFrom(source(chunkSize).pipe(train({ model: W2, loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }), events: { weightsEvery: 1 }, kernels }), toArray()));
   const weights = events.filter((e): e is WeightsEvent => e.type === 'weights');
   return { model: modelFromEvent(weights.at(-1)!), losses: events.flatMap((e) => (e.type === 'step' ? [e.loss] : [])) };
 }
@@ -166,5 +166,9 @@ describe('equivalence on W2 and the digits', () => {
       }),
       { seed: 5, numRuns: 4 },
     );
+  });
+
+  it('train() on the TypeScript kernels does not depend on how the stream is chunked either (batches joined across chunks included)', async () => {
+    for (const chunkSize of [32, 45, 7]) expectSameRun(await viaTrain(chunkSize, 'js'), reference, `train() on js in chunks of ${chunkSize}`);
   });
 });

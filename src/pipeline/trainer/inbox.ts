@@ -28,7 +28,7 @@ import { checkBatchRows, type Batch } from '../../nn/batch.js';
 import type { MlpShape } from '../../nn/mlp.js';
 import type { Control } from '../controls.js';
 import { MAX_BATCH_SIZE } from '../limits.js';
-import { Rebatcher } from '../rebatch.js';
+import { JoinedBatch, Rebatcher } from '../rebatch.js';
 import type { CheckpointEntry, TrainerCheckpoint } from './checkpoint.js';
 import { Fifo } from './fifo.js';
 import type { Journal } from './journal.js';
@@ -290,7 +290,7 @@ export class Inbox {
     this.rowsIn += m;
     if (consumed) this.tickets.push({ endRow: this.rowsIn, consumed });
     if (oneStep) this.enqueue(chunk, false);
-    else this.rebatcher.push(chunk, this.enqueue);
+    else this.rebatcher.push(chunk, this.enqueue, this.enqueueJoined);
   }
 
   private admitControl(control: Control, handlers: ControlHandlers | undefined): void {
@@ -302,17 +302,22 @@ export class Inbox {
 
   /** Rows held back go into the queue as a last, shorter batch (a boundary, or the end). */
   cutRemainder(): void {
-    this.rebatcher.flush(this.enqueue);
+    this.rebatcher.flush(this.enqueue, this.enqueueJoined);
   }
 
   /** `made`: the re-batcher's own copy, handed back to it once trained (`recycle`). */
-  private readonly enqueue = (batch: Batch, made: boolean): void => {
-    const m = batch.x.shape[0]!;
+  private readonly enqueue = (batch: Batch, made: boolean, m = batch.x.shape[0]!): void => {
     this.batchEnd += m;
     this.queuedRows += m;
     this.queuedBatches++;
     this.queue.push({ kind: 'batch', batch, m, endRow: this.batchEnd, made });
   };
+
+  /**
+   * A batch of rows from several chunks, queued uncopied (a JoinedBatch): the trainer copies its
+   * rows once, into the stepper's input, rather than once here and again there.
+   */
+  private readonly enqueueJoined = (batch: JoinedBatch): void => this.enqueue(batch, false, batch.rows);
 
   /** Removes the front entry; a batch is the caller's to train, then `trained` (or `dropped`). */
   shift(): Queued | undefined {
@@ -425,7 +430,7 @@ export class Inbox {
     }
     if (cp.held) {
       this.rowsIn += cp.held.x.shape[0]!;
-      this.rebatcher.push(cp.held, this.enqueue);
+      this.rebatcher.push(cp.held, this.enqueue, this.enqueueJoined);
     }
     this.scheduled = cp.scheduled.map((s) => ({ atStep: s.atStep, control: s.control, handlers: undefined }));
   }

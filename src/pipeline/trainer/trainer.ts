@@ -22,11 +22,12 @@
 import type { Observable } from 'rxjs';
 import { LivegradError } from '../../errors.js';
 import type { Batch } from '../../nn/batch.js';
+import { JoinedBatch } from '../rebatch.js';
 import type { Targets } from '../../nn/losses.js';
 import { cloneModel, mlp, predict, type Mlp } from '../../nn/mlp.js';
 import type { OptimizerState } from '../../nn/optimizers.js';
 import { cloneOptimizerState, createStepper, type StepConfig } from '../../nn/step.js';
-import type { Tensor } from '../../nn/tensor.js';
+import { allocate, dtypeOf, type FloatArray, type Tensor } from '../../nn/tensor.js';
 import { assertNever } from '../../nn/activations.js';
 import { checkControl, type Control } from '../controls.js';
 import type { LifecycleState, TrainEvent } from '../events.js';
@@ -178,14 +179,41 @@ export function createTrainer(config: TrainConfig): Trainer {
   const closed = (what: string): LivegradError => new LivegradError('E_SESSION_CLOSED', `Expected an open session, got "${session}" ended before ${what}`);
   const queueDepth = (): number => inbox.batches + inbox.waitingCount;
 
+  /** Where a joined batch's y is written, reused from step to step (grown as needed). */
+  let joinedY: FloatArray = new Float32Array(0);
+
+  /**
+   * The x of the batch in training; its targets into `targets`. NOTE: the rows of a batch joined
+   * from several chunks are copied once, straight into the stepper's input, not copied together
+   * first and then copied again by the stepper (W2: 8 KB a step). Not when its dtype differs from
+   * the model's under the js kernels, which read x as it is (the wasm kernels copy into float32 either way).
+   */
+  function batchInput(b: Batch, m: number): FloatArray {
+    if (b instanceof JoinedBatch) {
+      const { x: x0, y: y0 } = b.parts[0]!;
+      if (stepper.kernels === 'wasm' || x0.dtype === model.dtype) {
+        const yn = m * (y0.shape.length === 1 ? 1 : y0.shape[1]!);
+        if (joinedY.length < yn || dtypeOf(joinedY) !== y0.dtype) joinedY = allocate(y0.dtype, yn);
+        const x = stepper.input(m);
+        const y = joinedY.length === yn ? joinedY : joinedY.subarray(0, yn);
+        b.write(x, y);
+        targets.labels = y0.shape.length === 1;
+        targets.data = y;
+        return x;
+      }
+    }
+    targets.labels = b.y.shape.length === 1;
+    targets.data = b.y.data;
+    return b.x.data;
+  }
+
   /** Trains the batch at the front, and reports it (events, tickets, the guard). */
   function trainNext(): void {
     const q = inbox.shift() as Queued & { kind: 'batch' };
     if (paused) singleSteps--;
-    targets.labels = q.batch.y.shape.length === 1;
-    targets.data = q.batch.y.data;
+    const x = batchInput(q.batch, q.m);
     const t0 = clock.now();
-    const info = stepper.step(q.batch.x.data, targets, q.m);
+    const info = stepper.step(x, targets, q.m);
     const t1 = clock.now();
     steps++;
     samples += q.m;
