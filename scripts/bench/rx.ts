@@ -20,14 +20,14 @@ function rxTrainer(w: Workload): Trainer {
   const source = new Subject<Batch>();
   let samples = 0; // trained
   let pushed = 0; // sent
-  let lastLoss = NaN;
+  const last = Float64Array.of(NaN); // the last loss (a typed-array cell, as the bare loop keeps it: a `let` double would box on every write)
   let waiting: { until: number; resolve: () => void } | undefined;
   const subscription = source
     .pipe(train({ model: w.model(), loss: w.loss, optimizer: sgd({ lr: w.lr }), batchSize: w.batch }))
     .subscribe((e: TrainEvent) => {
       if (e.type !== 'step') return;
       samples += e.batchSize;
-      lastLoss = e.loss;
+      last[0] = e.loss;
       if (waiting && samples >= waiting.until) {
         waiting.resolve();
         waiting = undefined;
@@ -66,7 +66,7 @@ function rxTrainer(w: Workload): Trainer {
         waiting = { until: target, resolve: () => resolve(samples - before) };
       });
     },
-    loss: () => lastLoss,
+    loss: () => last[0]!,
     dispose: () => subscription.unsubscribe(),
   };
 }
