@@ -625,6 +625,8 @@ export interface InspectSummary {
     /** The kernels the session trained with (`"js"` for a log from before the choice), and its stepper's threads. */
     readonly kernels: KernelChoice;
     readonly threads: number;
+    /** The wasm kernels' build (SHA-256 of their module), or null. */
+    readonly kernelsBuild: string | null;
   };
   readonly counts: Recording['counts'];
   /** Whole records, checkpoints included (headers not). */
@@ -663,6 +665,7 @@ export function inspectSummary(rec: Recording): InspectSummary {
       batchSize: config.batchSize ?? 32,
       kernels: rec.kernels,
       threads: rec.threads,
+      kernelsBuild: rec.kernelsBuild,
     },
     counts: rec.counts,
     records: report.records,
@@ -722,7 +725,7 @@ function formatInspect(s: InspectSummary): string {
     ['optimizer', formatOptimizer(c.optimizer)],
     ['clip norm', c.clipNorm === null ? 'off' : num(c.clipNorm)],
     ['batch size', String(c.batchSize)],
-    ['kernels', `${c.kernels}, ${c.threads} thread${c.threads === 1 ? '' : 's'}`],
+    ['kernels', `${c.kernels}, ${c.threads} thread${c.threads === 1 ? '' : 's'}${c.kernelsBuild === null ? '' : `, build ${c.kernelsBuild.slice(0, 12)}`}`],
     ['records', `${s.records}: ${counts}`],
     ['rows', String(s.rows)],
     ['steps', `${s.firstStep} to ${s.lastStep}`],

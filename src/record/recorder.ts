@@ -22,6 +22,7 @@ import { checkTrainConfig, type CheckedTrainConfig, type TrainConfig } from '../
 import type { Journal } from '../pipeline/trainer/journal.js';
 import { createTrainer, type Trainer } from '../pipeline/trainer/trainer.js';
 import type { LogFs } from './log-fs.js';
+import { KERNELS_WASM_SHA256 } from '../nn/wasm/kernels-wasm.js';
 import { checkpointPayload, configRecord, eventPayload, samplesPayload, type KernelRun } from './session-records.js';
 import { createLogWriter, type FsyncPolicy, type LogWriter } from './writer.js';
 import type { LogRecord } from './format.js';
@@ -84,7 +85,8 @@ function origin(tag: unknown): { producer: number | string | null; seq: number |
 
 /** The kernels a trainer of `checked` computes with, and its stepper's threads (what `createStepper` makes of them: 1 with the `js` kernels). */
 export function kernelRun(checked: Pick<CheckedTrainConfig, 'kernels' | 'threads'>): KernelRun {
-  return { kernels: checked.kernels, threads: checked.kernels === 'js' ? 1 : (checked.threads ?? defaultThreads()) };
+  const wasm = checked.kernels === 'wasm';
+  return { kernels: checked.kernels, threads: wasm ? (checked.threads ?? defaultThreads()) : 1, build: wasm ? KERNELS_WASM_SHA256 : null };
 }
 
 const ALWAYS: ReadonlySet<TrainEvent['type']> = new Set(['lifecycle', 'control', 'error']);

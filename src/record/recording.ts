@@ -40,6 +40,8 @@ export interface Recording {
   readonly kernels: KernelChoice;
   /** The threads its stepper used, as the first segment's header states them (1 for an older log). Informational: threads never change a result. */
   readonly threads: number;
+  /** With the `wasm` kernels, the SHA-256 of the module that trained the session (null with `js`, or in a log from before it was recorded). */
+  readonly kernelsBuild: string | null;
   /** The trainer's queue capacity (it decides when a waiting chunk was admitted). */
   readonly queueCapacity: number;
   readonly shape: MlpShape;
@@ -168,9 +170,10 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
   let queueCapacity: number;
   let kernels: KernelChoice;
   let threads: number;
+  let kernelsBuild: string | null;
   let shape: MlpShape;
   try {
-    ({ config, queueCapacity, kernels, threads } = readConfigRecord(header['config']));
+    ({ config, queueCapacity, kernels, threads, build: kernelsBuild } = readConfigRecord(header['config']));
     shape = isSpec(config.model) ? mlpShape(config.model) : config.model;
     checkTrainConfig(checkable(config));
   } catch (e) {
@@ -217,6 +220,7 @@ export async function openRecording(path: string, options: OpenLogOptions = {}):
     config,
     kernels,
     threads,
+    kernelsBuild,
     queueCapacity,
     shape,
     segments: log.segments,

@@ -22,6 +22,7 @@
  * kernels agree within float32 tolerance, not bit for bit, so only the recorded ones reproduce
  * the log. Another choice (`kernels`) replays within that tolerance, and never with `verify`.
  */
+import { KERNELS_WASM_SHA256 } from '../nn/wasm/kernels-wasm.js';
 import { Observable } from 'rxjs';
 import { describe, LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
@@ -107,6 +108,16 @@ export function replayToEnd(recording: Recording, options: ReplayOptions = {}, o
 
 function diverged(message: string): LivegradError {
   return new LivegradError('E_REPLAY_DIVERGED', message);
+}
+
+/**
+ * What to add to a difference found replaying `r` with `kernels`: when the log was trained by
+ * another build of the wasm kernels than this livegrad's, that build is the likely cause (a kernel
+ * change can move the last bits of a result). Empty otherwise.
+ */
+export function buildNote(r: Pick<Recording, 'kernels' | 'kernelsBuild'>, kernels: KernelChoice): string {
+  if (kernels !== 'wasm' || r.kernels !== 'wasm' || r.kernelsBuild === null || r.kernelsBuild === KERNELS_WASM_SHA256) return '';
+  return ` (the log was trained by the wasm kernels of build ${r.kernelsBuild.slice(0, 12)}…, this livegrad's are build ${KERNELS_WASM_SHA256.slice(0, 12)}…: another build can differ in the last bits; replay with the livegrad that recorded it to reproduce it)`;
 }
 
 function checkOptions(r: Recording, o: ReplayOptions): void {
@@ -237,11 +248,13 @@ class Verifier implements Journal {
   failure: LivegradError | undefined;
 
   private fail(message: string): LivegradError {
-    this.failure ??= diverged(message);
+    this.failure ??= diverged(message + this.buildNote);
     return this.failure;
   }
 
   constructor(
+    /** Appended to a difference's message: what differs in the kernels' build, if anything (`buildNote`). */
+    private readonly buildNote: string,
     private readonly where: () => string,
     private readonly next: Journal | undefined,
   ) {}
@@ -320,7 +333,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
     // the recorded kernels (or those asked for); threads never change a result, so 1 unless asked
     const config = { ...recording.config, kernels: replayKernels(recording, options.kernels), threads: options.threads ?? 1 };
     if (options.record) recorder = createRecorder(options.record.dir, config, { ...options.record, header: { ...options.record.header, fork: { from: recording.path, at: options.at ?? null } } });
-    const verifier = verify ? new Verifier(where, recorder?.journal) : undefined;
+    const verifier = verify ? new Verifier(buildNote(recording, config.kernels), where, recorder?.journal) : undefined;
     const journal = verifier ?? recorder?.journal;
     const gen = recording.entries();
     let trainer: Trainer | undefined;

@@ -58,12 +58,16 @@ export interface ConfigRecord {
   readonly kernels: KernelChoice;
   /** The threads its stepper used (1 with the `js` kernels). Informational: the thread count never changes a result. Absent in an older log: 1. */
   readonly threads: number;
+  /** With the `wasm` kernels, the SHA-256 of their module (`KERNELS_WASM_SHA256`): another build may differ in the last bits. Null with `js`, absent in an older log. */
+  readonly kernelsBuild: string | null;
 }
 
 /** How a session's steps are computed: the kernels, and the threads the stepper uses. */
 export interface KernelRun {
   readonly kernels: KernelChoice;
   readonly threads: number;
+  /** With the `wasm` kernels, the SHA-256 of their module; null with `js` (and in a log from before it was recorded). */
+  readonly build: string | null;
 }
 
 interface StateRecord {
@@ -167,6 +171,7 @@ export function configRecord(config: TrainConfig, queueCapacity: number, rates: 
     startSamples: config.startSamples ?? 0,
     kernels: run.kernels,
     threads: run.threads,
+    kernelsBuild: run.build,
   };
 }
 
@@ -377,7 +382,9 @@ function readKernelRun(r: Map_, where: string, dt: DType): KernelRun {
   if (k !== 'js' && k !== 'wasm') fail(`${where}.kernels`, '"js" or "wasm"', k);
   if (k === 'wasm' && dt !== 'float32') fail(`${where}.kernels`, `"js" for a ${dt} model (the wasm kernels compute in float32)`, k);
   const threads = Object.hasOwn(r, 'threads') ? int(r['threads'], `${where}.threads`, 1) : 1;
-  return { kernels: k, threads };
+  const build = Object.hasOwn(r, 'kernelsBuild') ? r['kernelsBuild'] : null;
+  if (build !== null && !(typeof build === 'string' && /^[0-9a-f]{64}$/.test(build))) fail(`${where}.kernelsBuild`, 'null or a SHA-256 in hex', build);
+  return { kernels: k, threads, build: build as string | null };
 }
 
 /**

@@ -2,8 +2,10 @@
  * The kernels in a recording: the header states the kernels a session trained with and its
  * stepper's threads; a replay computes with the recorded kernels, so `verify` reproduces a log of
  * either kernels bit for bit (on any number of threads); another choice replays only without
- * `verify`; a log written before the choice reads as the `js` kernels on one thread; a header
- * whose `kernels` or `threads` is wrong is E_RECORD_CORRUPT naming the file, offset and field.
+ * `verify`; a log written before the choice reads as the `js` kernels on one thread; the header
+ * states the wasm kernels' build, and a difference found replaying a log of another build says so;
+ * a header whose `kernels`, `threads` or `kernelsBuild` is wrong is E_RECORD_CORRUPT naming the
+ * file, offset and field.
  */
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -13,7 +15,8 @@ import { defaultThreads } from '../../src/nn/wasm/pool.js';
 import { createRecordedTrainer } from '../../src/record/recorder.js';
 import { openLog } from '../../src/record/reader.js';
 import { openRecording } from '../../src/record/recording.js';
-import { replayToEnd } from '../../src/record/replay.js';
+import { buildNote, replayToEnd } from '../../src/record/replay.js';
+import { KERNELS_WASM_SHA256 } from '../../src/nn/wasm/kernels-wasm.js';
 import { createLogWriter } from '../../src/record/writer.js';
 import type { LogRecord } from '../../src/record/format.js';
 import { expectSameModel, firstBitDifference } from '../helpers/bits.js';
@@ -144,14 +147,37 @@ describe('the kernels of a recording', () => {
     expect(summary.stdout).toMatch(/^kernels +js \(recorded with wasm: within float32 tolerance of the log, not bit for bit\)$/m);
   }, 60_000);
 
+  it.skipIf(!wasm)('states the build of the wasm kernels (null with js); a replay that differs names a build that differs from this livegrad\'s', async () => {
+    const js = join(tmp(), 'js');
+    await record(js, { kernels: 'js' });
+    expect(await headerConfig(js)).toMatchObject({ kernelsBuild: null });
+    expect((await openRecording(js)).kernelsBuild).toBeNull();
+    const dir = join(tmp(), 'wasm');
+    await record(dir, { kernels: 'wasm', threads: 1 });
+    expect(await headerConfig(dir)).toMatchObject({ kernelsBuild: KERNELS_WASM_SHA256 });
+    expect((await inProcess('inspect', [dir])).stdout).toMatch(new RegExp(`^kernels +wasm, 1 thread, build ${KERNELS_WASM_SHA256.slice(0, 12)}$`, 'm'));
+    // the same build: a difference says nothing of builds; another build: the message says which
+    expect(buildNote({ kernels: 'wasm', kernelsBuild: KERNELS_WASM_SHA256 }, 'wasm')).toBe('');
+    expect(buildNote({ kernels: 'wasm', kernelsBuild: null }, 'wasm')).toBe('');
+    expect(buildNote({ kernels: 'wasm', kernelsBuild: 'ab'.repeat(32) }, 'js')).toBe('');
+    // a log of another build (forged: its lr too, so that the replay differs at the first checkpoint)
+    const other = join(tmp(), 'other');
+    await rewrite(dir, other, (config) => ({ ...config, kernelsBuild: 'ab'.repeat(32), optimizer: { ...(config['optimizer'] as object), lr: 0.2 } }));
+    const rec = await openRecording(other);
+    expect(rec.kernelsBuild).toBe('ab'.repeat(32));
+    const failed = replayToEnd(rec, { verify: true });
+    await expect(failed).rejects.toMatchObject({ code: 'E_REPLAY_DIVERGED' });
+    await expect(failed).rejects.toThrow(`(the log was trained by the wasm kernels of build abababababab…, this livegrad's are build ${KERNELS_WASM_SHA256.slice(0, 12)}…: another build can differ in the last bits; replay with the livegrad that recorded it to reproduce it)`);
+  }, 60_000);
+
   it('reads a log written before the choice (no kernels, no threads) as the js kernels on one thread, and verifies it bit for bit', async () => {
     const src = join(tmp(), 'src');
     const live = await record(src, { kernels: 'js' });
     const old = join(tmp(), 'old');
-    await rewrite(src, old, ({ kernels: _k, threads: _t, ...config }) => config);
+    await rewrite(src, old, ({ kernels: _k, threads: _t, kernelsBuild: _b, ...config }) => config);
     expect(Object.keys(await headerConfig(old))).not.toContain('kernels');
     const rec = await openRecording(old);
-    expect([rec.kernels, rec.threads, rec.config.kernels]).toEqual(['js', 1, 'js']);
+    expect([rec.kernels, rec.threads, rec.config.kernels, rec.kernelsBuild]).toEqual(['js', 1, 'js', null]);
     const r = await replayToEnd(rec, { verify: true });
     expect(r.kernels).toBe('js');
     expectSameModel(r.model, live);
@@ -162,6 +188,7 @@ describe('the kernels of a recording', () => {
     ['kernels nil', { kernels: null }, 'header.config.kernels: expected "js" or "wasm", got null'],
     ['threads 0', { threads: 0 }, `header.config.threads: expected an integer in [1, ${Number.MAX_SAFE_INTEGER}], got 0`],
     ['threads 1.5', { threads: 1.5 }, `header.config.threads: expected an integer in [1, ${Number.MAX_SAFE_INTEGER}], got 1.5`],
+    ['kernelsBuild "v2"', { kernelsBuild: 'v2' }, 'header.config.kernelsBuild: expected null or a SHA-256 in hex, got "v2"'],
     ['the wasm kernels for a float64 model', { kernels: 'wasm', model: { ...SPEC, dtype: 'float64' } }, 'header.config.kernels: expected "js" for a float64 model (the wasm kernels compute in float32), got "wasm"'],
   ] as const)('a header config with %s is E_RECORD_CORRUPT naming the file, offset and field', async (_what, change, says) => {
     const src = join(tmp(), 'src');
