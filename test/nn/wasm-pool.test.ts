@@ -51,6 +51,17 @@ describe.skipIf(module === undefined)('KernelPool', () => {
     await pool.close(); // idempotent
   });
 
+  it('hands back what the kernel returned', () => {
+    const { pool, heap } = open();
+    heap.set([1, 2, 3, 4, 5], 16);
+    pool.start('sumSquares', [64, 5]);
+    pool.wait();
+    expect(pool.result()).toBe(55);
+    pool.start('scale', [64, 5, 1]); // returns nothing: 0
+    pool.wait();
+    expect(pool.result()).toBe(0);
+  });
+
   it('gives an argument a call leaves out 0, as a direct call does, not what the slot held before', () => {
     const { pool, heap } = open();
     heap.fill(3, 16, 20);

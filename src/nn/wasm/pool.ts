@@ -50,7 +50,7 @@ export function splitAt(work: number, columns: number): number | undefined {
 
 // control words (Int32Array indices), then 16 float64 arguments from byte 64
 const SEQ = 0, DONE = 1, OP = 2, STOP = 3, FAILED = 4;
-const ARGS_AT = 64, ARGS = 16;
+const ARGS_AT = 64, ARGS = 16, RESULT_AT = ARGS_AT + 8 * ARGS;
 
 interface WorkerLike {
   terminate(): Promise<number>;
@@ -85,6 +85,7 @@ const instance = new WebAssembly.Instance(module, { env: { memory, abort() { thr
 const kernels = names.map((name) => instance.exports[name]);
 const ctrl = new Int32Array(control, 0, 16);
 const a = new Float64Array(control, ${ARGS_AT}, ${ARGS});
+const result = new Float64Array(control, ${RESULT_AT}, 1);
 let seen = 0;
 for (;;) {
   let s = Atomics.load(ctrl, ${SEQ});
@@ -96,7 +97,8 @@ for (;;) {
   seen = s;
   if (Atomics.load(ctrl, ${STOP}) === 1) break;
   try {
-    kernels[ctrl[${OP}]](a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+    const r = kernels[ctrl[${OP}]](a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+    result[0] = typeof r === 'number' ? r : 0;
   } catch (err) {
     Atomics.store(ctrl, ${FAILED}, 1);
     Atomics.store(ctrl, ${DONE}, s);
@@ -110,7 +112,8 @@ for (;;) {
 
 /** One worker computing halves of products in `memory`. Started on the first `start`, stopped by `close`. */
 export class KernelPool {
-  private readonly control = new SharedArrayBuffer(ARGS_AT + 8 * ARGS);
+  private readonly control = new SharedArrayBuffer(RESULT_AT + 8);
+  private readonly resultCell = new Float64Array(this.control, RESULT_AT, 1);
   private readonly ctrl = new Int32Array(this.control, 0, 16);
   private readonly args = new Float64Array(this.control, ARGS_AT, ARGS);
   private worker: WorkerLike | undefined;
@@ -186,6 +189,11 @@ export class KernelPool {
       void this.close();
       throw new Error(`livegrad: the kernel pool's worker failed (${why}${this.failure ? `: ${this.failure.message}` : ''})`);
     }
+  }
+
+  /** What the kernel last waited for returned (0 for one that returns nothing): read after `wait()`. */
+  result(): number {
+    return this.resultCell[0]!;
   }
 
   /** Stops the worker (if it started); resolves once its thread has exited. Idempotent. */

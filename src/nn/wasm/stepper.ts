@@ -219,7 +219,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
         pool!.wait();
       }
       k.biasGrad(l.dz, l.db, m, l.nout);
-      const sq = k.sumSquares(l.dW, l.nin * l.nout) + k.sumSquares(l.db, l.nout);
+      const sq = sumSquares(l.dW, l.nin * l.nout) + k.sumSquares(l.db, l.nout);
       total += sq;
       norms[i] = Math.sqrt(sq);
       if (i > 0) {
@@ -280,6 +280,21 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     }
     info.applied = true;
     info.skipReason = undefined;
+  }
+
+  /**
+   * Σ v² over n values (a layer's weight gradient). A large one is summed as two halves, split where
+   * `splitAt` puts an element-wise kernel's split (a point that depends on n alone), the second half
+   * by the pool's worker when it takes work: the same sum on one thread or two.
+   */
+  function sumSquares(v: number, n: number): number {
+    const h = splitAt(ELEMENTWISE_WORK * n, n);
+    if (h === undefined) return k.sumSquares(v, n);
+    if (split(ELEMENTWISE_WORK * n, n) === undefined) return k.sumSquares(v, h) + k.sumSquares(v + 4 * h, n - h);
+    pool!.start('sumSquares', [v + 4 * h, n - h]);
+    const first = k.sumSquares(v, h);
+    pool!.wait();
+    return first + pool!.result();
   }
 
   const paramAt = (j: number): number => (j % 2 === 0 ? layers[j >> 1]!.w : layers[j >> 1]!.b);
