@@ -385,8 +385,9 @@ export function createTrainer(config: TrainConfig): Trainer {
     if (policy === 'dropOldest' && inbox.waitingCount === 0) return;
     if (policy === 'block' && !busy && !manual) trainWhile(full, m);
     if (done) refuseIfEnded();
+    if (!full(m)) return;
     const oversize = policy === 'block' && !busy && !paused && inbox.waitingCount === 0 && inbox.batches === 0;
-    if (full(m) && !oversize) throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
+    if (!oversize) throw new LivegradError('E_QUEUE_FULL', `Expected room in the ingest queue (capacity ${capacity} batches), got a full queue${paused ? ' while paused' : ''}`);
   }
 
   /** No room for a chunk of `m` rows: offers wait before it, or its batches would overfill the queue. */
