@@ -244,7 +244,11 @@ function simdModule(): Uint8Array<ArrayBuffer> {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
     ...section(1, [2, 0x60, ...vec(i32Params), 0, 0x60, ...vec([0x7f, 0x7f]), ...vec([0x7f])]), // types: (12 × i32) → (), (i32, i32) → i32
     ...section(3, [2, 0, 1]), // functions: gemm has type 0, finite type 1
-    ...section(5, [1, 0, 0]), // memories: one, min 0 pages, no max (grown on demand)
+    // memories: one, min 4 pages (a finiteness check's whole block, SIMD_FINITE_BLOCK floats), no max
+    // NOTE: growing a (non-shared) memory detaches its ArrayBuffer, and the first detach anywhere in
+    // the process turns off V8's "no buffer was ever detached" assumption: every typed-array access
+    // after it pays a check. Four pages from the start: the checks of train() never grow it
+    ...section(5, [1, 0, 4]),
     ...section(7, [3, ...name('gemm'), 0x00, 0, ...name('finite'), 0x00, 1, ...name('memory'), 0x02, 0]), // exports
     ...section(10, [2, ...uleb(gemm.length), ...gemm, ...uleb(finite.length), ...finite]), // code
   ]);

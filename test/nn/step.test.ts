@@ -4,7 +4,7 @@
  * validation of configs and batches.
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   LivegradError,
   adam,
@@ -388,6 +388,17 @@ describe('step (non-finite guard)', () => {
 });
 
 describe('allFinite', () => {
+  it.skipIf(SIMD === undefined)('never grows (so never detaches) the WebAssembly memory it checks in: a detach anywhere slows every typed array', async () => {
+    // a fresh instance of the module, as a process that has not run a product on it yet
+    vi.resetModules();
+    const fresh = await import('../../src/nn/simd.js');
+    const check = (await import('../../src/nn/batch.js')).allFinite;
+    const buffer = fresh.SIMD!.memory.buffer;
+    expect(check(new Float32Array(300_000).fill(1))).toBe(true);
+    expect(check(new Float32Array(65_536).fill(2))).toBe(true);
+    expect(fresh.SIMD!.memory.buffer).toBe(buffer);
+  });
+
   // The JS loop sums in four interleaved chains; float32 arrays of ≥ 64 values go to WebAssembly
   // in blocks of 65,536 values, sixteen values a step with the last n mod 16 in JS. So: lengths
   // around each of these widths, and a bad value at every position of the first 160, of the last
