@@ -83,6 +83,12 @@ class Arena {
 
 const align16 = (n: number): number => (n + 15) & ~15;
 
+/** dst[0, n) = src[0, n): one `set` when src is exactly n long, else a loop (a `subarray` would allocate a view a step). */
+function copyInto(dst: Float32Array | Int32Array, src: FloatArray | Int32Array, n: number): void {
+  if (src.length === n) dst.set(src);
+  else for (let i = 0; i < n; i++) dst[i] = src[i]!;
+}
+
 function tooLarge(bytes: number): LivegradError {
   const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
   return new LivegradError('E_KERNELS', `Expected the model, its optimizer state and a batch to fit in the wasm kernels' ${gib(MAX_PAGES * PAGE_BYTES)} GiB of memory, got ${gib(bytes)} GiB needed: use smaller batches, or kernels "js"`);
@@ -172,7 +178,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
   function forwardAll(x: FloatArray, m: number): void {
     grow(m);
     // (x from `input` is in place already)
-    if (x !== xView && (x.byteOffset !== xAt || x.buffer !== memory.buffer)) xView.set(x.length === m * model.inputSize ? x : x.subarray(0, m * model.inputSize));
+    if (x !== xView && (x.byteOffset !== xAt || x.buffer !== memory.buffer)) copyInto(xView, x, m * model.inputSize);
     let input = xAt;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
@@ -190,23 +196,29 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     }
   }
 
-  function lossAll(config: StepConfig, targets: Targets, m: number): number {
+  /**
+   * The loss into ws.scalars[0], the output delta into dz. NOTE: results go into typed arrays, not
+   * return values: V8 boxes a double returned from a call it does not inline (16 bytes a step).
+   */
+  function lossAll(config: StepConfig, targets: Targets, m: number): void {
     const n = out.nout;
     if (config.loss === 'crossEntropy') {
       // the loss requires a softmax output (checkLossFits)
       if (targets.labels) {
-        labelView.set(targets.data.length === m ? targets.data : targets.data.subarray(0, m));
-        return k.softmaxXentLabels(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
+        copyInto(labelView, targets.data, m);
+        ws.scalars[0] = k.softmaxXentLabels(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
+        return;
       }
-      valueView.set(targets.data.length === m * n ? targets.data : targets.data.subarray(0, m * n));
-      return k.softmaxXentValues(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
+      copyInto(valueView, targets.data, m * n);
+      ws.scalars[0] = k.softmaxXentValues(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
+      return;
     }
     if (out.activation === 'softmax') activate('softmax', ws.z[last]!, ws.a[last]!, m, n);
     lossAndDeltaInto(config.loss, out.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, n, ws.scalars);
-    return ws.scalars[0]!;
   }
 
-  function backwardAll(x: number, m: number, norms: Float64Array): number {
+  /** Every layer's delta and gradients; the per-layer norms into `norms`, the global norm into ws.scalars[1]. */
+  function backwardAll(x: number, m: number, norms: Float64Array): void {
     let total = 0;
     for (let i = last; i >= 0; i--) {
       const l = layers[i]!;
@@ -219,7 +231,8 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
         pool!.wait();
       }
       k.biasGrad(l.dz, l.db, m, l.nout);
-      const sq = sumSquares(l.dW, l.nin * l.nout) + k.sumSquares(l.db, l.nout);
+      sumSquares(l.dW, l.nin * l.nout);
+      const sq = cell[0]! + k.sumSquares(l.db, l.nout);
       total += sq;
       norms[i] = Math.sqrt(sq);
       if (i > 0) {
@@ -235,7 +248,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
         }
       }
     }
-    return Math.sqrt(total);
+    ws.scalars[1] = Math.sqrt(total);
   }
 
   function update(config: StepConfig, info: StepInfo): void {
@@ -283,19 +296,23 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
   }
 
   /**
-   * Σ v² over n values (a layer's weight gradient). A large one is summed as two halves, split where
+   * Σ v² over n values (a layer's weight gradient), into `cell`. A large one is summed as two halves, split where
    * `splitAt` puts an element-wise kernel's split (a point that depends on n alone), the second half
    * by the pool's worker when it takes work: the same sum on one thread or two.
    */
-  function sumSquares(v: number, n: number): number {
+  function sumSquares(v: number, n: number): void {
     const h = splitAt(ELEMENTWISE_WORK * n, n);
-    if (h === undefined) return k.sumSquares(v, n);
-    if (split(ELEMENTWISE_WORK * n, n) === undefined) return k.sumSquares(v, h) + k.sumSquares(v + 4 * h, n - h);
-    pool!.start('sumSquares', [v + 4 * h, n - h]);
-    const first = k.sumSquares(v, h);
-    pool!.wait();
-    return first + pool!.result();
+    if (h === undefined) cell[0] = k.sumSquares(v, n);
+    else if (split(ELEMENTWISE_WORK * n, n) === undefined) cell[0] = k.sumSquares(v, h) + k.sumSquares(v + 4 * h, n - h);
+    else {
+      pool!.start('sumSquares', [v + 4 * h, n - h]);
+      const first = k.sumSquares(v, h);
+      pool!.wait();
+      cell[0] = first + pool!.result();
+    }
   }
+  /** sumSquares' result (a typed-array cell: see lossAll's NOTE). */
+  const cell = new Float64Array(1);
 
   const paramAt = (j: number): number => (j % 2 === 0 ? layers[j >> 1]!.w : layers[j >> 1]!.b);
 
@@ -309,10 +326,10 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     step(config, x, targets, m, info) {
       forwardAll(x, m);
       info.batchSize = m;
-      info.loss = lossAll(config, targets, m);
-      ws.scalars[0] = info.loss;
-      info.gradNorm = backwardAll(xAt, m, info.gradNorms);
-      ws.scalars[1] = info.gradNorm;
+      lossAll(config, targets, m);
+      info.loss = ws.scalars[0]!;
+      backwardAll(xAt, m, info.gradNorms);
+      info.gradNorm = ws.scalars[1]!;
       update(config, info);
     },
     input(m) {
