@@ -18,8 +18,9 @@
  * And by how the last hand-offs went (`splitting`): on a host whose other CPU is busy (another
  * process, another session's thread) the worker is not running when its half is due, and the caller
  * waits a scheduler's time slice for it: two threads then take several times as long as one. A pool
- * whose worker finished its half later than the caller finished its own on BAD_IN_A_ROW hand-offs
- * in a row stops splitting for the next BACKOFF_CALLS products, then tries again.
+ * whose worker finished its half so late that one thread would have been as fast, on BAD_IN_A_ROW hand-offs
+ * in a row stops splitting for the next BACKOFF_CALLS products, then tries again (a new worker's
+ * first WARMUP_HANDOFFS hand-offs do not count).
  */
 import { KERNEL_NAMES, type KernelExports } from './abi.js';
 
@@ -30,11 +31,22 @@ export const SPLIT_MIN_WORK = 1 << 18;
 /** How long an idle thread (worker or caller) spins before it sleeps. */
 export const SPIN_MS = 0.3;
 /** Hand-offs in a row whose worker finished well after the caller (see above) before the pool stops splitting. */
-const BAD_IN_A_ROW = 4;
+export const BAD_IN_A_ROW = 8;
+/**
+ * Hand-offs a new worker is given before its lateness counts: the first waits for the thread to
+ * start, and the next few run code the worker's V8 has not optimized yet (measured: a back-off at
+ * every start on a quiet host, without this).
+ */
+export const WARMUP_HANDOFFS = 64;
 /** Products it then leaves to the caller alone, before it tries the worker again. */
-export const BACKOFF_CALLS = 2000;
-/** Late means: the caller waited longer than this share of the time it took for its own half. */
-const LATE_SHARE = 0.5;
+export const BACKOFF_CALLS = 500;
+/**
+ * Late means: the caller waited longer than this share of the time it took for its own half. At 1
+ * the split took longer than the caller alone would have (its half twice over): a worker that is
+ * merely slower than the caller (a vCPU shared with another tenant: measured at 60 % speed at
+ * times) still pays, and is kept.
+ */
+const LATE_SHARE = 1;
 /** A worker that has not finished its half after this long is taken for dead (no product takes seconds). */
 const WAIT_LIMIT_MS = 60_000;
 
@@ -123,6 +135,7 @@ export class KernelPool {
   /** When the work last started (performance.now()), and the back-off's state (see the module comment). */
   private startedAt = 0;
   private badInARow = 0;
+  private handoffs = 0;
   private backoff = 0;
   /** Hand-offs the back-off made the caller skip, and times it backed off (for tests and the bench). */
   skipped = 0;
@@ -163,6 +176,7 @@ export class KernelPool {
     const began = performance.now();
     if (Atomics.load(this.ctrl, DONE) !== this.seq || Atomics.load(this.ctrl, FAILED) === 1) this.waitLong(began);
     // the back-off: a worker that keeps finishing well after the caller is not getting a CPU
+    if (++this.handoffs <= WARMUP_HANDOFFS) return;
     const own = began - this.startedAt, waited = performance.now() - began;
     if (waited > LATE_SHARE * own && waited > 0.05) {
       if (++this.badInARow >= BAD_IN_A_ROW) {
