@@ -277,6 +277,12 @@ export interface Stepper {
    * their input: rows written there and passed as `x` are not copied again. Valid until the next call.
    */
   input(m: number): FloatArray;
+  /**
+   * After a step on class indices with cross-entropy, the rows of its m whose output's argmax (the
+   * first largest) is the label, counted by the kernels; undefined where they do not count (the `js`
+   * kernels, other losses): count from `workspace.a` then. What the trainer's running accuracy uses.
+   */
+  correctLabels(m: number): number | undefined;
   /** Stops its worker thread, if one started. Idempotent; a closed stepper can still step, on one thread. */
   close(): void;
 }
@@ -327,6 +333,7 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
         return info;
       },
       forward: (x, m) => wasm.forward(x, m),
+      correctLabels: (m) => wasm.correctLabels(m),
       input: (m) => wasm.input(m),
       close: () => wasm.close(),
     };
@@ -363,6 +370,7 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
       if (inputRoom.length < n) inputRoom = allocate(model.dtype, n);
       return inputRoom.length === n ? inputRoom : inputRoom.subarray(0, n);
     },
+    correctLabels: () => undefined,
     close() {},
   };
   return stepper;

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  adam, adamw, cloneModel, createStepper, mlp, rng, sgd, step,
+  adam, adamw, cloneModel, countCorrect, createStepper, mlp, rng, sgd, step,
   type Activation, type LossName, type Mlp, type Optimizer, type StepConfig, type Stepper, type Targets,
 } from '../../src/index.js';
 import { cloneOptimizerState, newOptimizerState, resolveKernels } from '../../src/nn/step.js';
@@ -197,6 +197,22 @@ describe.skipIf(!WASM)('createStepper with kernels "wasm"', () => {
     const [wasm, js] = (['wasm', 'js'] as const).map((kernels) => accuracy(trainDigits(data, 7, 20, kernels), data));
     expect(wasm).toBeGreaterThan(0.95);
     expect(Math.abs(wasm! - js!)).toBeLessThan(0.01);
+  });
+
+  it('counts the rows its output classifies right after a step on class indices (as countCorrect does), and says it cannot otherwise', () => {
+    const c = CASES[0]!;
+    const wasm = stepperOf(modelFor(c, 8), { loss: c.loss, optimizer: c.optimizer }, 'wasm', 16);
+    const js = stepperOf(modelFor(c, 8), { loss: c.loss, optimizer: c.optimizer }, 'js', 16);
+    const { x, targets } = batchFor(c, 13, 4);
+    wasm.step(x, targets, 13);
+    js.step(x, targets, 13);
+    expect(wasm.correctLabels(13)).toBe(countCorrect(wasm.workspace.a[1]!, targets, 13, 10));
+    expect(js.correctLabels(13)).toBeUndefined();
+    const soft = CASES[1]!; // cross-entropy against target rows: no class indices to count against
+    const s = stepperOf(modelFor(soft, 8), { loss: soft.loss, optimizer: soft.optimizer }, 'wasm', 4);
+    const b = batchFor(soft, 4, 5);
+    s.step(b.x, b.targets, 4);
+    expect(s.correctLabels(4)).toBeUndefined();
   });
 
   it('refuses with E_KERNELS a model and batch that cannot fit in 4 GiB of WebAssembly memory, naming what to do', () => {

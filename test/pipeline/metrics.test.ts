@@ -1,6 +1,7 @@
 /**
  * countCorrect: as a property, the count of rows whose predicted class (predictedClass) is the
- * actual one (actualClass), row by row, for class indices and target rows, with ties and NaN.
+ * actual one (actualClass), row by row, for class indices and target rows, with ties and NaN; and
+ * the WebAssembly kernels' countArgmax, which the trainer uses with them, gives the same count.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { countCorrect } from '../../src/index.js';
 import { actualClass, predictedClass } from '../../src/pipeline/metrics.js';
 import type { Targets } from '../../src/nn/losses.js';
 import type { FloatArray } from '../../src/nn/tensor.js';
+import { createMemory, instantiate, kernelModule } from '../../src/nn/wasm/module.js';
 
 /** The definition: one row at a time. */
 function rowByRow(output: FloatArray, t: Targets, m: number, n: number): number {
@@ -50,5 +52,21 @@ describe('countCorrect', () => {
     const out = Float32Array.of(1, 3, 3, /* */ NaN, 5, 6, /* */ 2, NaN, 1);
     expect(countCorrect(out, { labels: true, data: Float32Array.of(1, 0, 0) }, 3, 3)).toBe(3);
     expect(countCorrect(out, { labels: true, data: Float32Array.of(2, 2, 1) }, 3, 3)).toBe(0);
+  });
+
+  it.skipIf(kernelModule() === undefined)('the wasm kernels count class indices the same (countArgmax: ties, NaN, ±Infinity, one to many columns)', () => {
+    const memory = createMemory(1 << 16);
+    const k = instantiate(kernelModule()!, memory);
+    const A = 1024, L = 32768;
+    fc.assert(
+      fc.property(cases, ({ m, n, output, labels }) => {
+        fc.pre(n > 1); // one output is a threshold (a > 0.5), not an argmax: the trainer counts it in JS
+        new Float32Array(memory.buffer, A, m * n).set(output);
+        new Int32Array(memory.buffer, L, m).set(labels);
+        const out = Float32Array.from(output);
+        expect(k.countArgmax(A, L, m, n)).toBe(countCorrect(out, { labels: true, data: Float32Array.from(labels) }, m, n));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -88,10 +88,15 @@ export interface KernelExports {
    * stepSize = lr / (1 − b1^t) and bc2Sqrt = √(1 − b2^t) are computed by the caller in float64.
    */
   adam(p: number, g: number, m: number, v: number, i0: number, i1: number, lr: number, b1: number, b2: number, eps: number, wd: number, decoupled: number, stepSize: number, bc2Sqrt: number): void;
+  /**
+   * The rows i < m of a [m, n] whose first largest value (ties to the lower index; a NaN is never
+   * the largest) is at labels[i] (i32 [m]): the trainer's count of correct rows, as countCorrect.
+   */
+  countArgmax(a: number, labels: number, m: number, n: number): number;
 }
 
 /** The export names, in a fixed order: the worker pool sends an index into this list. */
 export const KERNEL_NAMES = [
   'forward', 'backwardInput', 'transpose', 'weightGrad', 'biasGrad', 'sumSquares', 'scale',
-  'softmaxXentLabels', 'softmaxXentValues', 'sgd', 'sgdMomentum', 'adam',
+  'softmaxXentLabels', 'softmaxXentValues', 'sgd', 'sgdMomentum', 'adam', 'countArgmax',
 ] as const satisfies readonly (keyof KernelExports)[];

@@ -34,6 +34,8 @@ export interface WasmStep {
   readonly workspace: Workspace;
   step(config: StepConfig, x: FloatArray, targets: Targets, m: number, info: StepInfo): void;
   forward(x: FloatArray, m: number): Float32Array;
+  /** After a step on class indices with cross-entropy: its rows whose output's argmax is the label (else undefined). */
+  correctLabels(m: number): number | undefined;
   /** The batch input buffer, m rows: x written there is not copied again (see `Stepper.input`). */
   input(m: number): Float32Array;
   close(): void;
@@ -204,6 +206,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     const n = out.nout;
     if (config.loss === 'crossEntropy') {
       // the loss requires a softmax output (checkLossFits)
+      labelsIn = targets.labels;
       if (targets.labels) {
         copyInto(labelView, targets.data, m);
         ws.scalars[0] = k.softmaxXentLabels(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
@@ -213,6 +216,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       ws.scalars[0] = k.softmaxXentValues(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
       return;
     }
+    labelsIn = false;
     if (out.activation === 'softmax') activate('softmax', ws.z[last]!, ws.a[last]!, m, n);
     lossAndDeltaInto(config.loss, out.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, n, ws.scalars);
   }
@@ -311,6 +315,8 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       cell[0] = first + pool!.result();
     }
   }
+  /** Whether the last loss put its class indices in the label buffer (what correctLabels counts against). */
+  let labelsIn = false;
   /** sumSquares' result (a typed-array cell: see lossAll's NOTE). */
   const cell = new Float64Array(1);
 
@@ -336,6 +342,10 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       grow(m);
       const n = m * model.inputSize;
       return n === xView.length ? xView : xView.subarray(0, n);
+    },
+    correctLabels(m) {
+      // (one output: the trainer counts a > 0.5 as class 1, not an argmax)
+      return labelsIn && m <= ws.rows && out.nout > 1 ? k.countArgmax(out.a, yAt, m, out.nout) : undefined;
     },
     forward(x, m) {
       forwardAll(x, m);
