@@ -208,6 +208,10 @@ describe.skipIf(!WASM)('createStepper with kernels "wasm"', () => {
     js.step(x, targets, 13);
     expect(wasm.correctLabels(13)).toBe(countCorrect(wasm.workspace.a[1]!, targets, 13, 10));
     expect(js.correctLabels(13)).toBeUndefined();
+    // only for the rows of the step just taken, and not once a forward pass has overwritten its output
+    expect(wasm.correctLabels(12)).toBeUndefined();
+    wasm.forward(x, 13);
+    expect(wasm.correctLabels(13)).toBeUndefined();
     const soft = CASES[1]!; // cross-entropy against target rows: no class indices to count against
     const s = stepperOf(modelFor(soft, 8), { loss: soft.loss, optimizer: soft.optimizer }, 'wasm', 4);
     const b = batchFor(soft, 4, 5);

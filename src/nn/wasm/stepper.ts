@@ -45,6 +45,8 @@ interface Layer {
   readonly nin: number;
   readonly nout: number;
   readonly activation: Activation;
+  /** The activation the kernels fuse: the layer's own, or linear for the output's softmax (which the loss applies). */
+  readonly act: ActCode;
   /** Byte offsets. */
   readonly w: number;
   readonly b: number;
@@ -111,7 +113,6 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
   let pool = threads > 1 ? new KernelPool(module, memory) : undefined;
 
   // parameters and their optimizer state: copied in, then the model and state see them through views
-  const paramViews: Float32Array[] = [];
   const stateAt: number[][] = [];
   const layers: Layer[] = model.layers.map((l, i) => {
     const w = arena.take(l.nin * l.nout), b = arena.take(l.nout);
@@ -123,7 +124,6 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     const wv = view(w, l.w as Float32Array), bv = view(b, l.b as Float32Array);
     (l as { w: Float32Array }).w = wv;
     (l as { b: Float32Array }).b = bv;
-    paramViews.push(wv, bv);
     for (const [j, size] of [[2 * i, l.nin * l.nout], [2 * i + 1, l.nout]] as const) {
       const bufs = state.buffers[j]!;
       stateAt[j] = bufs.map((buf, s) => {
@@ -132,8 +132,10 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
         return at;
       });
     }
+    if (l.activation === 'softmax' && i !== model.layers.length - 1) throw new TypeError(`Expected softmax only on the output layer, got it on layers[${i}] of ${model.layers.length}`);
+    const act = l.activation === 'softmax' ? ACT.linear : ACT_CODES[l.activation];
     const dW = arena.take(l.nin * l.nout), db = arena.take(l.nout);
-    return { nin: l.nin, nout: l.nout, activation: l.activation, w, b, wt: i > 0 ? arena.take(l.nin * l.nout) : 0, dW, db, z: 0, a: 0, dz: 0 };
+    return { nin: l.nin, nout: l.nout, activation: l.activation, act, w, b, wt: i > 0 ? arena.take(l.nin * l.nout) : 0, dW, db, z: 0, a: 0, dz: 0 };
   });
   const last = layers.length - 1;
   const out = layers[last]!;
@@ -184,14 +186,13 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     let input = xAt;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
-      const fused = l.activation === 'softmax' ? ACT.linear : ACT_CODES[l.activation];
       // the output layer's a is written by the loss (softmax) or here (any other activation)
       const a = l.activation === 'softmax' ? l.z : l.a;
       const s = split(m * l.nin * l.nout, l.nout);
-      if (s === undefined) k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, l.nout, scratch);
+      if (s === undefined) k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, l.act, 0, l.nout, scratch);
       else {
-        pool!.start('forward', [input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, s, l.nout, workerScratch]);
-        k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, fused, 0, s, scratch);
+        pool!.start('forward', [input, l.w, l.b, l.z, a, m, l.nin, l.nout, l.act, s, l.nout, workerScratch]);
+        k.forward(input, l.w, l.b, l.z, a, m, l.nin, l.nout, l.act, 0, s, scratch);
         pool!.wait();
       }
       input = l.a;
@@ -206,7 +207,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
     const n = out.nout;
     if (config.loss === 'crossEntropy') {
       // the loss requires a softmax output (checkLossFits)
-      labelsIn = targets.labels;
+      labelRows = targets.labels ? m : 0;
       if (targets.labels) {
         copyInto(labelView, targets.data, m);
         ws.scalars[0] = k.softmaxXentLabels(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
@@ -216,7 +217,7 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       ws.scalars[0] = k.softmaxXentValues(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
       return;
     }
-    labelsIn = false;
+    labelRows = 0;
     if (out.activation === 'softmax') activate('softmax', ws.z[last]!, ws.a[last]!, m, n);
     lossAndDeltaInto(config.loss, out.activation, ws.z[last]!, ws.a[last]!, targets, ws.dz[last]!, m, n, ws.scalars);
   }
@@ -241,13 +242,12 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       norms[i] = Math.sqrt(sq);
       if (i > 0) {
         const prev = layers[i - 1]!;
-        if (prev.activation === 'softmax') throw new TypeError('Expected softmax only on the output layer');
         k.transpose(l.w, l.wt, l.nin, l.nout);
         const ps = split(m * l.nin * l.nout, l.nin);
-        if (ps === undefined) k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, l.nin, scratch);
+        if (ps === undefined) k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, prev.act, 0, l.nin, scratch);
         else {
-          pool!.start('backwardInput', [l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], ps, l.nin, workerScratch]);
-          k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, ACT_CODES[prev.activation], 0, ps, scratch);
+          pool!.start('backwardInput', [l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, prev.act, ps, l.nin, workerScratch]);
+          k.backwardInput(l.dz, l.wt, prev.z, prev.a, prev.dz, m, l.nout, l.nin, prev.act, 0, ps, scratch);
           pool!.wait();
         }
       }
@@ -315,8 +315,8 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       cell[0] = first + pool!.result();
     }
   }
-  /** Whether the last loss put its class indices in the label buffer (what correctLabels counts against). */
-  let labelsIn = false;
+  /** The rows of the last step whose class indices the loss put in the label buffer, beside its output in out.a (0: none). */
+  let labelRows = 0;
   /** sumSquares' result (a typed-array cell: see lossAll's NOTE). */
   const cell = new Float64Array(1);
 
@@ -339,15 +339,19 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
       update(config, info);
     },
     input(m) {
+      // (growing moves the label buffer)
+      if (m > ws.rows) labelRows = 0;
       grow(m);
       const n = m * model.inputSize;
       return n === xView.length ? xView : xView.subarray(0, n);
     },
     correctLabels(m) {
       // (one output: the trainer counts a > 0.5 as class 1, not an argmax)
-      return labelsIn && m <= ws.rows && out.nout > 1 ? k.countArgmax(out.a, yAt, m, out.nout) : undefined;
+      return m === labelRows && out.nout > 1 ? k.countArgmax(out.a, yAt, m, out.nout) : undefined;
     },
     forward(x, m) {
+      // (out.a no longer holds the last step's output)
+      labelRows = 0;
       forwardAll(x, m);
       if (out.activation === 'softmax') activate('softmax', ws.z[last]!, ws.a[last]!, m, out.nout);
       return ws.a[last]! as Float32Array;
