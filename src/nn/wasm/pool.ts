@@ -40,13 +40,6 @@ export const BAD_IN_A_ROW = 8;
 export const WARMUP_HANDOFFS = 64;
 /** Products it then leaves to the caller alone, before it tries the worker again. */
 export const BACKOFF_CALLS = 500;
-/**
- * Late means: the caller waited longer than this share of the time it took for its own half. At 1
- * the split took longer than the caller alone would have (its half twice over): a worker that is
- * merely slower than the caller (a vCPU shared with another tenant: measured at 60 % speed at
- * times) still pays, and is kept.
- */
-const LATE_SHARE = 1;
 /** A worker that has not finished its half after this long is taken for dead (no product takes seconds). */
 const WAIT_LIMIT_MS = 60_000;
 
@@ -177,8 +170,11 @@ export class KernelPool {
     if (Atomics.load(this.ctrl, DONE) !== this.seq || Atomics.load(this.ctrl, FAILED) === 1) this.waitLong(began);
     // the back-off: a worker that keeps finishing well after the caller is not getting a CPU
     if (++this.handoffs <= WARMUP_HANDOFFS) return;
+    // late: the caller waited longer than its own half took, so the split took longer than the caller
+    // alone would have. A worker merely slower than the caller (a vCPU shared with another tenant:
+    // measured at 60 % speed at times) still pays, and is kept.
     const own = began - this.startedAt, waited = performance.now() - began;
-    if (waited > LATE_SHARE * own && waited > 0.05) {
+    if (waited > own && waited > 0.05) {
       if (++this.badInARow >= BAD_IN_A_ROW) {
         this.badInARow = 0;
         this.backoff = BACKOFF_CALLS;
