@@ -461,7 +461,7 @@ export function createTrainer(config: TrainConfig): Trainer {
       refuseIfEnded();
       trainer.start();
       const m = inbox.check(chunk, false);
-      if (inbox.waitingCount > 0 || !inbox.fits(m)) makeRoom(m);
+      if (full(m)) makeRoom(m);
       inbox.take(chunk, m, false, onConsumed);
       if (policy === 'dropOldest') while (inbox.batches > capacity && inbox.dropOldest()) dropped++;
       if (policy === 'block' && !manual && overCapacity()) trainWhile(overCapacity, 0);
