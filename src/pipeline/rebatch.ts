@@ -163,12 +163,8 @@ export class Rebatcher {
 
   /** The n rows of `parts` copied together, into arrays of this re-batcher's own. */
   private copy(parts: readonly Batch[], n: number): Batch {
-    const { x: x0, y: y0 } = parts[0]!;
-    const x = this.array(x0.dtype, n * x0.shape[1]!);
-    const y = this.array(y0.dtype, n * (y0.shape.length === 1 ? 1 : y0.shape[1]!));
     // NOTE: a merged batch is always fully written, so a pooled array needs no clearing
-    copyRows(parts, x, y);
-    return batchOf(x0, y0, n, x, y);
+    return copied(parts, n, (dtype, length) => this.array(dtype, length));
   }
 }
 
@@ -199,15 +195,18 @@ export class JoinedBatch implements Batch {
   }
 
   private join(): Batch {
-    if (this.joined === undefined) {
-      const { x: x0, y: y0 } = this.parts[0]!;
-      const x = allocate(x0.dtype, this.rows * x0.shape[1]!);
-      const y = allocate(y0.dtype, this.rows * (y0.shape.length === 1 ? 1 : y0.shape[1]!));
-      copyRows(this.parts, x, y);
-      this.joined = batchOf(x0, y0, this.rows, x, y);
-    }
+    this.joined ??= copied(this.parts, this.rows, allocate);
     return this.joined;
   }
+}
+
+/** The n rows of `parts` copied together into arrays from `make`, as one batch laid out as they are. */
+function copied(parts: readonly Batch[], n: number, make: (dtype: DType, length: number) => FloatArray): Batch {
+  const { x: x0, y: y0 } = parts[0]!;
+  const x = make(x0.dtype, n * x0.shape[1]!);
+  const y = make(y0.dtype, n * (y0.shape.length === 1 ? 1 : y0.shape[1]!));
+  copyRows(parts, x, y);
+  return batchOf(x0, y0, n, x, y);
 }
 
 /** The rows of `parts` into x and y, one after another. */
