@@ -304,13 +304,7 @@ export const SCRATCH_BYTES: usize = KC * 64;
         const aq = a + <usize>t0 * 4;
         let bq = bj + <usize>t0 * bt, bs = bt;
         if (pack) {
-          for (let t = 0; t < steps; t++) {
-            const from = bq + <usize>t * bt, to = scratch + <usize>t * 64;
-            v128.store(to, v128.load(from));
-            v128.store(to, v128.load(from, 16), 16);
-            v128.store(to, v128.load(from, 32), 32);
-            v128.store(to, v128.load(from, 48), 48);
-          }
+          packPanel(bq, bt, steps, scratch);
           bq = scratch;
           bs = 64;
         }
@@ -331,13 +325,7 @@ export const SCRATCH_BYTES: usize = KC * 64;
     // then read there by every row block (see the NOTE above on rows a multiple of 256 bytes apart)
     for (; j0 + 16 <= c1; j0 += 16) {
       const bj = b + <usize>j0 * 4, biasj = bias + <usize>j0 * 4;
-      for (let t = 0; t < k; t++) {
-        const from = bj + <usize>t * bt, to = scratch + <usize>t * 64;
-        v128.store(to, v128.load(from));
-        v128.store(to, v128.load(from, 16), 16);
-        v128.store(to, v128.load(from, 32), 32);
-        v128.store(to, v128.load(from, 48), 48);
-      }
+      packPanel(bj, bt, k, scratch);
       let i = r0;
       for (; i + 4 <= r1; i += 4) {
         const ai = a + <usize>i * ar, oi = <usize>i * ldo + <usize>j0 * 4;
@@ -378,5 +366,16 @@ export const SCRATCH_BYTES: usize = KC * 64;
     } else if (rest > 0) {
       tile1x4(mode, act, ai, at, b + <usize>j * 4, bt, k, bias + <usize>j * 4, oi + <usize>j * 4, rest, p1, p2, p3);
     }
+  }
+}
+
+/** 16 columns of `rows` rows of B (rows `stride` bytes apart) copied to `to`, rows 64 bytes apart: the scratch's layout. */
+@inline function packPanel(from: usize, stride: usize, rows: i32, to: usize): void {
+  for (let t = 0; t < rows; t++) {
+    const src = from + <usize>t * stride, dst = to + <usize>t * 64;
+    v128.store(dst, v128.load(src));
+    v128.store(dst, v128.load(src, 16), 16);
+    v128.store(dst, v128.load(src, 32), 32);
+    v128.store(dst, v128.load(src, 48), 48);
   }
 }
