@@ -26,13 +26,34 @@ import { heapCheck, type HeapReport } from './bench/heap.js';
 import { digitsTrainAccuracy, LIVEGRAD_IMPLS } from './bench/livegrad.js';
 import { measureWorkload, median, type Measurement } from './bench/measure.js';
 import { CHECK_STEPS, checkLosses, lossCheckLine, numpyLine, numpyTrainer, onPythonClock, probeNumpy, type NumpyMeasurement, type RunReply } from './bench/numpy.js';
-import { selectRunners, type Runner } from './bench/registry.js';
+import { RUNNERS, selectRunners, type Runner } from './bench/registry.js';
 import { benchBigReplay, benchRecordedStream, benchReplay, formatRecordBench, recordBenchJson, type RecordedStreamResult } from './bench/record.js';
 import { benchCoreSharing, benchFanout, benchStepLatency, benchStreamedW2, formatCoreSharing, formatServerBench, type LatencyResult, type StreamedResult } from './bench/server.js';
 import { tfWasmFeatures } from './bench/tfjs.js';
 import { WORKLOAD_IDS, WORKLOADS, type Workload, type WorkloadId } from './bench/workloads.js';
 
+/** Every impl the bench knows, in table order. */
+const IMPLS = [...new Set(RUNNERS.map((r) => r.impl))];
+
+/** What `--help` prints, and what a wrong option is told to read. */
+export const USAGE = `usage: npm run bench [-- options]
+  (none)                       W1, W2, W3 for livegrad and its peers, then the server and recording benchmarks
+  --only W1,W2,server,record   only these (workloads W1 W2 W3; server: streamed W2, step latency, fan-out;
+                               record: streamed into a recording server, replay --verify, reading, a 1 GB replay)
+  --impl livegrad,numpy        only these impls: ${IMPLS.join(', ')}
+  --json                       one JSON object a line instead of the table
+  --check                      every impl's loss after the same few steps, then exit
+  --runs N                     rounds of interleaved runs (45)
+  --run-seconds S              seconds a run (0.1)
+  --warmup-seconds S           warm-up before the rounds (1.5)
+  --no-heap, --no-accuracy     skip the W2 heap check, the W2 accuracy check
+  --no-server, --no-record     skip the server, the recording benchmarks
+  --help                       this text
+environment: LIVEGRAD_BENCH_PYTHON (the numpy peer's python, default python3)
+docs/benchmarks.md says what each number means.`;
+
 interface Options {
+  help: boolean;
   json: boolean;
   only: WorkloadId[];
   impls: string[] | undefined;
@@ -47,7 +68,7 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 45, runSeconds: 0.1, warmupSeconds: 1.5, server: true, record: true };
+  const o: Options = { help: false, json: false, only: [...WORKLOAD_IDS], impls: undefined, check: false, heap: true, accuracy: true, runs: 45, runSeconds: 0.1, warmupSeconds: 1.5, server: true, record: true };
   const value = (i: number): string => {
     const v = argv[i + 1];
     if (v === undefined) throw new TypeError(`Expected a value after ${argv[i]}, got nothing`);
@@ -61,6 +82,7 @@ function parseArgs(argv: readonly string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     switch (a) {
+      case '--help': case '-h': o.help = true; break;
       case '--json': o.json = true; break;
       case '--check': o.check = true; break;
       case '--no-heap': o.heap = false; break;
@@ -75,11 +97,15 @@ function parseArgs(argv: readonly string[]): Options {
         o.only = WORKLOAD_IDS.filter((id) => ids.includes(id));
         break;
       }
-      case '--impl': o.impls = value(i++).split(',').map((s) => s.trim()); break;
+      case '--impl': {
+        o.impls = value(i++).split(',').map((s) => s.trim());
+        for (const impl of o.impls) if (!IMPLS.includes(impl)) throw new TypeError(`Expected impls among ${IMPLS.join(', ')}, got ${impl}`);
+        break;
+      }
       case '--runs': o.runs = Math.round(positive(value(i++), '--runs')); break;
       case '--run-seconds': o.runSeconds = positive(value(i++), '--run-seconds'); break;
       case '--warmup-seconds': o.warmupSeconds = positive(value(i++), '--warmup-seconds'); break;
-      default: throw new TypeError(`Expected an option (--json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy, --no-server, --no-record), got ${a}`);
+      default: throw new TypeError(`Expected an option (--help, --json, --only, --impl, --check, --runs, --run-seconds, --warmup-seconds, --no-heap, --no-accuracy, --no-server, --no-record), got ${a}`);
     }
   }
   return o;
@@ -254,8 +280,23 @@ async function recordBenchmarks(o: Options, info: (line: string) => void, progre
   else for (const line of formatRecordBench(as, b, d)) info(line);
 }
 
+/** The options, or undefined once `--help` was printed or a wrong option was told (exit code set). */
+function options(): Options | undefined {
+  try {
+    const o = parseArgs(process.argv.slice(2));
+    if (o.help) console.log(USAGE);
+    return o.help ? undefined : o;
+  } catch (e) {
+    if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+    console.error(`bench: ${e.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = options();
+  if (o === undefined) return;
   const info = (line: string): void => {
     (o.json ? console.error : console.log)(line);
   };
