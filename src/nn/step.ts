@@ -26,7 +26,7 @@ import { checkBatch, type Batch } from './batch.js';
 import { describe } from '../errors.js';
 import { kernelModule } from './wasm/module.js';
 import { defaultThreads } from './wasm/pool.js';
-import { createWasmStep } from './wasm/stepper.js';
+import { createWasmStep, pureWasmStep } from './wasm/stepper.js';
 
 /** What the update needs of a step config: the optimizer and the clipping. */
 export type UpdateConfig = Pick<StepConfig, 'optimizer' | 'clipNorm'>;
@@ -396,7 +396,14 @@ export function step(model: Mlp, state: OptimizerState, batch: Batch, config: St
   const { m, targets } = checkBatch(model, batch);
   const next = cloneModel(model);
   const nextState = cloneOptimizerState(state);
-  const stepper = createStepper(next, config, nextState, m, { ...(options.kernels === undefined ? {} : { kernels: options.kernels }), threads: 1 });
+  if (resolveKernels(next, options.kernels) === 'wasm') {
+    checkStepConfig(next, config);
+    checkOptimizerState(next, config.optimizer, nextState);
+    const info = newInfo(next.layers.length);
+    pureWasmStep(kernelModule()!, next, nextState, config, batch.x.data, targets, m, info);
+    return { model: next, state: nextState, info };
+  }
+  const stepper = createStepper(next, config, nextState, m, { kernels: 'js' });
   const info = stepper.step(batch.x.data, targets, m);
   return { model: next, state: nextState, info: { ...info, gradNorms: info.gradNorms.slice() } };
 }

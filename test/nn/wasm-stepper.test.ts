@@ -192,6 +192,45 @@ describe.skipIf(!WASM)('createStepper with kernels "wasm"', () => {
     expectSameState(r.state, cloneOptimizerState(s.state));
   });
 
+  it('pure steps, which share one memory on a thread, chain bit for bit as a stepper\'s steps, across models of other shapes, and keep their results', () => {
+    // three cases taking turns (different shapes, optimizers and state), each chained 4 steps through step()
+    const cases = [CASES[2]!, CASES[0]!, CASES[CASES.length - 1]!];
+    const chains = cases.map((c, n) => {
+      const config: StepConfig = { loss: c.loss, optimizer: c.optimizer, ...(c.clipNorm === undefined ? {} : { clipNorm: c.clipNorm }) };
+      const model = modelFor(c, 40 + n);
+      return { c, config, model, state: newOptimizerState(model, c.optimizer), stepper: stepperOf(cloneModel(model), config, 'wasm', 8), results: [] as { model: Mlp; copy: Mlp }[] };
+    });
+    for (let s = 0; s < 4; s++) {
+      for (const [n, ch] of chains.entries()) {
+        const m = [7, 13, 3, 8][s]!;
+        const { x, targets } = batchFor(ch.c, m, 500 + 10 * n + s);
+        const nout = ch.c.sizes[ch.c.sizes.length - 1]!;
+        const y = targets.labels ? Float32Array.from(targets.data) : (targets.data as Float32Array);
+        const r = step(ch.model, ch.state, { x: { dtype: 'float32', shape: [m, ch.c.sizes[0]!], data: x }, y: { dtype: 'float32', shape: targets.labels ? [m] : [m, nout], data: y } }, ch.config, { kernels: 'wasm' });
+        const info = { ...ch.stepper.step(x, targets, m) };
+        expect(r.info.loss).toBe(info.loss);
+        expectSameModel(r.model, ch.stepper.model);
+        expectSameState(r.state, cloneOptimizerState(ch.stepper.state));
+        // the result owns its arrays: no view on the memory the next pure step reuses
+        for (const l of r.model.layers) expect([l.w.buffer, l.b.buffer].some((b) => b instanceof SharedArrayBuffer)).toBe(false);
+        for (const bs of r.state.buffers) for (const b of bs) expect(b.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+        ch.results.push({ model: r.model, copy: cloneModel(r.model) });
+        ch.model = r.model;
+        ch.state = r.state;
+      }
+    }
+    // every earlier result is still what it was when it came (the later steps, in the same memory, did not touch it)
+    for (const ch of chains) for (const r of ch.results) expectSameModel(r.model, r.copy);
+    const ch = chains[0]!;
+    const replay = stepperOf(cloneModel(modelFor(ch.c, 40)), ch.config, 'wasm', 8);
+    for (let s = 0; s < 4; s++) {
+      const m = [7, 13, 3, 8][s]!;
+      const { x, targets } = batchFor(ch.c, m, 500 + s);
+      replay.step(x, targets, m);
+      expectSameModel(ch.results[s]!.model, replay.model);
+    }
+  });
+
   it('W2 (digits, 64-64-10, sgd 0.5, 20 epochs) reaches the accuracy the reference kernels reach', () => {
     const data = loadDigits();
     const [wasm, js] = (['wasm', 'js'] as const).map((kernels) => accuracy(trainDigits(data, 7, 20, kernels), data));

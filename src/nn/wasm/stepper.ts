@@ -24,7 +24,7 @@ import type { OptimizerState } from '../optimizers.js';
 import { admitUpdate, clipFactor } from '../admit.js';
 import type { StepConfig, StepInfo, Workspace } from '../step.js';
 import type { FloatArray } from '../tensor.js';
-import { ACT, SCRATCH_BYTES, SLACK_BYTES, type ActCode } from './abi.js';
+import { ACT, SCRATCH_BYTES, SLACK_BYTES, type ActCode, type KernelExports } from './abi.js';
 import { LivegradError } from '../../errors.js';
 import { createMemory, instantiate, MAX_PAGES, PAGE_BYTES } from './module.js';
 import { KernelPool, splitAt } from './pool.js';
@@ -108,8 +108,47 @@ export function createWasmStep(module: WebAssembly.Module, model: Mlp, state: Op
   const initial = fixed * 4 + (rows + 1) * 4 * (model.inputSize + 3 * model.layers.reduce((s, l) => s + l.nout, 0)) + 4 * PAGE_BYTES;
   if (initial > MAX_PAGES * PAGE_BYTES) throw tooLarge(initial);
   const memory = createMemory(initial);
+  return stepIn(module, memory, instantiate(module, memory), model, state, rows, threads);
+}
+
+/** The thread's memory for pure steps (`pureWasmStep`), reused call after call: they copy their results out. */
+let pure: { module: WebAssembly.Module; memory: WebAssembly.Memory; k: KernelExports } | undefined;
+
+/**
+ * One step of `step()`, the pure transition, on these kernels: `model` and `state` (the caller's
+ * own copies) are stepped in place, through this thread's reused memory, and keep their own
+ * arrays. NOTE: a memory and an instance a call cost ~170 µs a W2 step (the step itself ~30 µs),
+ * and every memory reserves address space until it is collected.
+ */
+export function pureWasmStep(module: WebAssembly.Module, model: Mlp, state: OptimizerState, config: StepConfig, x: FloatArray, targets: Targets, m: number, info: StepInfo): void {
+  if (pure?.module !== module) {
+    const memory = createMemory(4 * PAGE_BYTES);
+    pure = { module, memory, k: instantiate(module, memory) };
+  }
+  const own = model.layers.map((l) => [l.w, l.b] as const);
+  const ownState = state.buffers.map((bs) => bs.slice());
+  const wasm = stepIn(module, pure.memory, pure.k, model, state, m, 1);
+  wasm.step(config, x, targets, m, info);
+  // the results into the caller's arrays, which the model and state see again
+  model.layers.forEach((l, i) => {
+    const [w, b] = own[i]!;
+    w.set(l.w);
+    b.set(l.b);
+    (l as { w: FloatArray }).w = w;
+    (l as { b: FloatArray }).b = b;
+  });
+  state.buffers.forEach((bs, j) =>
+    bs.forEach((view, s) => {
+      const mine = ownState[j]![s]!;
+      mine.set(view);
+      bs[s] = mine;
+    }),
+  );
+}
+
+/** The step over `memory` (laid out from its start: a pure step's reused memory, or a stepper's own), with its exports `k`. */
+function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: KernelExports, model: Mlp, state: OptimizerState, rows: number, threads: number): WasmStep {
   const arena = new Arena(memory);
-  const k = instantiate(module, memory);
   let pool = threads > 1 ? new KernelPool(module, memory) : undefined;
 
   // parameters and their optimizer state: copied in, then the model and state see them through views
