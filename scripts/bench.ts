@@ -138,15 +138,31 @@ function runnersOf(ids: readonly WorkloadId[], o: Options, numpy: boolean): Runn
  * measurements come back as one JSON line on stdout.
  */
 function measureInChild(id: WorkloadId, numpy: boolean): Measurement[] {
+  return inChild(`the ${id} measurement`, { [WORKLOAD_ENV]: id, [NUMPY_ENV]: numpy ? '1' : '0' });
+}
+
+/** This script again in a fresh process, with `env` added, its JSON line on stdout parsed. */
+function inChild<T>(what: string, env: Record<string, string>): T {
   const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, [WORKLOAD_ENV]: id, [NUMPY_ENV]: numpy ? '1' : '0' },
+    env: { ...process.env, ...env },
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`Expected the ${id} measurement to exit with 0, got ${r.status ?? r.signal}`);
-  return JSON.parse(r.stdout) as Measurement[];
+  if (r.status !== 0) throw new Error(`Expected ${what} to exit with 0, got ${r.status ?? r.signal}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Set in a child that runs the heap check (see heapInChild). */
+const HEAP_ENV = 'LIVEGRAD_BENCH_HEAP';
+
+/**
+ * The heap check in a fresh process, where its stepper is the first the process makes (this one has
+ * made steppers for the numpy loss check), then once more there with a second stepper.
+ */
+function heapInChild(): { alone: HeapReport; beside: HeapReport } {
+  return inChild('the heap check', { [HEAP_ENV]: '1' });
 }
 
 /** The child's side of measureInChild. */
@@ -351,10 +367,14 @@ async function main(): Promise<void> {
     info(`  numpy's rows: its own clock around its training loop; by the bench's clock around each run (pipe round trip and thread start included): ${clocks.join(', ')}`);
   }
   const w2Livegrad = o.only.includes('W2') && (!o.impls || o.impls.includes('livegrad'));
+  if (o.heap && w2Livegrad) {
+    const { alone, beside } = heapInChild();
+    for (const line of heapLines(alone)) info(line);
+    info(`  the same check again in that process, with a second stepper: ${fmt(beside.sampledBytesPerStep, 1)} B/step sampled (once the same code has called two steppers' kernels, V8 no longer inlines those calls: see docs/kernels.md)`);
+  }
   if (o.accuracy && w2Livegrad) {
     info(`W2 livegrad train accuracy after 20 epochs: ${(100 * digitsTrainAccuracy(WORKLOADS.W2, 20)).toFixed(2)}% (workload expects > 95%)`);
   }
-  if (o.heap && w2Livegrad) for (const line of heapLines(await heapCheck())) info(line);
   if (o.server) await serverBenchmarks(o, info, progress);
   if (o.record) await recordBenchmarks(o, info, progress);
   info(`bench took ${fmt((performance.now() - t0) / 1000, 1)} s`);
@@ -363,5 +383,9 @@ async function main(): Promise<void> {
 const code = respawnWithGc();
 if (code !== undefined) process.exit(code);
 const child = process.env[WORKLOAD_ENV];
-if (child === undefined) await main();
+if (process.env[HEAP_ENV] === '1') {
+  const alone = await heapCheck();
+  const beside = await heapCheck();
+  process.stdout.write(`${JSON.stringify({ alone, beside })}\n`);
+} else if (child === undefined) await main();
 else await measureOne(child as WorkloadId);
