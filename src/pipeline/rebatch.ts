@@ -3,7 +3,7 @@
  * rows (the last one, on flush, may be shorter). When nothing is held back, a chunk's whole
  * batches pass through without a copy (the chunk itself, or views of it); rows are copied only
  * to join a remainder to the next chunk's rows — or, for a caller that asks for them (`join`),
- * not at all: a batch of rows from several chunks leaves as those rows' views (`JoinedBatch`),
+ * not at all: a batch of rows from several chunks leaves as ranges of those rows (`JoinedBatch`),
  * to be copied once, where they are needed.
  */
 import { LivegradError } from '../errors.js';
@@ -139,15 +139,15 @@ export class Rebatcher {
     return a;
   }
 
-  /** The next n rows held back, taken out, as views of the chunks they are in, in order. */
-  private takeParts(n: number): Batch[] {
-    const parts: Batch[] = [];
+  /** The next n rows held back, taken out, as ranges of the chunks they are in, in order. */
+  private takeParts(n: number): RowRange[] {
+    const parts: RowRange[] = [];
     let filled = 0;
     while (filled < n) {
       const x = this.xs[0]!, y = this.ys[0]!;
       const from = this.taken, left = x.shape[0]! - from;
       const k = Math.min(left, n - filled);
-      parts.push(rowsOf({ x, y }, from, from + k));
+      parts.push({ x, y, from, to: from + k });
       filled += k;
       if (k === left) {
         this.xs.shift();
@@ -162,14 +162,25 @@ export class Rebatcher {
   }
 
   /** The n rows of `parts` copied together, into arrays of this re-batcher's own. */
-  private copy(parts: readonly Batch[], n: number): Batch {
+  private copy(parts: readonly RowRange[], n: number): Batch {
     // NOTE: a merged batch is always fully written, so a pooled array needs no clearing
     return copied(parts, n, (dtype, length) => this.array(dtype, length));
   }
 }
 
 /**
- * A batch of rows from several chunks, not yet copied together: `parts` are views of those
+ * Rows [from, to) of a chunk whose tensors are x and y: a part of a batch, not yet copied (and no
+ * view made of it: a `subarray` costs an object, and W2's joined batches take two parts a step).
+ */
+export interface RowRange {
+  readonly x: Tensor;
+  readonly y: Tensor;
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * A batch of rows from several chunks, not yet copied together: `parts` are ranges of those
  * chunks' rows, in order. `write` copies them where they are needed; reading `x` or `y` copies them
  * into arrays of the batch's own, once.
  */
@@ -177,7 +188,7 @@ export class JoinedBatch implements Batch {
   private joined: Batch | undefined;
 
   constructor(
-    readonly parts: readonly Batch[],
+    readonly parts: readonly RowRange[],
     readonly rows: number,
   ) {}
 
@@ -201,7 +212,7 @@ export class JoinedBatch implements Batch {
 }
 
 /** The n rows of `parts` copied together into arrays from `make`, as one batch laid out as they are. */
-function copied(parts: readonly Batch[], n: number, make: (dtype: DType, length: number) => FloatArray): Batch {
+function copied(parts: readonly RowRange[], n: number, make: (dtype: DType, length: number) => FloatArray): Batch {
   const { x: x0, y: y0 } = parts[0]!;
   const x = make(x0.dtype, n * x0.shape[1]!);
   const y = make(y0.dtype, n * (y0.shape.length === 1 ? 1 : y0.shape[1]!));
@@ -210,15 +221,23 @@ function copied(parts: readonly Batch[], n: number, make: (dtype: DType, length:
 }
 
 /** The rows of `parts` into x and y, one after another. */
-function copyRows(parts: readonly Batch[], x: FloatArray, y: FloatArray): void {
+function copyRows(parts: readonly RowRange[], x: FloatArray, y: FloatArray): void {
   let xAt = 0, yAt = 0;
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
-    x.set(p.x.data, xAt);
-    y.set(p.y.data, yAt);
-    xAt += p.x.data.length;
-    yAt += p.y.data.length;
+    const xw = p.x.shape[1]!, yw = p.y.shape.length === 1 ? 1 : p.y.shape[1]!;
+    const k = p.to - p.from;
+    put(x, p.x.data, p.from * xw, k * xw, xAt);
+    put(y, p.y.data, p.from * yw, k * yw, yAt);
+    xAt += k * xw;
+    yAt += k * yw;
   }
+}
+
+/** dst[at, at + n) = src[from, from + n): a loop for a few values, else one `set` (of a view only when src is not copied whole). */
+function put(dst: FloatArray, src: FloatArray, from: number, n: number, at: number): void {
+  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
+  else dst.set(from === 0 && n === src.length ? src : src.subarray(from, from + n), at);
 }
 
 /** A batch of n rows in x and y, laid out as the tensors x0 and y0. */
