@@ -50,6 +50,8 @@ export interface Gauges {
   readonly sessions: readonly SessionInfo[];
   /** Bytes waiting in every outbox. */
   readonly outboxBytes: number;
+  /** Bytes waiting in the fullest outbox. */
+  readonly largestOutboxBytes: number;
 }
 
 function label(value: string): string {
@@ -79,6 +81,7 @@ export function renderMetrics(c: Counters, g: Gauges): string {
   metric('livegrad_messages_out_total', 'counter', 'WebSocket messages sent.', one(c.messagesOut));
   metric('livegrad_bytes_out_total', 'counter', 'WebSocket message bytes sent.', one(c.bytesOut));
   metric('livegrad_outbox_bytes', 'gauge', 'Bytes waiting in outboxes.', one(g.outboxBytes));
+  metric('livegrad_outbox_bytes_max', 'gauge', 'Bytes waiting in the fullest outbox (a slow consumer shows here before it is closed).', one(g.largestOutboxBytes));
   metric('livegrad_events_dropped_total', 'counter', 'Events not sent to a subscriber: conflated (a newer one replaced it) or rate (its rate limit).', [
     ['{reason="conflated"}', c.conflated],
     ['{reason="rate"}', c.rateLimited],

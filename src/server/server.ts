@@ -143,8 +143,8 @@ export interface LivegradServer {
   /** `ws://host:port/ws` */
   readonly url: string;
   readonly httpServer: Server;
-  /** Sessions and connections open now. */
-  stats(): { sessions: number; connections: number; outboxBytes: number };
+  /** Sessions and connections open now; bytes waiting in all outboxes, and in the fullest one. */
+  stats(): { sessions: number; connections: number; outboxBytes: number; largestOutboxBytes: number };
   /** Stops accepting, stops every session at its current batch boundary, flushes, closes sockets with 1001. Idempotent. */
   close(): Promise<void>;
 }
@@ -233,10 +233,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
   let stopping = false;
   let nextId = 1;
   const started = Date.now();
-  const outboxBytes = (): number => {
-    let n = 0;
-    for (const c of hub.connections) n += c.bufferedBytes;
-    return n;
+  /** Bytes waiting in every outbox, and in the fullest one. */
+  const outboxes = (): { outboxBytes: number; largestOutboxBytes: number } => {
+    let n = 0, largest = 0;
+    for (const c of hub.connections) {
+      const b = c.bufferedBytes;
+      n += b;
+      if (b > largest) largest = b;
+    }
+    return { outboxBytes: n, largestOutboxBytes: largest };
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxPayload, perMessageDeflate: false, clientTracking: false, WebSocket: LivegradSocket });
@@ -252,7 +257,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
           connections: hub.connections.size,
         },
       }),
-      metrics: () => renderMetrics(counters, { connections: hub.connections.size, sessions: [...hub.sessions.values()].map((s) => s.info()), outboxBytes: outboxBytes() }),
+      metrics: () => renderMetrics(counters, { connections: hub.connections.size, sessions: [...hub.sessions.values()].map((s) => s.info()), ...outboxes() }),
     }),
   );
   http.on('upgrade', (req, socket, head) => {
@@ -318,7 +323,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Livegra
     port,
     url: `ws://${hostInUrl}:${port}/ws`,
     httpServer: http,
-    stats: () => ({ sessions: hub.sessions.size, connections: hub.connections.size, outboxBytes: outboxBytes() }),
+    stats: () => ({ sessions: hub.sessions.size, connections: hub.connections.size, ...outboxes() }),
     close() {
       closing ??= shutdown();
       return closing;

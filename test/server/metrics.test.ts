@@ -11,7 +11,7 @@ describe('renderMetrics', () => {
     countError(c, 'E_SHAPE');
     countError(c, 'E_SHAPE');
     const s = { session: 'a"b', step: 5, samples: 40, queueDepth: 1, subscribers: 2 } as SessionInfo;
-    const text = renderMetrics(c, { connections: 3, sessions: [s], outboxBytes: 0 });
+    const text = renderMetrics(c, { connections: 3, sessions: [s], outboxBytes: 700, largestOutboxBytes: 600 });
     const lines = text.trim().split('\n');
     for (const line of lines) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-0-9.e+]+)$/);
     expect(lines).toContain('livegrad_steps_total 5');
@@ -20,5 +20,7 @@ describe('renderMetrics', () => {
     expect(lines).toContain('livegrad_errors_total{code="E_SHAPE"} 2');
     expect(lines).toContain('livegrad_events_dropped_total{reason="conflated"} 2');
     expect(lines).toContain('# TYPE livegrad_queue_depth gauge');
+    expect(lines).toContain('livegrad_outbox_bytes 700');
+    expect(lines).toContain('livegrad_outbox_bytes_max 600');
   });
 });
