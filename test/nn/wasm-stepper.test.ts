@@ -258,6 +258,23 @@ describe.skipIf(!WASM)('createStepper with kernels "wasm"', () => {
     expect(s.correctLabels(4)).toBeUndefined();
   });
 
+  it('grows its per-row buffers by half at least: batches of 1, 2, 3, … 400 rows take memory in proportion to the last, and the same bits as a stepper made for 400', () => {
+    const c = CASES[2]!;
+    const config: StepConfig = { loss: c.loss, optimizer: c.optimizer };
+    const growing = stepperOf(modelFor(c, 9), config, 'wasm', 1);
+    const sized = stepperOf(modelFor(c, 9), config, 'wasm', 400);
+    for (let m = 1; m <= 400; m++) {
+      const { x, targets } = batchFor(c, m, 7000 + m);
+      growing.step(x, targets, m);
+      sized.step(x, targets, m);
+    }
+    expectSameModel(growing.model, sized.model);
+    // (the latest view's buffer is the memory as it is now) a row here is 9 + 3 + 3·(17 + 3) = 72 floats:
+    // grown a row at a time, 1 + 2 + … + 400 rows would take 23 MB; 400 rows take 115 KB
+    const bytes = growing.workspace.z[0]!.buffer.byteLength;
+    expect(bytes).toBeLessThan(2 * 2 ** 20);
+  });
+
   it('refuses with E_KERNELS a model and batch that cannot fit in 4 GiB of WebAssembly memory, naming what to do', () => {
     const big = mlp({ inputSize: 4096, layers: [{ units: 4096, activation: 'relu' }, { units: 10, activation: 'softmax' }] });
     let err: unknown;

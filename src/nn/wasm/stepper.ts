@@ -80,6 +80,11 @@ class Arena {
     return at;
   }
 
+  /** Whether `bytes` more (in `takes` blocks) fit under the memory's cap. */
+  fits(bytes: number, takes: number): boolean {
+    return this.top + bytes + takes * (SLACK_BYTES + 16) <= MAX_PAGES * PAGE_BYTES;
+  }
+
   f32(at: number, length: number): Float32Array {
     return new Float32Array(this.memory.buffer, at, length);
   }
@@ -191,8 +196,18 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
   let xAt = 0, yAt = 0;
   let xView: Float32Array = new Float32Array(0), labelView: Int32Array = new Int32Array(0), valueView: Float32Array = new Float32Array(0);
 
-  function grow(m: number): void {
-    if (m <= ws.rows) return;
+  /** Floats a row takes in the per-row buffers: x, y, and z, a (unless it is z) and dz of every layer. */
+  const rowFloats = model.inputSize + out.nout + layers.reduce((n, l, i) => n + l.nout * (l.activation === 'linear' && i !== last ? 2 : 3), 0);
+  /**
+   * Room for at least `need` rows. NOTE: at least GROWTH × the rows there were: the arena never
+   * frees, so growing one row at a time (one-step batches of 1, 2, 3, … rows) would take memory as
+   * the square of the largest batch; this way all the growths together take under 3 × the last.
+   * (Only the rows needed when more would pass the memory's cap.)
+   */
+  function grow(need: number): void {
+    if (need <= ws.rows) return;
+    const wanted = Math.max(need, Math.ceil(ws.rows * GROWTH));
+    const m = wanted > need && !arena.fits(4 * wanted * rowFloats, 2 + 3 * layers.length) ? need : wanted;
     xAt = arena.take(m * model.inputSize);
     xView = arena.f32(xAt, m * model.inputSize);
     yAt = arena.take(m * out.nout);
@@ -402,6 +417,9 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
     },
   };
 }
+
+/** How much a stepper's per-row buffers grow at least when a batch outgrows them (see `grow`). */
+const GROWTH = 1.5;
 
 /** An element-wise update weighs this many multiply-adds an element when deciding whether to split it. */
 const ELEMENTWISE_WORK = 8;
