@@ -17,6 +17,7 @@ import { LivegradError } from './errors.js';
 import type { Mlp } from './nn/mlp.js';
 import type { Optimizer } from './nn/optimizers.js';
 import { KERNEL_CHOICES, type KernelChoice } from './nn/step.js';
+import { defaultThreads } from './nn/wasm/pool.js';
 import { floatsToBytes, modelToJSON } from './nn/serialize.js';
 import type { HyperParams } from './pipeline/controls.js';
 import type { MetricsEvent, StepEvent, TrainEvent } from './pipeline/events.js';
@@ -60,7 +61,8 @@ Options:
     --clip-norm <x|off>   finite > 0, or off
   --kernels <js|wasm>   compute with these kernels instead of the recorded ones: within float32
                         tolerance of the log, not bit for bit (so not with --verify)
-  --threads <1|2>       threads for the wasm kernels (default 1; never changes a result)
+  --threads <1|2>       threads for the wasm kernels (default 2 where the machine has two or more
+                        CPUs, else 1; never changes a result)
   --out <file.json>     write the final model (JSON, docs/model-format.md)
   --events <file>       write every step and metrics event: <file>.jsonl (JSON lines) or
                         <file>.csv (columns ${'type,step,loss,running_loss,accuracy,lr,samples,batch_size,applied'})
@@ -285,7 +287,8 @@ export function parseReplay(argv: readonly string[]): ReplayArgs {
     ...(verify ? { verify } : {}),
     ...(at === undefined ? {} : { at, change }),
     ...(kernels === undefined ? {} : { kernels }),
-    ...(threadsText === undefined ? {} : { threads: Number(threadsText) }),
+    // (a replay of its own, in this process: both cores where there are two, as a training would use)
+    ...(threadsText !== undefined ? { threads: Number(threadsText) } : flags.has('--serve') ? {} : { threads: defaultThreads() }),
   };
   let serve: ServeArgs | undefined;
   if (flags.has('--serve')) {
@@ -453,9 +456,10 @@ export interface ReplaySummary {
   /** What stopped the replay: the log's end or close record, --until, or the end of a log that has neither. */
   readonly stoppedBy: 'end' | 'close' | 'until' | 'log';
   readonly fork: { readonly at: number; readonly change: Omit<HyperParams, 'batchSize'> } | null;
-  /** The kernels the replay computed with, and those the log states. */
+  /** The kernels the replay computed with, and those the log states; the threads it computed with. */
   readonly kernels: KernelChoice;
   readonly recordedKernels: KernelChoice;
+  readonly threads: number;
   readonly weightsSha256: string;
   readonly out: string | null;
   readonly events: { readonly file: string; readonly format: EventsFormat; readonly lines: number } | null;
@@ -544,6 +548,7 @@ async function replayCommand(a: ReplayArgs): Promise<number> {
     fork: a.options.at === undefined ? null : { at: a.options.at, change: a.options.change ?? {} },
     kernels: result.kernels,
     recordedKernels: rec.kernels,
+    threads: result.threads,
     weightsSha256: weightsSha256(result.model),
     out: a.out ?? null,
     events: a.events === undefined ? null : { ...a.events, lines },
@@ -589,7 +594,7 @@ function formatReplay(s: ReplaySummary): string {
     ['loss', s.lossStep === null ? '— (no step taken)' : `${num(s.loss)} (step ${s.lossStep})`],
     ['running loss', s.metricsStep === null ? '— (no metrics event)' : `${num(s.runningLoss)} (step ${s.metricsStep})`],
     ['accuracy', s.metricsStep === null ? '—' : s.accuracy === null ? '— (not a classifier)' : `${num(s.accuracy)} (step ${s.metricsStep})`],
-    ['kernels', s.kernels === s.recordedKernels ? `${s.kernels}, as recorded` : `${s.kernels} (recorded with ${s.recordedKernels}: within float32 tolerance of the log, not bit for bit)`],
+    ['kernels', `${s.kernels === s.recordedKernels ? `${s.kernels}, as recorded` : `${s.kernels} (recorded with ${s.recordedKernels}: within float32 tolerance of the log, not bit for bit)`}; ${s.threads} thread${s.threads === 1 ? '' : 's'}`],
     s.verified === null ? undefined : ['verified', `${s.verified} checkpoint${s.verified === 1 ? '' : 's'}, bit for bit`],
     ['stopped by', STOPPED[s.stoppedBy]],
     ['weights', `sha256 ${s.weightsSha256}`],

@@ -87,6 +87,8 @@ export interface ReplayResult {
   readonly state: TrainerCheckpoint;
   /** The kernels it computed with (the recorded ones unless `kernels` said otherwise). */
   readonly kernels: KernelChoice;
+  /** The threads its stepper computed with (`threads`, or 1; always 1 with the `js` kernels). */
+  readonly threads: number;
 }
 
 /** `@param recording`: from openRecording. Returns the events the session emitted, replayed (cold: one replay per subscription). */
@@ -433,7 +435,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
       const t = trainer;
       if (!t) throw new LivegradError('E_RECORD_CORRUPT', `${recording.path}: expected a checkpoint to start from, got none`);
       const snap = t.snapshot();
-      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint(), kernels: config.kernels };
+      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint(), kernels: config.kernels, threads: config.kernels === 'wasm' ? config.threads : 1 };
     } finally {
       await gen.return(undefined as never);
       if (recorder) await recorder.close();

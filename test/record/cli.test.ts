@@ -15,6 +15,7 @@ import { EVENTS_CSV_COLUMNS, parseReplay, runRecordCommand, type InspectSummary,
 import { createRecorder } from '../../src/record/recorder.js';
 import { openRecording, type Recording } from '../../src/record/recording.js';
 import { replayToEnd } from '../../src/record/replay.js';
+import { defaultThreads } from '../../src/nn/wasm/pool.js';
 import { useCli } from '../helpers/cli.js';
 import { digits, rows, W2 } from '../helpers/pipeline.js';
 import { useTempDir } from './fixtures.js';
@@ -186,7 +187,9 @@ describe('livegrad replay', () => {
 describe('livegrad replay arguments', () => {
   it('reads steps as integers, rates as finite numbers ≥ 0, a fork as --at with a change', () => {
     expect(parseReplay([log, '--from', '10', '--until=30', '--verify'])).toMatchObject({ log, options: { from: 10, until: 30, verify: true }, json: false });
-    expect(parseReplay(['--at', '5', '--lr', '1e-3', '--momentum', '0', '--weight-decay', '.5', '--clip-norm', 'off', log]).options).toEqual({ at: 5, change: { lr: 0.001, momentum: 0, weightDecay: 0.5, clipNorm: null } });
+    // (the threads: the machine's default unless --threads says; the replay API's own default is 1)
+    expect(parseReplay(['--at', '5', '--lr', '1e-3', '--momentum', '0', '--weight-decay', '.5', '--clip-norm', 'off', log]).options).toEqual({ at: 5, change: { lr: 0.001, momentum: 0, weightDecay: 0.5, clipNorm: null }, threads: defaultThreads() });
+    expect(parseReplay([log, '--threads', '1']).options).toEqual({ threads: 1 });
     expect(parseReplay([log, '--events', 'e.CSV', '--out', 'm.json']).events).toEqual({ file: 'e.CSV', format: 'csv' });
     expect(parseReplay(['--', '-log-']).log).toBe('-log-');
   });

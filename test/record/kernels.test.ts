@@ -98,7 +98,7 @@ describe('the kernels of a recording', () => {
     expect((await inProcess('inspect', [dir])).stdout).toMatch(/^kernels +js, 1 thread$/m);
     const replayed = await inProcess('replay', [dir, '--verify']);
     expect(replayed.code).toBe(0);
-    expect(replayed.stdout).toMatch(/^kernels +js, as recorded$/m);
+    expect(replayed.stdout).toMatch(/^kernels +js, as recorded; 1 thread$/m); // (the js kernels are one thread, whatever the default)
   }, 30_000);
 
   it.skipIf(!wasm)('the wasm kernels: the header says kernels "wasm" and the threads; a replay on one thread verifies bit for bit', async () => {
@@ -110,7 +110,7 @@ describe('the kernels of a recording', () => {
     // the replay's own thread count (1 by default, 2 asked for) changes no bit
     for (const threads of [undefined, 2]) {
       const r = await replayToEnd(rec, { verify: true, ...(threads === undefined ? {} : { threads }) });
-      expect(r.kernels).toBe('wasm');
+      expect([r.kernels, r.threads]).toEqual(['wasm', threads ?? 1]);
       expect(r.verified).toBeGreaterThan(3);
       expectSameModel(r.model, live);
     }
@@ -119,7 +119,11 @@ describe('the kernels of a recording', () => {
     await record(auto, {});
     expect(await headerConfig(auto)).toMatchObject({ kernels: 'wasm', threads: defaultThreads() });
     const json = JSON.parse((await inProcess('replay', [auto, '--verify', '--json'])).stdout) as ReplaySummary;
-    expect(json).toMatchObject({ kernels: 'wasm', recordedKernels: 'wasm', verified: expect.any(Number) as number });
+    // the command computes on the machine's default threads (the API on 1, as above), and verifies either way
+    expect(json).toMatchObject({ kernels: 'wasm', recordedKernels: 'wasm', threads: defaultThreads(), verified: expect.any(Number) as number });
+    const one = JSON.parse((await inProcess('replay', [auto, '--verify', '--json', '--threads', '1'])).stdout) as ReplaySummary;
+    expect(one).toMatchObject({ threads: 1, verified: json.verified, weightsSha256: json.weightsSha256 });
+    expect((await inProcess('replay', [auto])).stdout).toMatch(new RegExp(`^kernels +wasm, as recorded; ${defaultThreads()} threads?$`, 'm'));
   }, 60_000);
 
   it.skipIf(!wasm)('replays with the other kernels only without verify, within float32 tolerance of the log; a fork records the kernels it used', async () => {
@@ -130,7 +134,7 @@ describe('the kernels of a recording', () => {
     const bad = await inProcess('replay', [dir, '--verify', '--kernels', 'js']);
     expect(bad.code).toBe(2);
     const js = await replayToEnd(rec, { kernels: 'js' });
-    expect(js.kernels).toBe('js');
+    expect([js.kernels, js.threads]).toEqual(['js', 1]);
     expect(js.steps).toBe(rec.lastStep);
     live.layers.forEach((l, i) => {
       const w = js.model.layers[i]!.w;
@@ -144,7 +148,7 @@ describe('the kernels of a recording', () => {
     const again = await replayToEnd(await openRecording(forkDir), { verify: true });
     expectSameModel(again.model, fork.model);
     const summary = await inProcess('replay', [dir, '--kernels', 'js']);
-    expect(summary.stdout).toMatch(/^kernels +js \(recorded with wasm: within float32 tolerance of the log, not bit for bit\)$/m);
+    expect(summary.stdout).toMatch(/^kernels +js \(recorded with wasm: within float32 tolerance of the log, not bit for bit\); 1 thread$/m);
   }, 60_000);
 
   it.skipIf(!wasm)('states the build of the wasm kernels (null with js); a replay that differs names a build that differs from this livegrad\'s', async () => {
