@@ -195,6 +195,8 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
   });
   let xAt = 0, yAt = 0;
   let xView: Float32Array = new Float32Array(0), labelView: Int32Array = new Int32Array(0), valueView: Float32Array = new Float32Array(0);
+  /** What `input` last gave: xView, or a view of its first rows (kept: the trainer asks every step, and grown rows are more than a batch). */
+  let inputView = xView;
 
   /** Floats a row takes in the per-row buffers: x, y, and z, a (unless it is z) and dz of every layer. */
   const rowFloats = model.inputSize + out.nout + layers.reduce((n, l, i) => n + l.nout * (l.activation === 'linear' && i !== last ? 2 : 3), 0);
@@ -210,6 +212,7 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
     const m = wanted > need && !arena.fits(4 * wanted * rowFloats, 2 + 3 * layers.length) ? need : wanted;
     xAt = arena.take(m * model.inputSize);
     xView = arena.f32(xAt, m * model.inputSize);
+    inputView = xView;
     yAt = arena.take(m * out.nout);
     labelView = new Int32Array(memory.buffer, yAt, m);
     valueView = arena.f32(yAt, m * out.nout);
@@ -397,7 +400,8 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
       if (m > ws.rows) labelRows = 0;
       grow(m);
       const n = m * model.inputSize;
-      return n === xView.length ? xView : xView.subarray(0, n);
+      if (inputView.length !== n) inputView = n === xView.length ? xView : xView.subarray(0, n);
+      return inputView;
     },
     correctLabels(m) {
       // (one output: the trainer counts a > 0.5 as class 1, not an argmax)
