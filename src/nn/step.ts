@@ -252,6 +252,11 @@ export function resolveKernels(model: MlpShape, choice: KernelChoice | 'auto' = 
   return 'wasm';
 }
 
+/** The threads a stepper of these kernels uses, given `threads` (checked): its own with `wasm` (default `defaultThreads()`), 1 with `js`. */
+export function stepperThreads(kernels: KernelChoice, threads: number | undefined): number {
+  return kernels === 'wasm' ? (threads ?? defaultThreads()) : 1;
+}
+
 /** RangeError unless threads is absent, 1 or 2. */
 export function checkThreads(threads: unknown): number | undefined {
   if (threads !== undefined && threads !== 1 && threads !== 2) throw new RangeError(`Expected threads to be 1 or 2, got ${describe(threads)}`);
@@ -319,7 +324,7 @@ export function createStepper(model: Mlp, config: StepConfig, state?: OptimizerS
   const kernels = resolveKernels(model, options.kernels);
   const info = newInfo(model.layers.length);
   if (kernels === 'wasm') {
-    const threads = checkThreads(options.threads) ?? defaultThreads();
+    const threads = stepperThreads(kernels, checkThreads(options.threads));
     const wasm = createWasmStep(kernelModule()!, model, st, Math.max(1, rows), threads);
     const stepper: Stepper = {
       model,

@@ -15,7 +15,7 @@
  */
 import { LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
-import { defaultThreads } from '../nn/wasm/pool.js';
+import { stepperThreads } from '../nn/step.js';
 import type { Control } from '../pipeline/controls.js';
 import type { TrainEvent } from '../pipeline/events.js';
 import { checkTrainConfig, type CheckedTrainConfig, type TrainConfig } from '../pipeline/trainer/config.js';
@@ -85,8 +85,7 @@ function origin(tag: unknown): { producer: number | string | null; seq: number |
 
 /** The kernels a trainer of `checked` computes with, and its stepper's threads (what `createStepper` makes of them: 1 with the `js` kernels). */
 export function kernelRun(checked: Pick<CheckedTrainConfig, 'kernels' | 'threads'>): KernelRun {
-  const wasm = checked.kernels === 'wasm';
-  return { kernels: checked.kernels, threads: wasm ? (checked.threads ?? defaultThreads()) : 1, build: wasm ? KERNELS_WASM_SHA256 : null };
+  return { kernels: checked.kernels, threads: stepperThreads(checked.kernels, checked.threads), build: checked.kernels === 'wasm' ? KERNELS_WASM_SHA256 : null };
 }
 
 const ALWAYS: ReadonlySet<TrainEvent['type']> = new Set(['lifecycle', 'control', 'error']);

@@ -27,7 +27,7 @@ import { Observable } from 'rxjs';
 import { describe, LivegradError } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import type { Mlp } from '../nn/mlp.js';
-import { checkThreads, KERNEL_CHOICES, resolveKernels, type KernelChoice } from '../nn/step.js';
+import { checkThreads, KERNEL_CHOICES, resolveKernels, stepperThreads, type KernelChoice } from '../nn/step.js';
 import type { OptimizerState } from '../nn/optimizers.js';
 import type { FloatArray } from '../nn/tensor.js';
 import type { Control, HyperParams } from '../pipeline/controls.js';
@@ -435,7 +435,7 @@ function runReplay(recording: Recording, options: ReplayOptions, onEvent: (e: Tr
       const t = trainer;
       if (!t) throw new LivegradError('E_RECORD_CORRUPT', `${recording.path}: expected a checkpoint to start from, got none`);
       const snap = t.snapshot();
-      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint(), kernels: config.kernels, threads: config.kernels === 'wasm' ? config.threads : 1 };
+      return { session: recording.session, steps: t.steps, samples: t.samples, model: snap.model, optimizerState: snap.state, verified, ended: t.done ? recording.ended : null, startStep: start?.step ?? recording.firstStep, state: t.checkpoint(), kernels: config.kernels, threads: stepperThreads(config.kernels, config.threads) };
     } finally {
       await gen.return(undefined as never);
       if (recorder) await recorder.close();

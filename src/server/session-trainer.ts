@@ -34,7 +34,7 @@ import { Subject, type Observable } from 'rxjs';
 import { LivegradError, type ErrorCode } from '../errors.js';
 import type { Batch } from '../nn/batch.js';
 import type { LossName } from '../nn/losses.js';
-import type { KernelChoice } from '../nn/step.js';
+import { stepperThreads, type KernelChoice } from '../nn/step.js';
 import { shapeOf, type MlpShape } from '../nn/mlp.js';
 import type { FloatArray, Tensor } from '../nn/tensor.js';
 import type { TrainEvent } from '../pipeline/events.js';
@@ -171,7 +171,7 @@ export class SessionTrainer {
     this.samples = checked.startSamples;
     this.batchSize = checked.batchSize;
     this.kernels = checked.kernels;
-    this.threads = checked.kernels === 'wasm' ? options.kernelThreads : 1;
+    this.threads = stepperThreads(checked.kernels, options.kernelThreads);
     this.rows = new StepRows(this.shape.layers.length);
     if (options.restore) {
       this.steps = options.restore.steps;
