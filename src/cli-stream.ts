@@ -180,7 +180,6 @@ export function parseStream(argv: readonly string[], env: NodeJS.ProcessEnv): St
 // ---------------------------------------------------------------------------------------------
 // the batches sent: the file's rows (stream-input.ts) over epochs, shuffled, paced
 
-/** Waits before each chunk until its rows are due: never more than `rate` × the seconds since the first wait. */
 /** `--rate`: paces the chunks so that no more than `rate` rows a second have been sent since the first (each chunk waits until its rows are due). */
 export class Pace {
   private start: number | undefined;
