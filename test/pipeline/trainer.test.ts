@@ -137,6 +137,88 @@ describe('createTrainer: the ingest queue', () => {
     expectSameModel(t.model, ref.model);
   });
 
+  describe("'block' with a full queue of batches: push() trains the front batch and queues the chunk", () => {
+    /** capacity 2, pushed one batch at a time: from the third push on, each push trains one batch inline. */
+    const full = () => createTrainer({ model: TINY, loss: 'crossEntropy', optimizer: SGD, batchSize: 2, events: QUIET, queue: { capacity: 2, policy: 'block' } });
+
+    it('a chunk pushed from a step handler goes in before the chunk being pushed, and the queue never holds more than its capacity', async () => {
+      const t = full();
+      const rec = record(t);
+      const extra = randomChunk(7, 2);
+      t.events$.subscribe((e) => {
+        if (e.type === 'step' && e.step === 3) t.push(extra);
+      });
+      const depths: number[] = [];
+      for (const batch of BATCHES.slice(0, 8)) {
+        t.push(batch);
+        depths.push(t.queueDepth);
+      }
+      expect(Math.max(...depths)).toBe(2);
+      t.end();
+      await settled(t);
+      expect(Math.max(...rec.of('step').map((e) => e.queueDepth))).toBeLessThanOrEqual(2);
+      // b0 b1 b2 trained by the pushes of b2 b3 b4; during step 3 (b2) the handler pushed `extra`
+      // behind b3, so the push of b4 trains b3 too before b4 fits
+      const ref = referenceStepper();
+      for (const batch of [...BATCHES.slice(0, 4), extra, ...BATCHES.slice(4, 8)]) stepOn(ref, batch);
+      expectSameModel(t.model, ref.model);
+      expect(t.steps).toBe(9);
+    });
+
+    it('a control given from a step handler takes effect before the chunk being pushed', async () => {
+      const t = full();
+      const rec = record(t);
+      t.events$.subscribe((e) => {
+        if (e.type === 'step' && e.step === 3) t.control({ action: 'set', lr: 0.1 });
+      });
+      for (const batch of BATCHES.slice(0, 8)) t.push(batch);
+      t.end();
+      await settled(t);
+      // given during step 3, while b4 was being pushed: after b3 (queued before it), before b4
+      expect(rec.of('step').map((e) => e.lr)).toEqual([0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1, 0.1]);
+      expect(rec.of('control').map((e) => e.step)).toEqual([4]);
+    });
+
+    it('an offer made from a step handler is admitted before the chunk being pushed', async () => {
+      const t = full();
+      const extra = randomChunk(8, 2);
+      const heard: string[] = [];
+      t.events$.subscribe((e) => {
+        if (e.type === 'step' && e.step === 3) {
+          t.offer(extra, { accepted: () => heard.push('accepted'), rejected: (err) => heard.push(err.code), consumed: (step) => heard.push(`consumed@${step}`) });
+        }
+      });
+      for (const batch of BATCHES.slice(0, 8)) t.push(batch);
+      t.end();
+      await settled(t);
+      expect(heard).toEqual(['accepted', 'consumed@5']);
+      const ref = referenceStepper();
+      for (const batch of [...BATCHES.slice(0, 4), extra, ...BATCHES.slice(4, 8)]) stepOn(ref, batch);
+      expectSameModel(t.model, ref.model);
+    });
+
+    it('a guard that pauses in the inline step leaves the chunk queued behind the pause', async () => {
+      const t = createTrainer({ model: TINY, loss: 'crossEntropy', optimizer: sgd({ lr: 1e38 }), batchSize: 2, events: QUIET, onNonFinite: 'pause', queue: { capacity: 2, policy: 'block' } });
+      const rec = record(t);
+      let pushed = 0;
+      try {
+        for (const batch of BATCHES.slice(0, 8)) {
+          t.push(batch);
+          pushed++;
+        }
+      } catch (e) {
+        expect((e as LivegradError).code).toBe('E_QUEUE_FULL');
+      }
+      // a huge lr makes the weights non-finite at once: the second step is skipped and pauses, and
+      // the queue, full while paused, refuses the next chunk
+      expect(t.paused).toBe(true);
+      expect(rec.of('lifecycle').map((e) => e.state)).toEqual(['started', 'paused']);
+      expect(t.queueDepth).toBe(2);
+      expect(t.steps + t.queueDepth).toBe(pushed);
+      t.close();
+    });
+  });
+
   it("'block' refuses a chunk with E_QUEUE_FULL when full while paused", () => {
     const t = tiny({ queue: { capacity: 2, policy: 'block' } });
     t.control({ action: 'pause' });

@@ -166,6 +166,24 @@ export class Inbox {
     return this.queuedBatches + Math.floor((this.rebatcher.pending + m) / this.rebatcher.batchSize) <= this.capacity;
   }
 
+  /**
+   * True when a chunk of `m` rows needs exactly one step's room and the order holds nothing but
+   * batches (no control or call queued or waiting, no offer waiting, no control scheduled): the
+   * front batch trains, and nothing else can take effect before it.
+   */
+  oneStepMakesRoom(m: number, capacity: number): boolean {
+    const completes = Math.floor((this.rebatcher.pending + m) / this.rebatcher.batchSize);
+    return (
+      this.queuedBatches > 0 && this.queuedBatches + completes === capacity + 1 && this.queue.length === this.queuedBatches &&
+      this.waiting.length === 0 && this.scheduled.length === 0
+    );
+  }
+
+  /** Nothing waits to be admitted and no scheduled control is due at `steps`: admitting would change nothing now. */
+  quiet(steps: number): boolean {
+    return this.waiting.length === 0 && (this.scheduled.length === 0 || this.scheduled[0]!.atStep > steps);
+  }
+
   /** offer(): true when a chunk of any size may be admitted now (so an idle trainer always has room). */
   get hasRoom(): boolean {
     return this.pendingRows < this.capacity * this.rebatcher.batchSize;
