@@ -32,6 +32,16 @@ export function allocate(dtype: DType, length: number): FloatArray {
   return dtype === 'float64' ? new Float64Array(length) : new Float32Array(length);
 }
 
+/**
+ * dst[at, at + n) = src[from, from + n): a loop for a few values, else one `set` (of a `subarray`
+ * only when src is not copied whole: a view is an allocation, and a loop over thousands of values
+ * is several times slower than `set`). Either may be class indices (Int32Array).
+ */
+export function copyRange(dst: FloatArray | Int32Array, src: FloatArray | Int32Array, from: number, n: number, at = 0): void {
+  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
+  else dst.set(from === 0 && n === src.length ? src : src.subarray(from, from + n), at);
+}
+
 export function dtypeOf(data: FloatArray): DType {
   return data instanceof Float64Array ? 'float64' : 'float32';
 }

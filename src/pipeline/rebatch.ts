@@ -7,7 +7,7 @@
  * to be copied once, where they are needed.
  */
 import { LivegradError } from '../errors.js';
-import { allocate, dtypeOf, type DType, type FloatArray, type Tensor } from '../nn/tensor.js';
+import { allocate, copyRange, dtypeOf, type DType, type FloatArray, type Tensor } from '../nn/tensor.js';
 import type { Batch } from '../nn/batch.js';
 
 export class Rebatcher {
@@ -227,17 +227,11 @@ function copyRows(parts: readonly RowRange[], x: FloatArray, y: FloatArray): voi
     const p = parts[i]!;
     const xw = p.x.shape[1]!, yw = p.y.shape.length === 1 ? 1 : p.y.shape[1]!;
     const k = p.to - p.from;
-    put(x, p.x.data, p.from * xw, k * xw, xAt);
-    put(y, p.y.data, p.from * yw, k * yw, yAt);
+    copyRange(x, p.x.data, p.from * xw, k * xw, xAt);
+    copyRange(y, p.y.data, p.from * yw, k * yw, yAt);
     xAt += k * xw;
     yAt += k * yw;
   }
-}
-
-/** dst[at, at + n) = src[from, from + n): a loop for a few values, else one `set` (of a view only when src is not copied whole). */
-function put(dst: FloatArray, src: FloatArray, from: number, n: number, at: number): void {
-  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
-  else dst.set(from === 0 && n === src.length ? src : src.subarray(from, from + n), at);
 }
 
 /** A batch of n rows in x and y, laid out as the tensors x0 and y0. */

@@ -182,6 +182,25 @@ describe('createStepper', () => {
     expectSameModel(a, b);
   });
 
+  it('uses only the first m rows of larger float32 buffers on either kernels, rows and targets of more than a few values', () => {
+    // 3 rows of 40 inputs and of 30 target values in buffers of 5 rows: copied by a `set` of their first rows, not a loop
+    const make = (): Mlp => mlp({ inputSize: 40, layers: [{ units: 7, activation: 'sigmoid' }, { units: 30, activation: 'softmax' }], seed: 5 });
+    const config: StepConfig = { loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }) };
+    const x = Float32Array.from({ length: 5 * 40 }, (_, i) => Math.sin(i));
+    const y = Float32Array.from({ length: 5 * 30 }, (_, i) => (i % 30 === (7 * Math.floor(i / 30)) % 30 ? 1 : 0)); // one-hot rows
+    for (const kernels of ['js', 'wasm'] as const) {
+      const a = make(), b = make();
+      const sa = createStepper(a, config, undefined, 5, { kernels }), sb = createStepper(b, config, undefined, 3, { kernels });
+      for (let s = 0; s < 3; s++) {
+        sa.step(x, { labels: false, data: y }, 3);
+        sb.step(x.slice(0, 3 * 40), { labels: false, data: y.slice(0, 3 * 30) }, 3);
+      }
+      expectSameModel(a, b);
+      sa.close();
+      sb.close();
+    }
+  });
+
   it('input(m): rows written there train as the same rows passed as x, on either kernels (also after growing to a larger batch)', () => {
     const make = (): Mlp => mlp({ inputSize: 3, layers: [{ units: 5, activation: 'sigmoid' }, { units: 2, activation: 'softmax' }], seed: 4 });
     const config: StepConfig = { loss: 'crossEntropy', optimizer: sgd({ lr: 0.5 }) };

@@ -23,7 +23,7 @@ import type { Mlp } from '../mlp.js';
 import type { OptimizerState } from '../optimizers.js';
 import { admitUpdate, clipFactor } from '../admit.js';
 import type { StepConfig, StepInfo, Workspace } from '../step.js';
-import type { FloatArray } from '../tensor.js';
+import { copyRange, type FloatArray } from '../tensor.js';
 import { ACT, SCRATCH_BYTES, SLACK_BYTES, type ActCode, type KernelExports } from './abi.js';
 import { LivegradError } from '../../errors.js';
 import { createMemory, instantiate, MAX_PAGES, PAGE_BYTES } from './module.js';
@@ -91,12 +91,6 @@ class Arena {
 }
 
 const align16 = (n: number): number => (n + 15) & ~15;
-
-/** dst[0, n) = src[0, n): one `set` when src is exactly n long, else a loop (a `subarray` would allocate a view a step). */
-function copyInto(dst: Float32Array | Int32Array, src: FloatArray | Int32Array, n: number): void {
-  if (src.length === n) dst.set(src);
-  else for (let i = 0; i < n; i++) dst[i] = src[i]!;
-}
 
 function tooLarge(bytes: number): LivegradError {
   const gib = (n: number): string => (n / 2 ** 30).toFixed(2);
@@ -239,7 +233,7 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
   function forwardAll(x: FloatArray, m: number): void {
     grow(m);
     // (x from `input` is in place already)
-    if (x !== xView && (x.byteOffset !== xAt || x.buffer !== memory.buffer)) copyInto(xView, x, m * model.inputSize);
+    if (x !== xView && (x.byteOffset !== xAt || x.buffer !== memory.buffer)) copyRange(xView, x, 0, m * model.inputSize);
     let input = xAt;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
@@ -266,11 +260,11 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
       // the loss requires a softmax output (checkLossFits)
       labelRows = targets.labels ? m : 0;
       if (targets.labels) {
-        copyInto(labelView, targets.data, m);
+        copyRange(labelView, targets.data, 0, m);
         ws.scalars[0] = k.softmaxXentLabels(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
         return;
       }
-      copyInto(valueView, targets.data, m * n);
+      copyRange(valueView, targets.data, 0, m * n);
       ws.scalars[0] = k.softmaxXentValues(out.z, out.a, out.dz, yAt, m, n, 1 / m) * (1 / m);
       return;
     }
