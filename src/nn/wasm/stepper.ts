@@ -358,7 +358,7 @@ function stepIn(module: WebAssembly.Module, memory: WebAssembly.Memory, k: Kerne
   function sumSquares(v: number, n: number): void {
     const h = splitAt(ELEMENTWISE_WORK * n, n);
     if (h === undefined) cell[0] = k.sumSquares(v, n);
-    else if (split(ELEMENTWISE_WORK * n, n) === undefined) cell[0] = k.sumSquares(v, h) + k.sumSquares(v + 4 * h, n - h);
+    else if (pool === undefined || !pool.splitting()) cell[0] = k.sumSquares(v, h) + k.sumSquares(v + 4 * h, n - h);
     else {
       pool!.start('sumSquares', [v + 4 * h, n - h]);
       const first = k.sumSquares(v, h);

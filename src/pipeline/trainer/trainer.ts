@@ -396,8 +396,8 @@ export function createTrainer(config: TrainConfig): Trainer {
    * push() of `m` rows under `block` in the steady state of a producer ahead of training: the
    * chunk needs one batch's room and the order holds only batches. Making room is then training
    * the front batch, which `makeRoom` would do in its general loop, asking at every turn what the
-   * order holds (NOTE: W1 through train(), a 2-row batch a step: 12 points of the bench's ratio to
-   * the bare loop).
+   * order holds (NOTE: W1 through train(), a 2-row batch a step: ~0.1 µs a step, 40 → 52 % of the
+   * bare loop side by side in one process, 2–4 points in the bench's own runs).
    */
   function makesRoomInOneStep(m: number): boolean {
     return producerTrains && !busy && !paused && inbox.oneStepMakesRoom(m, capacity);
